@@ -1,0 +1,1 @@
+"""Ray actor pools: rollout (vLLM), verifier, learner (DeepSpeed)."""

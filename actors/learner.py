@@ -1,0 +1,200 @@
+"""A learner rank: one DeepSpeed ZeRO engine holding a shard of the policy's training state.
+
+`Learner` is a plain class; `actors.pools.LearnerPool` runs `world_size` of them as Ray actors that meet
+in one torch.distributed group (gloo on CPU, NCCL on GPU). Ranks receive disjoint shards of the step's
+batch; the loss of each is divided by the *global* response-token count, so the all-reduced gradient is
+the gradient of the per-token mean over the whole batch whatever the number of ranks.
+"""
+
+import logging
+import os
+import socket
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from rlsys.algorithms.logprobs import token_entropy, token_logprobs
+from rlsys.algorithms.objective import grpo_loss
+from rlsys.batch import PackedBatch, TrainSequence, micro_batches, pack
+from rlsys.config import AlgorithmConfig, LearnerConfig
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def free_port() -> tuple[str, int]:
+    """This node's IP and a free TCP port, for rank 0 to host the process-group rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        port = sock.getsockname()[1]
+    return socket.gethostbyname(socket.gethostname()), port
+
+
+def _set_rank_env(rank: int, world_size: int, master_addr: str, master_port: int) -> None:
+    # The environment torch.distributed and DeepSpeed read; one place sets it for every rank.
+    os.environ.update(
+        MASTER_ADDR=master_addr,
+        MASTER_PORT=str(master_port),
+        RANK=str(rank),
+        LOCAL_RANK="0",  # each rank is its own actor process with at most its own device
+        WORLD_SIZE=str(world_size),
+    )
+    if not torch.cuda.is_available():
+        os.environ["DS_ACCELERATOR"] = "cpu"
+
+
+class Learner:
+    """One rank of the learner pool."""
+
+    def __init__(
+        self,
+        model_path: str,
+        settings: LearnerConfig,
+        algorithm: AlgorithmConfig,
+        *,
+        rank: int,
+        world_size: int,
+        dtype: str = "float32",
+        seed: int = 0,
+    ) -> None:
+        self.model_path = model_path
+        self.settings = settings
+        self.algorithm = algorithm
+        self.rank = rank
+        self.world_size = world_size
+        self.dtype = _DTYPES[dtype]
+        self.seed = seed
+        if settings.torch_threads or settings.num_cpus >= 1:
+            torch.set_num_threads(settings.torch_threads or int(settings.num_cpus))
+
+    def rendezvous_address(self) -> tuple[str, int]:
+        """Where the process group meets: this rank's node and a free port (asked of rank 0)."""
+        return free_port()
+
+    def setup(self, master_addr: str, master_port: int) -> None:
+        """Join the process group and build the DeepSpeed engine (every rank calls this together)."""
+        _set_rank_env(self.rank, self.world_size, master_addr, master_port)
+        import deepspeed
+        from transformers import AutoModelForCausalLM
+
+        logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
+        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+        torch.manual_seed(self.seed)
+        model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
+        self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+        optimizer = torch.optim.AdamW(
+            model.parameters(),
+            lr=self.settings.lr,
+            betas=self.settings.betas,
+            weight_decay=self.settings.weight_decay,
+        )
+        warmup = self.settings.warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
+        )
+        self.engine, *_ = deepspeed.initialize(
+            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=self._deepspeed_config()
+        )
+        self.reference = None
+        if self.algorithm.kl_coef > 0:
+            self.reference = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
+            self.reference.to(self.engine.device).eval().requires_grad_(False)
+
+    def _deepspeed_config(self) -> dict:
+        return {
+            # Micro-batching and accumulation are driven here (the batch size varies per step), so DeepSpeed
+            # is told one sequence per micro-step and the accumulation boundary is set by hand.
+            "train_micro_batch_size_per_gpu": 1,
+            "gradient_accumulation_steps": 1,
+            "gradient_clipping": self.settings.grad_clip,
+            "zero_optimization": {"stage": self.settings.zero_stage},
+            "zero_allow_untested_optimizer": True,
+            "bf16": {"enabled": self.dtype == torch.bfloat16},
+            "fp16": {"enabled": self.dtype == torch.float16},
+            "steps_per_print": 2**31,
+        }
+
+    def _forward(self, model, batch: PackedBatch) -> torch.Tensor:
+        device = self.engine.device
+        logits = model(
+            input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device)
+        ).logits[:, :-1]
+        return logits
+
+    def train_step(self, sequences: list[TrainSequence], num_tokens: int) -> dict[str, float]:
+        """One optimizer step on this rank's shard; `num_tokens` is the global response-token count.
+
+        Returns this rank's share of each metric; the pool sums them across ranks into global token means.
+        """
+        engine = self.engine
+        chunks = micro_batches(sequences, self.settings.micro_batch_size)
+        totals: dict[str, float] = {}
+        for index, chunk in enumerate(chunks):
+            batch = pack(chunk, self.pad_id)
+            mask = batch.response_mask.to(engine.device)
+            engine.set_gradient_accumulation_boundary(index == len(chunks) - 1)
+            logits = self._forward(engine, batch)
+            logprobs = token_logprobs(logits, batch.targets.to(engine.device))
+            ref_logprobs = None
+            if self.reference is not None:
+                with torch.no_grad():
+                    ref_logprobs = token_logprobs(self._forward(self.reference, batch), batch.targets)
+            # One optimizer step per batch: the policy that sampled is the one being differentiated, so
+            # the old log-probs are the current ones, detached (ratio 1; the clip bounds nothing yet).
+            loss, metrics = grpo_loss(
+                logprobs,
+                logprobs.detach(),
+                batch.advantages.to(engine.device),
+                mask,
+                num_tokens=num_tokens,
+                clip_eps=self.algorithm.clip_eps,
+                kl_coef=self.algorithm.kl_coef,
+                ref_logprobs=ref_logprobs,
+            )
+            # DeepSpeed averages gradients over ranks; scaling by world size turns that into the global sum.
+            engine.backward(loss * self.world_size, scale_wrt_gas=False)
+            with torch.no_grad():
+                metrics["entropy"] = (token_entropy(logits) * mask).sum().item() / num_tokens
+                drift = (logprobs.detach() - batch.sampler_logprobs.to(engine.device)).abs()
+                metrics["sampler_logprob_diff"] = (drift * mask).sum().item() / num_tokens
+            for key, value in metrics.items():
+                totals[key] = totals.get(key, 0.0) + value
+        engine.step()
+        totals["grad_norm"] = float(engine.get_global_grad_norm() or 0.0) / self.world_size
+        totals["lr"] = engine.get_lr()[0] / self.world_size
+        return totals
+
+    def named_weights(self) -> list[tuple[str, torch.Tensor]]:
+        """The full policy weights under Hugging Face names, on CPU (ZeRO-3: every rank must call)."""
+        import deepspeed
+
+        module = self.engine.module
+        params = list(module.parameters())
+        gather = (
+            deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+            if self.settings.zero_stage == 3
+            else nullcontext()
+        )
+        with gather, torch.no_grad():
+            return [
+                (name, tensor.detach().to("cpu", copy=True)) for name, tensor in module.state_dict().items()
+            ]
+
+    def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
+        """DeepSpeed checkpoint of model, optimizer and scheduler (every rank calls)."""
+        self.engine.save_checkpoint(directory, tag=tag, client_state=client_state)
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict:
+        _, client_state = self.engine.load_checkpoint(directory, tag=tag)
+        return client_state or {}
+
+    def save_pretrained(self, directory: str) -> None:
+        """Write the current policy as a Hugging Face model directory, tokenizer included (rank 0)."""
+        from transformers import AutoTokenizer
+
+        weights = dict(self.named_weights())
+        self.engine.module.save_pretrained(directory, state_dict=weights)
+        AutoTokenizer.from_pretrained(self.model_path).save_pretrained(directory)
+        generation_config = Path(self.model_path) / "generation_config.json"
+        if generation_config.is_file():
+            (Path(directory) / "generation_config.json").write_text(generation_config.read_text())

@@ -1,0 +1,240 @@
+"""Ray pools: replicas of the rollout, verifier and learner classes, each scaled and placed on its own.
+
+The learner loop talks to pools through coarse verbs (`generate`, `score`, `train_step`, `sync_weights`).
+A crashed rollout or verifier actor is restarted by Ray (`max_restarts`) and the work it held is dispatched
+again (to the restarted actor or a sibling), so a step completes with every sample or fails loudly with
+`PoolError`. Learner ranks are not restarted: a lost rank loses optimizer state, so the job fails and resumes
+from its last checkpoint.
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import count
+
+import ray
+from ray.exceptions import RayActorError
+
+from actors.learner import Learner
+from actors.rollout import RolloutEngine, SamplingSettings
+from actors.verifier import Verifier
+from rlsys.batch import TrainSequence, response_token_count, shard
+from rlsys.config import AlgorithmConfig, LearnerConfig, PoolConfig, RolloutConfig, VerifierConfig
+from rlsys.errors import PoolError
+from rlsys.types import Prompt, Reward, Sample
+
+
+def _actor_options(pool: PoolConfig, *, restartable: bool) -> dict:
+    return {
+        "num_cpus": pool.num_cpus,
+        "num_gpus": pool.num_gpus,
+        "resources": dict(pool.resources),
+        "max_restarts": pool.max_restarts if restartable else 0,
+        "max_task_retries": 0,  # re-dispatch is ours: a restarted rollout engine needs weights first
+    }
+
+
+def _chunks(items: Sequence, parts: int) -> list[list]:
+    """Split into at most `parts` contiguous, nearly equal, non-empty chunks."""
+    parts = max(1, min(parts, len(items)))
+    size, extra = divmod(len(items), parts)
+    bounds = [0]
+    for i in range(parts):
+        bounds.append(bounds[-1] + size + (1 if i < extra else 0))
+    return [list(items[bounds[i] : bounds[i + 1]]) for i in range(parts)]
+
+
+@dataclass
+class _Task:
+    index: int  # position in the caller's list of work; kept by re-dispatched copies
+    method: str
+    args: tuple
+    actor_index: int
+    attempt: int
+    ref: ray.ObjectRef
+
+
+class _ActorPool:
+    """Round-robin dispatch over actors, with re-dispatch of work lost to a dead actor."""
+
+    max_attempts = 3
+
+    def __init__(self, actors: list) -> None:
+        self.actors = actors
+        self._next = count()
+        self.retried_tasks = 0
+
+    def submit(
+        self, index: int, method: str, *args, actor_index: int | None = None, attempt: int = 0
+    ) -> _Task:
+        actor_index = next(self._next) % len(self.actors) if actor_index is None else actor_index
+        ref = getattr(self.actors[actor_index], method).remote(*args)
+        return _Task(index, method, args, actor_index, attempt, ref)
+
+    def _before_retry(self, actor_index: int) -> None:
+        """Hook: bring a restarted actor up to date before it takes re-dispatched work."""
+
+    def as_completed(self, tasks: list[_Task]) -> Iterator[tuple[int, object]]:
+        """Yield (task index, result) as results arrive; a task whose actor died runs again elsewhere."""
+        pending = {task.ref: task for task in tasks}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            task = pending.pop(ready[0])
+            try:
+                result = ray.get(task.ref)
+            except RayActorError as err:
+                if task.attempt + 1 >= self.max_attempts:
+                    raise PoolError(f"{task.method} failed {self.max_attempts} times: {err}") from err
+                self.retried_tasks += 1
+                actor_index = (task.actor_index + 1) % len(self.actors)
+                self._before_retry(actor_index)
+                retry = self.submit(
+                    task.index, task.method, *task.args, actor_index=actor_index, attempt=task.attempt + 1
+                )
+                pending[retry.ref] = retry
+                continue
+            yield task.index, result
+
+    def gather(self, tasks: list[_Task]) -> list:
+        """Every task's result, in index order."""
+        results = dict(self.as_completed(tasks))
+        return [results[i] for i in sorted(results)]
+
+    def size(self) -> int:
+        return len(self.actors)
+
+
+class RolloutPool(_ActorPool):
+    """vLLM engines; each holds the whole policy and serves a share of the prompts."""
+
+    def __init__(self, model_path: str, config: RolloutConfig, *, dtype: str, seed: int) -> None:
+        cls = ray.remote(RolloutEngine).options(**_actor_options(config, restartable=True))
+        threads = config.engine_threads or max(1, int(config.num_cpus))
+        super().__init__(
+            [
+                cls.remote(
+                    model_path,
+                    seed=seed + replica,
+                    dtype=dtype,
+                    kv_cache_gib=config.kv_cache_gib,
+                    gpu_memory_utilization=config.gpu_memory_utilization,
+                    threads=threads,
+                )
+                for replica in range(config.replicas)
+            ]
+        )
+        self.weights: ray.ObjectRef | None = None
+        self.policy_version = 0
+
+    def submit_generate(
+        self, prompts: Sequence[Prompt], settings: SamplingSettings, seeds: Sequence[int | None]
+    ) -> list[_Task]:
+        """Split the prompts over the engines, one contiguous chunk each."""
+        chunks = zip(_chunks(prompts, self.size()), _chunks(seeds, self.size()), strict=True)
+        return [self.submit(i, "generate", ps, settings, ss) for i, (ps, ss) in enumerate(chunks)]
+
+    def generate(
+        self, prompts: Sequence[Prompt], settings: SamplingSettings, seeds: Sequence[int | None]
+    ) -> list[list[Sample]]:
+        """`settings.n` samples of each prompt, one group per prompt, in prompt order."""
+        return [
+            group for chunk in self.gather(self.submit_generate(prompts, settings, seeds)) for group in chunk
+        ]
+
+    def sync_weights(self, weights: ray.ObjectRef, policy_version: int) -> None:
+        """Every engine loads `weights` (an object ref: fetched once per node, not through the driver)."""
+        self.weights, self.policy_version = weights, policy_version
+        ray.get([actor.sync_weights.remote(weights, policy_version) for actor in self.actors])
+
+    def _before_retry(self, actor_index: int) -> None:
+        # A restarted engine comes back with the initial weights; queue the latest ahead of the retry.
+        if self.weights is not None:
+            self.actors[actor_index].sync_weights.remote(self.weights, self.policy_version)
+
+
+class VerifierPool(_ActorPool):
+    """Reward scoring; cheap to restart, so re-dispatch needs no preparation."""
+
+    def __init__(self, config: VerifierConfig) -> None:
+        cls = ray.remote(Verifier).options(**_actor_options(config, restartable=True))
+        super().__init__([cls.remote(config.rewards, config.timeout_s) for _ in range(config.replicas)])
+
+    def submit_score(self, index: int, responses: Sequence[str], golds: Sequence[str]) -> _Task:
+        return self.submit(index, "score", list(responses), list(golds))
+
+
+class LearnerPool:
+    """DeepSpeed ranks in one process group; a batch is sharded across them, one optimizer step per call."""
+
+    def __init__(
+        self, model_path: str, config: LearnerConfig, algorithm: AlgorithmConfig, *, dtype: str, seed: int
+    ) -> None:
+        cls = ray.remote(Learner).options(**_actor_options(config, restartable=False))
+        world = config.replicas
+        self.actors = [
+            cls.remote(model_path, config, algorithm, rank=rank, world_size=world, dtype=dtype, seed=seed)
+            for rank in range(world)
+        ]
+        self.zero_stage = config.zero_stage
+        master_addr, master_port = ray.get(self.actors[0].rendezvous_address.remote())
+        ray.get([actor.setup.remote(master_addr, master_port) for actor in self.actors])
+
+    def train_step(self, sequences: Sequence[TrainSequence]) -> dict[str, float]:
+        """One optimizer step over all sequences; metrics are global per-token means."""
+        num_tokens = response_token_count(sequences)
+        parts = shard(sequences, len(self.actors))
+        results = ray.get(
+            [
+                actor.train_step.remote(part, num_tokens)
+                for actor, part in zip(self.actors, parts, strict=True)
+            ]
+        )
+        return {key: sum(r[key] for r in results) for key in results[0]}
+
+    def weights(self) -> ray.ObjectRef:
+        """An object ref to the full weights (rank 0's copy), for the rollout engines to fetch."""
+        if self.zero_stage == 3:  # gathering ZeRO-3 shards is collective: every rank takes part
+            refs = [actor.named_weights.remote() for actor in self.actors]
+            ray.wait(refs, num_returns=len(refs))
+            return refs[0]
+        return self.actors[0].named_weights.remote()
+
+    def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
+        ray.get([a.save_checkpoint.remote(directory, tag, client_state) for a in self.actors])
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict:
+        return ray.get([a.load_checkpoint.remote(directory, tag) for a in self.actors])[0]
+
+    def save_pretrained(self, directory: str) -> None:
+        if self.zero_stage == 3:
+            ray.get([a.save_pretrained.remote(directory) for a in self.actors])
+        else:
+            ray.get(self.actors[0].save_pretrained.remote(directory))
+
+
+def generate_and_score(
+    rollout: RolloutPool,
+    verifier: VerifierPool,
+    prompts: Sequence[Prompt],
+    settings: SamplingSettings,
+    seeds: Sequence[int | None],
+) -> tuple[list[list[Sample]], list[list[Reward]]]:
+    """Sample groups for the prompts and score them, streaming: each engine's chunk goes to the verifiers as
+    soon as it is done, while the other engines still generate. Returns groups and rewards in prompt order."""
+    gold_of = {p.id: p.gold for p in prompts}
+    chunks: dict[int, list[list[Sample]]] = {}
+    score_tasks = []
+    for index, groups in rollout.as_completed(rollout.submit_generate(prompts, settings, seeds)):
+        chunks[index] = groups
+        flat = [s for group in groups for s in group]
+        score_tasks.append(
+            verifier.submit_score(index, [s.text for s in flat], [gold_of[s.prompt_id] for s in flat])
+        )
+    scored = verifier.gather(score_tasks)
+    groups_out: list[list[Sample]] = []
+    rewards_out: list[list[Reward]] = []
+    for index in sorted(chunks):
+        rewards = iter(scored[index])
+        for group in chunks[index]:
+            groups_out.append(group)
+            rewards_out.append([next(rewards) for _ in group])
+    return groups_out, rewards_out

@@ -1,0 +1,123 @@
+"""The rollout engine: a vLLM engine that samples groups of completions and takes new weights in place.
+
+`RolloutEngine` is a plain class (built and tested without Ray); `actors.pools` runs it as Ray actors.
+Weight sync on CPU goes through `collective_rpc` into each vLLM worker's `reload_weights`: the CPU build
+repacks linear weights, so loading through the model's own `load_weights` would fail there.
+"""
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from rlsys.types import Prompt, Sample
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How to sample: `n` completions per prompt at `temperature` (0 means greedy)."""
+
+    n: int
+    temperature: float
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+
+
+def _reload_worker_weights(worker, weights: list[tuple[str, torch.Tensor]]) -> None:
+    # Runs inside each vLLM worker (module-level so it pickles by reference for multi-process engines).
+    worker.reload_weights(weights_iterator=iter(weights), is_checkpoint_format=True)
+
+
+class RolloutEngine:
+    """One vLLM engine serving `generate` and `sync_weights` for the learner loop."""
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        seed: int,
+        dtype: str = "float32",
+        kv_cache_gib: float | None = 0.25,
+        gpu_memory_utilization: float = 0.9,
+        threads: int = 0,
+    ) -> None:
+        # The in-process engine core: no extra process per engine, which is faster on a small CPU box.
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        if threads:
+            torch.set_num_threads(threads)
+        from vllm import LLM
+
+        self.llm = LLM(
+            model=model_path,
+            dtype=dtype,
+            seed=seed,
+            # An explicit KV-cache size: on CPU a utilization fraction counts every process on the node.
+            kv_cache_memory_bytes=None if kv_cache_gib is None else int(kv_cache_gib * 2**30),
+            gpu_memory_utilization=gpu_memory_utilization,
+            enforce_eager=not torch.cuda.is_available(),
+            # Prompts are scheduled whole: a partially prefilled seeded request rewinds its random
+            # generator, which the CPU generator cannot do ("CPU Generator does not use offset").
+            enable_chunked_prefill=False,
+        )
+        self.tokenizer = self.llm.get_tokenizer()
+        self.seed = seed
+        self.policy_version = 0
+
+    def prompt_token_ids(self, prompt: Prompt) -> list[int]:
+        text = self.tokenizer.apply_chat_template(
+            list(prompt.messages), tokenize=False, add_generation_prompt=True
+        )
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        settings: SamplingSettings,
+        request_seeds: Sequence[int | None] | None = None,
+    ) -> list[list[Sample]]:
+        """Sample `settings.n` completions of each prompt; one list of samples per prompt, in order.
+
+        `request_seeds` (one per prompt) make a rollout reproducible whatever engine serves it.
+        """
+        from vllm import SamplingParams, TokensPrompt
+
+        token_ids = [self.prompt_token_ids(p) for p in prompts]
+        params = [
+            SamplingParams(
+                n=settings.n,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                max_tokens=settings.max_new_tokens,
+                logprobs=0,  # the sampled token's own logprob only
+                seed=None if request_seeds is None else request_seeds[i],
+            )
+            for i in range(len(prompts))
+        ]
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=ids) for ids in token_ids], params, use_tqdm=False
+        )
+        return [
+            [self._sample(prompt, ids, completion) for completion in output.outputs]
+            for prompt, ids, output in zip(prompts, token_ids, outputs, strict=True)
+        ]
+
+    def _sample(self, prompt: Prompt, prompt_ids: list[int], completion) -> Sample:
+        logprobs = tuple(
+            step[token].logprob for step, token in zip(completion.logprobs, completion.token_ids, strict=True)
+        )
+        return Sample(
+            prompt_id=prompt.id,
+            prompt_token_ids=tuple(prompt_ids),
+            token_ids=tuple(completion.token_ids),
+            text=completion.text,
+            logprobs=logprobs,
+            finish_reason=completion.finish_reason or "stop",
+            policy_version=self.policy_version,
+        )
+
+    def sync_weights(self, weights: Iterable[tuple[str, torch.Tensor]], policy_version: int) -> None:
+        """Load new weights (Hugging Face names) into the running engine; later samples carry the version."""
+        self.llm.collective_rpc(_reload_worker_weights, args=(list(weights),))
+        self.llm.reset_prefix_cache()
+        self.policy_version = policy_version

@@ -1,0 +1,1 @@
+"""rlsys: distributed RL fine-tuning for language models."""

@@ -1,0 +1,74 @@
+"""Turning scored samples into padded training tensors, and splitting a step's batch across learner ranks."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class TrainSequence:
+    """What the learner needs of one sample: its tokens, its advantage, and the sampler's log-probs."""
+
+    prompt_token_ids: tuple[int, ...]
+    token_ids: tuple[int, ...]
+    advantage: float
+    sampler_logprobs: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    """Right-padded tensors for one forward pass; T = longest prompt+response - 1 (targets are shifted)."""
+
+    input_ids: torch.Tensor  # (B, T+1) prompt and response tokens, right-padded
+    attention_mask: torch.Tensor  # (B, T+1) 1 on real tokens
+    targets: torch.Tensor  # (B, T) input_ids shifted left: the token each position predicts
+    response_mask: torch.Tensor  # (B, T) 1.0 where the target is a response token
+    advantages: torch.Tensor  # (B,)
+    sampler_logprobs: torch.Tensor  # (B, T) the sampler's log-prob of each response target, 0 elsewhere
+
+
+def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
+    """Pad a list of sequences into a PackedBatch."""
+    lengths = [len(s.prompt_token_ids) + len(s.token_ids) for s in sequences]
+    width = max(lengths)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    response_mask = torch.zeros((len(sequences), width - 1))
+    sampler_logprobs = torch.zeros((len(sequences), width - 1))
+    for row, seq in enumerate(sequences):
+        prompt_len, total = len(seq.prompt_token_ids), lengths[row]
+        input_ids[row, :total] = torch.tensor(seq.prompt_token_ids + seq.token_ids)
+        attention_mask[row, :total] = 1
+        # Target position t predicts token t+1, so response token j sits at target index prompt_len-1+j.
+        response_mask[row, prompt_len - 1 : total - 1] = 1.0
+        sampler_logprobs[row, prompt_len - 1 : total - 1] = torch.tensor(seq.sampler_logprobs)
+    return PackedBatch(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        targets=input_ids[:, 1:],
+        response_mask=response_mask,
+        advantages=torch.tensor([s.advantage for s in sequences], dtype=torch.float32),
+        sampler_logprobs=sampler_logprobs,
+    )
+
+
+def shard(sequences: Sequence[TrainSequence], num_shards: int) -> list[list[TrainSequence]]:
+    """Split sequences across ranks, balancing token counts (longest first onto the lightest shard)."""
+    shards: list[list[TrainSequence]] = [[] for _ in range(num_shards)]
+    loads = [0] * num_shards
+    for seq in sorted(sequences, key=lambda s: -(len(s.prompt_token_ids) + len(s.token_ids))):
+        lightest = loads.index(min(loads))
+        shards[lightest].append(seq)
+        loads[lightest] += len(seq.prompt_token_ids) + len(seq.token_ids)
+    return shards
+
+
+def micro_batches(sequences: Sequence[TrainSequence], size: int) -> list[list[TrainSequence]]:
+    """Consecutive chunks of at most `size` sequences, sorted by length so padding stays small."""
+    ordered = sorted(sequences, key=lambda s: len(s.prompt_token_ids) + len(s.token_ids))
+    return [list(ordered[i : i + size]) for i in range(0, len(ordered), size)]
+
+
+def response_token_count(sequences: Sequence[TrainSequence]) -> int:
+    return sum(len(s.token_ids) for s in sequences)

@@ -1,0 +1,227 @@
+"""The job config: one typed schema, validated once at the door.
+
+A job is a YAML file (see `jobs/`) plus `key.sub=value` overrides from the command line. Every field is
+declared here with a description (shown by `rlsys run --help-config`); unknown keys, wrong types and
+impossible values fail with a message that names the key and how to fix it.
+"""
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rlsys.errors import ConfigError
+
+EMBEDDED_MODEL = "embedded"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ModelConfig(_Section):
+    path: str = Field(
+        EMBEDDED_MODEL,
+        description="Hugging Face model directory, or 'embedded' for the tiny model rlsys builds itself.",
+    )
+    seed: int = Field(0, description="Seed of the embedded model's build (ignored for a model path).")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights and compute.")
+
+    @field_validator("path")
+    @classmethod
+    def _path_exists(cls, path: str) -> str:
+        if path != EMBEDDED_MODEL and not (Path(path).expanduser() / "config.json").is_file():
+            raise ValueError(
+                f"no Hugging Face model at '{path}' (no config.json there): give a local model directory "
+                f"or 'embedded'"
+            )
+        return path
+
+
+class TaskConfig(_Section):
+    kind: Literal["arithmetic"] = Field("arithmetic", description="The task family prompts are drawn from.")
+    seed: int = Field(0, description="Seed of the task generator (problem sets and their order).")
+    eval_size: int = Field(500, ge=1, description="Held-out problems for eval/accuracy.")
+
+
+class PoolConfig(_Section):
+    replicas: int = Field(1, ge=1, description="Number of actors in the pool.")
+    num_cpus: float = Field(1.0, ge=0, description="CPUs Ray reserves for each actor.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs Ray reserves for each actor.")
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources each actor requests (e.g. a node type's tag)."
+    )
+    max_restarts: int = Field(3, ge=0, description="How often Ray restarts a crashed actor of this pool.")
+
+
+class RolloutConfig(PoolConfig):
+    samples_per_prompt: int = Field(8, ge=2, description="Group size G: samples drawn for each prompt.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature for training rollouts.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
+    max_new_tokens: int = Field(128, ge=1, description="Longest completion, in tokens.")
+    kv_cache_gib: float | None = Field(
+        0.25, gt=0, description="KV-cache size per engine in GiB; null: size it by gpu_memory_utilization."
+    )
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0, le=0.98, description="vLLM's share of GPU memory, used when kv_cache_gib is null."
+    )
+    engine_threads: int = Field(0, ge=0, description="Torch threads of each CPU engine (0: Ray's num_cpus).")
+
+
+class VerifierConfig(PoolConfig):
+    num_cpus: float = Field(0.25, ge=0, description="CPUs Ray reserves for each actor.")
+    rewards: dict[str, float] = Field(
+        default_factory=lambda: {"math": 1.0},
+        description="Reward functions by registry name and their weights; the score is the weighted sum.",
+    )
+    timeout_s: float = Field(5.0, gt=0, description="Hard limit per verification; a timeout scores 0.")
+
+    @field_validator("rewards")
+    @classmethod
+    def _known_rewards(cls, rewards: dict[str, float]) -> dict[str, float]:
+        from verifiers.rewards import REWARDS
+
+        unknown = sorted(set(rewards) - set(REWARDS))
+        if unknown:
+            raise ValueError(f"unknown reward function(s) {unknown}; choose from {sorted(REWARDS)}")
+        if not rewards:
+            raise ValueError(
+                f"name at least one reward function, e.g. {{math: 1.0}}; choose from {sorted(REWARDS)}"
+            )
+        return rewards
+
+
+class LearnerConfig(PoolConfig):
+    zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage.")
+    lr: float = Field(1e-4, gt=0, description="AdamW learning rate (constant after warmup).")
+    warmup_steps: int = Field(0, ge=0, description="Linear learning-rate warmup, in optimizer steps.")
+    betas: tuple[float, float] = Field((0.9, 0.99), description="AdamW betas.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this.")
+    micro_batch_size: int = Field(64, ge=1, description="Sequences per forward/backward on one rank.")
+    torch_threads: int = Field(0, ge=0, description="Torch threads of each CPU rank (0: Ray's num_cpus).")
+
+
+class AlgorithmConfig(_Section):
+    name: Literal["grpo"] = Field("grpo", description="The policy-gradient algorithm.")
+    clip_eps: float = Field(0.2, gt=0, description="PPO clip range of the probability ratio.")
+    kl_coef: float = Field(0.0, ge=0, description="Weight of the k3 KL penalty to the reference model.")
+    scale_by_std: bool = Field(True, description="Divide group-centred rewards by the group std (GRPO).")
+    drop_uninformative_groups: bool = Field(
+        True, description="Skip prompts whose samples all got the same reward (zero advantage)."
+    )
+
+
+class TrainConfig(_Section):
+    steps: int = Field(100, ge=1, description="RL steps (one weight update and sync each).")
+    prompts_per_step: int = Field(16, ge=1, description="Prompts sampled per step.")
+    eval_every: int = Field(0, ge=0, description="Held-out eval every K steps (0: only at start and end).")
+    eval_samples: int = Field(4, ge=1, description="Samples per held-out problem for eval/accuracy_sampled.")
+    checkpoint_every: int = Field(0, ge=0, description="Checkpoint every K steps (0: only at the end).")
+    log_samples: int = Field(8, ge=0, description="Completions per step kept for the samples table.")
+    output_dir: str = Field("runs", description="Where checkpoints and local artifacts go.")
+
+
+class TrackingConfig(_Section):
+    experiment: str = Field("rlsys", description="MLflow experiment name.")
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default: $MLFLOW_TRACKING_URI, else a local store in ./mlruns.",
+    )
+    run_name: str | None = Field(None, description="MLflow run name (default: the job name).")
+
+
+class JobConfig(_Section):
+    name: str = Field("job", description="Job name: the MLflow run name and the checkpoint folder.")
+    seed: int = Field(0, description="Seed of sampling and training (with step and prompt index).")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    verifier: VerifierConfig = Field(default_factory=VerifierConfig)
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> "JobConfig":
+        if self.train.prompts_per_step * self.rollout.samples_per_prompt < self.learner.replicas:
+            raise ValueError(
+                "learner.replicas exceeds the sequences per step (train.prompts_per_step × "
+                "rollout.samples_per_prompt): lower learner.replicas or raise the batch"
+            )
+        return self
+
+    def flat(self) -> dict[str, Any]:
+        """The resolved config as `section.key -> value`, for MLflow params."""
+        flat: dict[str, Any] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if isinstance(getattr(self, name), BaseModel):
+                flat.update({f"{name}.{key}": item for key, item in value.items()})
+            else:
+                flat[name] = value
+        return flat
+
+
+def apply_override(tree: dict[str, Any], override: str) -> None:
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (`3`, `0.1`, `true`, `[1, 2]`)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override '{override}' is not key=value (e.g. train.steps=20)")
+    *parents, leaf = key.strip().split(".")
+    node = tree
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{override}': '{part}' is a value, not a section")
+        node = child
+    node[leaf] = yaml.safe_load(raw)
+
+
+def load_job(path: str | Path | None, overrides: list[str] = ()) -> JobConfig:
+    """Read a job YAML (or start from defaults when `path` is None), apply overrides, validate."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"job file '{path}' does not exist")
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"job file '{path}' is not valid YAML: {err}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"job file '{path}' must be a mapping of sections, got {type(tree).__name__}")
+    for override in overrides:
+        apply_override(tree, override)
+    try:
+        return JobConfig.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(_explain(err, path)) from None
+
+
+def _explain(err: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path else ""
+    lines = [f"invalid job config{where}:"]
+    for problem in err.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key; remove it or check its spelling (`rlsys run --help-config`)")
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+            lines.append(f"  {key}: {message} (got {problem.get('input')!r})")
+    return "\n".join(lines)
+
+
+def describe_schema(model: type[BaseModel] = JobConfig, prefix: str = "") -> list[str]:
+    """One line per key: `section.key (type, default) description`, for --help-config."""
+    lines = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            lines.extend(describe_schema(annotation, f"{prefix}{name}."))
+            continue
+        default = field.default_factory() if field.default_factory else field.default
+        type_name = getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
+        lines.append(f"{prefix}{name} ({type_name}, default {default!r}): {field.description}")
+    return lines

@@ -1,0 +1,248 @@
+"""The central learner loop: generate → verify → advantages → train → sync weights → eval.
+
+Run locally with `rlsys run jobs/quickstart.yaml`, or on a cluster with
+`ray job submit --address http://HEAD:8265 --working-dir . -- rlsys run jobs/quickstart.yaml`.
+The driver holds no model: rollout engines (vLLM), verifiers and learner ranks (DeepSpeed) are Ray actor
+pools, each sized and placed by its own section of the job config.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+import torch
+from rich.console import Console
+
+from actors.pools import LearnerPool, RolloutPool, VerifierPool, generate_and_score
+from actors.rollout import SamplingSettings
+from rlsys.algorithms.advantages import group_normalized_advantages, informative_groups
+from rlsys.batch import TrainSequence
+from rlsys.config import EMBEDDED_MODEL, JobConfig, ModelConfig
+from rlsys.data import request_seed, step_batch, task_prompts
+from rlsys.plots import training_summary
+from rlsys.tracking import Tracker
+from rlsys.types import Prompt, Reward, Sample
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    accuracy_before: float
+    accuracy_after: float
+    sampled_before: float
+    sampled_after: float
+    model_dir: str
+
+
+def resolve_model(model: ModelConfig) -> str:
+    """The model directory to load: the given path, or the embedded model (built on first use)."""
+    if model.path != EMBEDDED_MODEL:
+        return str(Path(model.path).expanduser().resolve())
+    from rlsys.bootstrap import ensure_embedded_model
+
+    return str(ensure_embedded_model(seed=model.seed))
+
+
+class Pools:
+    """The three pools a job runs on."""
+
+    def __init__(self, config: JobConfig, model_path: str) -> None:
+        dtype = config.model.dtype
+        self.rollout = RolloutPool(model_path, config.rollout, dtype=dtype, seed=config.seed)
+        self.verifier = VerifierPool(config.verifier)
+        self.learner = LearnerPool(
+            model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed
+        )
+
+    def sizes(self) -> dict[str, float]:
+        return {
+            "pool/rollout_replicas": self.rollout.size(),
+            "pool/verifier_replicas": self.verifier.size(),
+            "pool/retried_tasks": self.rollout.retried_tasks + self.verifier.retried_tasks,
+        }
+
+
+def evaluate(pools: Pools, prompts: list[Prompt], config: JobConfig, step: int) -> dict[str, float]:
+    """Held-out accuracy: greedy (one answer each) and sampled (mean over `eval_samples` at train temperature)."""
+    max_tokens = config.rollout.max_new_tokens
+    greedy = SamplingSettings(n=1, temperature=0.0, max_new_tokens=max_tokens)
+    groups, rewards = generate_and_score(pools.rollout, pools.verifier, prompts, greedy, [None] * len(prompts))
+    sampled = SamplingSettings(
+        n=config.train.eval_samples,
+        temperature=config.rollout.temperature,
+        top_p=config.rollout.top_p,
+        max_new_tokens=max_tokens,
+    )
+    seeds = [request_seed(config.seed + 1, step, i) for i in range(len(prompts))]
+    _, sampled_rewards = generate_and_score(pools.rollout, pools.verifier, prompts, sampled, seeds)
+    greedy_samples = [group[0] for group in groups]
+    return {
+        "eval/accuracy": _mean([group[0].correct for group in rewards]),
+        "eval/accuracy_sampled": _mean([r.correct for group in sampled_rewards for r in group]),
+        "eval/response_length": _mean([len(s.token_ids) for s in greedy_samples]),
+        # Worked solutions (several lines) against bare answers: the share the model chooses to think.
+        "eval/multiline_share": _mean([s.text.strip().count("\n") > 0 for s in greedy_samples]),
+    }
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0
+
+
+def training_batch(
+    groups: list[list[Sample]], rewards: list[list[Reward]], config: JobConfig
+) -> tuple[list[TrainSequence], dict[str, float]]:
+    """Advantages for every sample; sequences of informative groups only (see `informative_groups`)."""
+    scores = torch.tensor([[r.score for r in group] for group in rewards])  # (P, G)
+    advantages = group_normalized_advantages(scores, scale_by_std=config.algorithm.scale_by_std)
+    keep = (
+        informative_groups(scores)
+        if config.algorithm.drop_uninformative_groups
+        else torch.ones(len(groups), dtype=torch.bool)
+    )
+    sequences = [
+        TrainSequence(s.prompt_token_ids, s.token_ids, float(advantages[p, g]), s.logprobs)
+        for p in range(len(groups))
+        if keep[p]
+        for g, s in enumerate(groups[p])
+    ]
+    samples = [s for group in groups for s in group]
+    flat = [r for group in rewards for r in group]
+    metrics = {
+        "train/reward_mean": scores.mean().item(),
+        "train/reward_std": scores.std(unbiased=False).item(),
+        "train/accuracy": _mean([r.correct for r in flat]),
+        "train/response_length": _mean([len(s.token_ids) for s in samples]),
+        "train/truncated_share": _mean([s.finish_reason == "length" for s in samples]),
+        "train/informative_groups": keep.float().mean().item(),
+    }
+    for name in flat[0].components:
+        metrics[f"reward/{name}"] = _mean([r.components[name] for r in flat])
+    return sequences, metrics
+
+
+def _step_line(step: int, total: int, metrics: dict[str, float]) -> str:
+    return (
+        f"step {step + 1}/{total}  reward {metrics['train/reward_mean']:.3f}  "
+        f"acc {metrics['train/accuracy']:.3f}  len {metrics['train/response_length']:.0f}  "
+        f"gen {metrics['time/generate_s']:.2f}s  train {metrics['time/train_s']:.2f}s  "
+        f"sync {metrics['time/sync_s']:.2f}s"
+    )
+
+
+def _connect_ray() -> None:
+    if not ray.is_initialized():
+        # RAY_ADDRESS (set inside a submitted job) connects to that cluster; otherwise a local one starts.
+        ray.init(
+            address=os.environ.get("RAY_ADDRESS"),
+            runtime_env={"env_vars": {"VLLM_LOGGING_LEVEL": "ERROR", "TOKENIZERS_PARALLELISM": "false"}},
+            logging_level="WARNING",
+        )
+
+
+def run(config: JobConfig) -> RunSummary:
+    """Run a whole job: pools up, eval, `train.steps` RL steps, eval, save; everything logged to MLflow."""
+    model_path = resolve_model(config.model)
+    _connect_ray()
+    tracker = Tracker(config.tracking, run_name=config.tracking.run_name or config.name)
+    try:
+        summary = _train(config, model_path, tracker)
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+    tracker.finish()
+    return summary
+
+
+def _train(config: JobConfig, model_path: str, tracker: Tracker) -> RunSummary:
+    tracker.log_params({**config.flat(), "model.resolved_path": model_path})
+    tracker.log_dict(config.model_dump(mode="json"), "config/job.json")
+    console.log(f"MLflow run {tracker.run_id}; starting pools")
+    pools = Pools(config, model_path)
+    train = config.train
+    train_prompts = task_prompts(config.task, "rl", train.steps * train.prompts_per_step)
+    eval_prompts = task_prompts(config.task, "eval", config.task.eval_size)
+    settings = SamplingSettings(
+        n=config.rollout.samples_per_prompt,
+        temperature=config.rollout.temperature,
+        top_p=config.rollout.top_p,
+        max_new_tokens=config.rollout.max_new_tokens,
+    )
+    history: dict[str, list[tuple[int, float]]] = {}
+
+    def record(metrics: dict[str, float], step: int) -> None:
+        tracker.log_metrics(metrics, step)
+        for key, value in metrics.items():
+            history.setdefault(key, []).append((step, value))
+
+    first_eval = evaluate(pools, eval_prompts, config, step=0)
+    record(first_eval, 0)
+    console.log(
+        f"step 0: eval/accuracy {first_eval['eval/accuracy']:.3f}  "
+        f"eval/accuracy_sampled {first_eval['eval/accuracy_sampled']:.3f}"
+    )
+    sample_rows = []
+    for step in range(train.steps):
+        prompts = step_batch(train_prompts, step, train.prompts_per_step, config.seed)
+        seeds = [request_seed(config.seed, step, i) for i in range(len(prompts))]
+        start = time.perf_counter()
+        groups, rewards = generate_and_score(pools.rollout, pools.verifier, prompts, settings, seeds)
+        generated = time.perf_counter()
+        sequences, metrics = training_batch(groups, rewards, config)
+        if sequences:
+            metrics.update({f"train/{k}": v for k, v in pools.learner.train_step(sequences).items()})
+        trained = time.perf_counter()
+        pools.rollout.sync_weights(pools.learner.weights(), policy_version=step + 1)
+        synced = time.perf_counter()
+        new_tokens = sum(len(s.token_ids) for group in groups for s in group)
+        metrics.update(
+            {
+                "time/generate_s": generated - start,  # includes scoring that did not overlap generation
+                "time/train_s": trained - generated,
+                "time/sync_s": synced - trained,
+                "time/step_s": synced - start,
+                "rollout/tokens_per_s": new_tokens / (generated - start),
+                **pools.sizes(),
+            }
+        )
+        record(metrics, step + 1)
+        sample_rows.extend(_sample_rows(step + 1, prompts, groups, rewards, train.log_samples))
+        console.log(_step_line(step, train.steps, metrics))
+        if train.eval_every and (step + 1) % train.eval_every == 0 and step + 1 < train.steps:
+            record(evaluate(pools, eval_prompts, config, step=step + 1), step + 1)
+
+    last_eval = evaluate(pools, eval_prompts, config, step=train.steps)
+    record(last_eval, train.steps)
+    model_dir = Path(train.output_dir) / tracker.run_id / "policy"
+    pools.learner.save_pretrained(str(model_dir.resolve()))
+    tracker.log_table(sample_rows, "samples.json")
+    tracker.log_figure(training_summary(history), "plots/accuracy.png")
+    return RunSummary(
+        run_id=tracker.run_id,
+        accuracy_before=first_eval["eval/accuracy"],
+        accuracy_after=last_eval["eval/accuracy"],
+        sampled_before=first_eval["eval/accuracy_sampled"],
+        sampled_after=last_eval["eval/accuracy_sampled"],
+        model_dir=str(model_dir),
+    )
+
+
+def _sample_rows(step: int, prompts, groups, rewards, limit: int) -> list[dict]:
+    """The first completion of each of the first `limit` prompts, for the samples table."""
+    return [
+        {
+            "step": step,
+            "prompt": prompt.messages[-1]["content"],
+            "gold": prompt.gold,
+            "completion": group[0].text,
+            "reward": scored[0].score,
+            "verdict": scored[0].verdict,
+            "policy_version": group[0].policy_version,
+        }
+        for prompt, group, scored in list(zip(prompts, groups, rewards, strict=True))[:limit]
+    ]

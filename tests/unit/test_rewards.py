@@ -1,0 +1,26 @@
+"""The reward registry and the verifier worker's weighted combination."""
+
+from actors.verifier import Verifier
+from verifiers.rewards import REWARDS, format_reward, math_reward
+
+
+def test_math_reward_scores_final_answer():
+    scores = math_reward(["3 + 4 = 7\n#### 7", "3 + 4 = 7\n#### 8", "no answer here"], ["7", "7", "7"], 5.0)
+    assert [s.value for s in scores] == [1.0, 0.0, 0.0]
+    assert [s.correct for s in scores] == [True, False, False]
+
+
+def test_format_reward_needs_a_final_answer_marker():
+    scores = format_reward(["x\n#### 5", "\\boxed{5}", "5"], ["5"] * 3, 1.0)
+    assert [s.value for s in scores] == [1.0, 1.0, 0.0]
+    assert all(s.correct is None for s in scores)
+
+
+def test_verifier_combines_weighted_components():
+    verifier = Verifier({"math": 1.0, "format": 0.5}, timeout_s=5.0)
+    right, unformatted, wrong = verifier.score(["#### 12", "12", "#### 13"], ["12", "12", "12"])
+    assert right.score == 1.5 and right.correct
+    assert right.components == {"math": 1.0, "format": 1.0}
+    assert unformatted.components["format"] == 0.0
+    assert wrong.score == 0.5 and not wrong.correct
+    assert set(REWARDS) >= {"math", "format"}

@@ -1,0 +1,1 @@
+"""Verifiers: math answer checking with sympy and code execution in a sandbox."""

@@ -1,0 +1,41 @@
+"""The reward registry: a job names its reward functions and weights in YAML (`verifier.rewards`).
+
+A reward function scores a batch: `fn(responses, golds, timeout_s) -> list[Score]`. Batches let a verifier
+share its worker processes across answers. Each score keeps its verdict word for metrics, and `correct` where
+the function decides correctness (it feeds `train/accuracy`).
+"""
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float
+    verdict: str
+    correct: bool | None = None  # None: this function does not judge correctness
+
+
+RewardFn = Callable[[Sequence[str], Sequence[str], float], list[Score]]
+
+
+def math_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float) -> list[Score]:
+    """1.0 when the final answer is mathematically equal to the gold answer (sympy), else 0.0."""
+    from verifiers.math import verify_batch
+
+    verdicts = verify_batch(list(zip(golds, responses, strict=True)), timeout_s=timeout_s)
+    return [Score(1.0 if v.correct else 0.0, v.status, v.correct) for v in verdicts]
+
+
+_FINAL_ANSWER = re.compile(r"(^####\s*\S.*$)|(\\boxed\{)", re.MULTILINE)
+
+
+def format_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float) -> list[Score]:
+    """1.0 when the response states a final answer in a recognised form (`#### x` line or `\\boxed{x}`)."""
+    return [
+        Score(1.0, "formatted") if _FINAL_ANSWER.search(r) else Score(0.0, "unformatted") for r in responses
+    ]
+
+
+REWARDS: dict[str, RewardFn] = {"math": math_reward, "format": format_reward}
