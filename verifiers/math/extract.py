@@ -1,0 +1,222 @@
+r"""Find the final answer in a model's response.
+
+Markers are tried in order of how explicitly they name the final answer: a GSM8K `####` line,
+`\boxed{}` / `\fbox{}`, a phrase such as "the answer is", then math or a number on the last line.
+Within each marker the last occurrence wins, so an intermediate result earlier in the worked
+steps is never taken for the answer. Every scan is linear in the input (no backtracking regexes
+over the whole text), so a huge response costs milliseconds, not seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+# The fallbacks only look at the end of a response: the final answer is there, and this bounds
+# their cost on huge inputs.
+_TAIL_CHARS = 2000
+# A marker's answer is at most this long; anything longer is prose, not an answer.
+_MAX_SPAN = 1000
+
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+_ANSWER_PHRASE = re.compile(
+    r"(?:final\s+answer|answer|correct\s+(?:option|choice))\s*(?:is\s*:?|:|=|would\s+be|should\s+be)|"
+    r"final\s+answer\b",
+    re.IGNORECASE,
+)
+_MATH_SEGMENT = re.compile(r"\$\$(.+?)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+# A number not glued to letters (`AZ2A` holds none); `1 000` and `1,000` are one number.
+_NUMBER = re.compile(
+    r"(?<![A-Za-z_\d])[-+]?(?:\d{1,3}(?: \d{3})+(?!\d)|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?![A-Za-z_])"
+)
+# Several boxes this close together are one answer in parts (`\boxed{1} and \boxed{2}`).
+_MAX_BOX_GAP = 60
+_COMMAND_OR_MATH = re.compile(r"\\[A-Za-z]+|\$[^$]*\$|\\\(.*?\\\)")
+_SENTENCE_END = re.compile(r"(?<!\d)\.(?!\d)|\.(?=\s|$)")
+_HEADING = re.compile(r"^[A-Za-z]{3,}")
+
+
+def extract_answer(response: str) -> str | None:
+    """Return the final answer written in `response`, or None when it states none."""
+    for find in (
+        _after_hashes,
+        _last_boxed,
+        _after_answer_phrase,
+        _last_line_math,
+        _bare_last_line,
+        _last_number,
+    ):
+        found = find(response)
+        if found:
+            return found
+    return None
+
+
+def gold_answer(gold: str) -> str:
+    """The answer part of a gold string: the boxed or `####` part of a full solution, else all of it."""
+    if "####" in gold or any(cmd in gold for cmd in _BOX_COMMANDS) or is_prose(gold):
+        found = _after_hashes(gold) or _last_boxed(gold) or extract_answer(gold)
+        if found:
+            return found
+    return clean_answer(gold)
+
+
+def clean_answer(text: str) -> str:
+    r"""Strip what surrounds an answer without being part of it: math delimiters, markdown, a final period."""
+    text = text.strip()
+    changed = True
+    while changed and text:
+        before = text
+        text = text.strip().strip("*").strip()
+        for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+            if text.startswith(left) and text.endswith(right) and len(text) >= len(left) + len(right):
+                text = text[len(left) : len(text) - len(right)]
+        # A sentence's full stop, but not the last dot of an ellipsis `...`.
+        if text.endswith(".") and not text.endswith(".."):
+            text = text[:-1]
+        text = text.rstrip(",;:").strip()
+        changed = text != before
+    return text
+
+
+def _after_hashes(text: str) -> str | None:
+    """The rest of the last `####` line (GSM8K style), unless that line is a markdown heading."""
+    start = text.rfind("####")
+    if start < 0:
+        return None
+    end = text.find("\n", start)
+    line = text[start + 4 : end if end >= 0 else len(text)].lstrip("#")[:_MAX_SPAN]
+    answer = clean_answer(line)
+    if not answer or (_HEADING.match(answer) and " " in answer):  # a markdown heading, `#### Step 1`
+        return None
+    return answer
+
+
+def _last_boxed(text: str) -> str | None:
+    r"""Content of the last `\boxed{...}` (with the boxes just before it, if it is in parts), or None."""
+    parts: list[str] = []
+    end = len(text)
+    while True:
+        start = max(text.rfind(cmd, 0, end) for cmd in _BOX_COMMANDS)
+        if start < 0:
+            break
+        content, close = _box_at(text, start)
+        if content is None or (parts and (close > end or not _joins_boxes(text[close:end]))):
+            break
+        parts.append(content)
+        end = start
+    return ", ".join(reversed(parts)) if parts else None
+
+
+def _joins_boxes(gap: str) -> bool:
+    """True for the short, number-free text between the parts of one answer (`\\quad \\text{and} \\quad`)."""
+    if len(gap) > _MAX_BOX_GAP or any(c.isdigit() for c in gap):
+        return False
+    return len(_COMMAND_OR_MATH.sub("", re.sub(r"\\text\s*\{[^{}]*\}", "", gap)).strip(" ,;$()\n")) <= 25
+
+
+def _box_at(text: str, start: int) -> tuple[str | None, int]:
+    r"""(content, index after it) of the box at `start`: `\boxed{...}` (nested braces) or `\boxed 5`."""
+    after_command = start + (6 if text.startswith("\\boxed", start) else 5)
+    i = after_command
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i < len(text) and text[i] == "{":
+        content = _balanced(text, i)
+        if content is None:
+            return None, 0
+        return clean_answer(content), i + len(content) + 2
+    # `\boxed 5` form: the argument runs to the next space or math delimiter.
+    match = re.match(r"[^\s$]+", text[i : i + _MAX_SPAN])
+    if match and i > after_command:
+        return clean_answer(match.group(0)), i + match.end()
+    return None, 0
+
+
+def _balanced(text: str, open_index: int) -> str | None:
+    """The text inside the brace group opening at `open_index`, or None when it never closes."""
+    depth = 0
+    for i in range(open_index, len(text)):
+        char = text[i]
+        if char == "{" and text[i - 1] != "\\":
+            depth += 1
+        elif char == "}" and text[i - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return text[open_index + 1 : i]
+    return None
+
+
+def _after_answer_phrase(text: str) -> str | None:
+    """What follows the last "the answer is" / "Answer:" / "final answer", up to the end of the sentence."""
+    last = _last_match(_ANSWER_PHRASE, text)
+    if last is None:
+        return None
+    rest = text[last.end() : last.end() + _MAX_SPAN]
+    rest = rest.lstrip(" \t*:")
+    if rest.startswith("\n"):
+        rest = rest.lstrip()
+    # A math segment right after the phrase is the answer; otherwise take the sentence.
+    segment = _MATH_SEGMENT.match(rest)
+    if segment:
+        return clean_answer(next(g for g in segment.groups() if g is not None))
+    line = rest.split("\n", 1)[0]
+    end = _SENTENCE_END.search(line)
+    if end:
+        line = line[: end.start()]
+    if is_prose(line):  # "The largest $n$ is 34": the answer is the last math or number in it
+        return _last_math_or_number(line)
+    return clean_answer(line) or None
+
+
+def is_prose(text: str) -> bool:
+    """True when `text` has words outside its math and `\\text{}`: two or more words of 2+ letters."""
+    outside = _COMMAND_OR_MATH.sub(" ", re.sub(r"\\text\s*\{[^{}]*\}", " ", text))
+    return len(re.findall(r"[A-Za-z]{2,}", outside)) >= 2
+
+
+def _last_line_math(text: str) -> str | None:
+    """The last math segment (`$...$`, `\\(...\\)`, `\\[...\\]`) on the last non-empty line."""
+    lines = text[-_TAIL_CHARS:].strip().rsplit("\n", 1)
+    last_line = lines[-1]
+    found = _last_match(_MATH_SEGMENT, last_line)
+    if found is None:
+        return None
+    return clean_answer(next(g for g in found.groups() if g is not None)) or None
+
+
+def _last_math_or_number(text: str) -> str | None:
+    """Whichever comes last in `text`: a math segment or a number."""
+    math, number = _last_match(_MATH_SEGMENT, text), _last_match(_NUMBER, text)
+    if number is not None and (math is None or number.start() >= math.end()):
+        return clean_answer(number.group(0).rstrip(",")) or None
+    if math is not None:
+        return clean_answer(next(g for g in math.groups() if g is not None)) or None
+    return None
+
+
+def _bare_last_line(text: str) -> str | None:
+    """The whole last line when it is short and holds math, not prose (`\\frac{10}{9}`, `x = 3`)."""
+    last_line = text[-_TAIL_CHARS:].strip().rsplit("\n", 1)[-1]
+    last_line = last_line.rsplit(":", 1)[-1] if re.match(r"[A-Za-z* ]+:", last_line) else last_line
+    if (
+        len(last_line) > 100
+        or is_prose(last_line)
+        or "\\boxed" in last_line
+        or not re.search(r"[\d\\]", last_line)
+    ):
+        return None
+    return clean_answer(last_line) or None
+
+
+def _last_number(text: str) -> str | None:
+    """The last number in the end of the response (commas, decimals and `a/b` fractions included)."""
+    found = _last_match(_NUMBER, text[-_TAIL_CHARS:])
+    if found is None:
+        return None
+    return clean_answer(found.group(0).rstrip(",")) or None
+
+
+def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    last = deque(pattern.finditer(text), maxlen=1)
+    return last[0] if last else None

@@ -1,0 +1,110 @@
+r"""String clean-up of an answer before parsing: one canonical spelling for LaTeX and plain text.
+
+What is removed carries no mathematical content for grading (spacing commands, `\left`, dollar
+signs, degree marks, trailing unit words); what is rewritten is plain text or malformed LaTeX
+that the LaTeX parser would reject (`**`, `1.5e3`, `\sqrt(2)`, `2 1/2`, thousands separators).
+Percent signs are kept: whether `50\%` means 50 or 0.5 is decided when comparing.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The token that stands for an ellipsis (`\ldots`, `\cdots`, `...`) in a sequence.
+ELLIPSIS = "…"
+
+_SPACING = re.compile(r"\\[!,;: ]|\\q?quad|\\displaystyle|\\limits|\\left\b|\\right\b|\\middle\b")
+_STYLE = re.compile(r"\\(?:textbf|textit|textrm|texttt|textsf|mathrm|mbox|operatorname\*?)\s*\{")
+_DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree")
+_ELLIPSIS = re.compile(r"\\(?:ldots|cdots|dots[bcmio]?)\b|\.{3,}|…")
+_CONNECTIVE = re.compile(
+    r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\\(?:lor|vee)\b|\s(?:or|and)\s)\s*", re.IGNORECASE
+)
+_MEMBERSHIP = re.compile(r"^[a-zA-Z]\s*\\in\s*")
+_SCIENTIFIC = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d+)(?![\w.])")
+_MIXED_NUMBER = re.compile(r"^([+-]?\d+)\s+(\d+)\s*/\s*(\d+)$")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_SPACED_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+_TRAILING_TEXT = re.compile(r"^(.*?\S)\s*\\text\s*\{([^{}]*)\}\s*$", re.DOTALL)
+_UNIT_WORD = re.compile(r"[a-zA-Z]{2,}\.?(?:\^\{?\d\}?)?")
+# Words that are mathematics, not units, when they trail a number.
+_MATH_WORDS = frozenset(
+    "pi sin cos tan cot sec csc log ln exp sqrt arcsin arccos arctan sinh cosh tanh infty inf oo i e".split()
+)
+
+
+def normalize(text: str) -> str:
+    """Return the canonical spelling of one answer (see the module docstring for what changes)."""
+    text = _SPACING.sub(" ", text).replace("~", " ")
+    text = re.sub(r"\\[dt]frac\b", r"\\frac", text)
+    text = _STYLE.sub(r"\\text{", text)
+    text = _DEGREES.sub("", text)
+    text = text.replace("\\$", "").replace("$", "").replace("{,}", ",")
+    text = _ELLIPSIS.sub(ELLIPSIS, text)
+    text = _strip_units(text.strip())
+    text = _CONNECTIVE.sub(",", text)
+    text = _MEMBERSHIP.sub("", text)
+    text = text.replace("**", "^")
+    text = _SCIENTIFIC.sub(r"\1\\times10^{\2}", text)
+    text = _fix_sqrt_parens(text)
+    text = _MIXED_NUMBER.sub(r"\1\\frac{\2}{\3}", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if _THOUSANDS.fullmatch(text) or _SPACED_THOUSANDS.fullmatch(text):
+        text = text.replace(",", "").replace(" ", "")
+    return text
+
+
+def unwrap_text(text: str) -> str:
+    r"""`\text{Monday}` -> `Monday`; anything else unchanged."""
+    match = re.fullmatch(r"\\text\s*\{(.*)\}", text.strip(), re.DOTALL)
+    return match.group(1).strip() if match and "}" not in match.group(1) else text
+
+
+def _strip_units(text: str) -> str:
+    r"""Drop unit words after a quantity: `5\text{ cm}`, `12 apples`, `3 sq. units` -> the number."""
+    while True:
+        match = _TRAILING_TEXT.match(text)
+        if (
+            not match
+            or not re.fullmatch(r"[a-zA-Z\s.^\d]*", match.group(2))
+            or not _has_digit(match.group(1))
+        ):
+            break
+        text = match.group(1).strip()
+    tokens = text.split()
+    kept = len(tokens)
+    while kept > 1 and _UNIT_WORD.fullmatch(tokens[kept - 1]) and _is_unit_like(tokens[kept - 1]):
+        kept -= 1
+    quantity = " ".join(tokens[:kept])
+    if kept < len(tokens) and _has_digit(quantity) and quantity[-1] in "0123456789}).":
+        return quantity
+    return text
+
+
+def _is_unit_like(word: str) -> bool:
+    return word.rstrip(".").split("^")[0].lower() not in _MATH_WORDS
+
+
+def _has_digit(text: str) -> bool:
+    return any(c.isdigit() for c in text)
+
+
+def _fix_sqrt_parens(text: str) -> str:
+    r"""`4\sqrt(2)` -> `4\sqrt{2}`: a common slip the LaTeX grammar rejects."""
+    out = []
+    i = 0
+    while True:
+        j = text.find("\\sqrt(", i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        depth = 0
+        for k in range(j + 5, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[k], 0)
+            if depth == 0:
+                break
+        else:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j] + "\\sqrt{" + text[j + 6 : k] + "}")
+        i = k + 1

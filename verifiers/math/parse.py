@@ -1,0 +1,190 @@
+r"""Turn a normalised answer into a value to compare: sympy objects inside a thin structure layer.
+
+The LaTeX parser (`latex2sympy2_extended`) reads expressions, equations, inequalities, interval
+unions and matrices. What it cannot know is the answer's *shape*, so that is read here first:
+- a top-level comma list is a collection: `\{...\}` and bare lists (`1, 2`, "enter all solutions")
+  are unordered; `(...)` and `[...]` are ordered (a pair, a point, an interval);
+- `…` stands for an ellipsis inside a sequence;
+- a choice letter (`(B)`) and prose (`\text{Monday}`, `even`) are text;
+- a trailing `\%` marks a percentage (compared both as `p` and as `p/100`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+from latex2sympy2_extended import latex2sympy
+from latex2sympy2_extended.math_normalization import NormalizationConfig
+
+from verifiers.math.normalize import ELLIPSIS, normalize, unwrap_text
+
+_LATEX_CONFIG = NormalizationConfig(
+    basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all", equations=False
+)
+_OPEN, _CLOSE = "([{", ")]}"
+_CHOICE = re.compile(r"\(?([A-J])\)?(?:[.:]?\s.*)?", re.DOTALL)
+_WORDS = re.compile(r"[A-Za-z][A-Za-z' -]*")
+_MATH_NAMES = frozenset("sin cos tan cot sec csc log ln exp sqrt pi infty arcsin arccos arctan".split())
+_DECIMAL = re.compile(r"\d\.\d|(?<!\d)\.\d")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A non-mathematical answer (a choice letter or words), compared case-insensitively."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Percent:
+    """`value` written with a percent sign."""
+
+    value: Any
+
+    def __str__(self) -> str:
+        return f"{self.value}%"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A comma-separated answer: `brackets` is `"()"`, `"[]"`, `"[)"`, `"(]"`, `"{}"` or `""` (bare)."""
+
+    brackets: str
+    items: tuple[Any, ...]
+
+    @property
+    def ordered(self) -> bool:
+        # Bare lists answer "list all solutions" questions unless they spell out a sequence.
+        return self.brackets not in ("{}", "") or any(item is ELLIPSIS for item in self.items)
+
+    def __str__(self) -> str:
+        inner = ", ".join(str(item) for item in self.items)
+        return f"{self.brackets[:1]}{inner}{self.brackets[1:]}"
+
+
+@dataclass(frozen=True)
+class Value:
+    """A sympy object and whether it was written with decimals (then compared with a tolerance)."""
+
+    expr: Any
+    decimal: bool
+
+    def __str__(self) -> str:
+        return str(self.expr)
+
+
+def parse_answer(text: str, choice: bool = False) -> Any:
+    """Parse one answer string into `Text`, `Percent`, `Collection`, `Value` (or the `ELLIPSIS` token).
+
+    With `choice=True` (the gold is a choice letter) a leading letter like `(C)` or `C.` is taken
+    as the answer. Raises an exception when the text is not understandable mathematics.
+    """
+    text = normalize(text)
+    if choice:
+        match = _CHOICE.fullmatch(unwrap_text(text))
+        if match:
+            return Text(match.group(1))
+    return _parse_item(text)
+
+
+def is_choice(text: str) -> bool:
+    """True when `text` is a multiple-choice letter such as `B`, `(B)` or `\\text{(B)}`."""
+    return re.fullmatch(r"\(?[A-J]\)?", unwrap_text(normalize(text))) is not None
+
+
+def _parse_item(text: str) -> Any:
+    text = text.strip()
+    if text == ELLIPSIS:
+        return ELLIPSIS
+    words = unwrap_text(text)
+    if _is_prose(words):
+        return Text(" ".join(words.lower().split()))
+    if text.endswith("%"):
+        return Percent(_parse_item(text.removesuffix("\\%").removesuffix("%")))
+    brackets, inner = _outer_brackets(text)
+    parts = _split_top_level(inner)
+    if len(parts) > 1 or (brackets == "{}" and inner.strip()):
+        return Collection(brackets, tuple(_parse_item(p) for p in parts))
+    parts = _split_top_level(text)
+    if len(parts) > 1:
+        return Collection("", tuple(_parse_item(p) for p in parts))
+    value = _assigned_value(text)
+    if value is not None:
+        return _parse_item(value)
+    ratio = _split_top_level(text, ":")
+    if len(ratio) > 1:
+        return Collection(":", tuple(_parse_item(p) for p in ratio))
+    if ELLIPSIS in text:
+        raise ValueError("an ellipsis inside an expression")
+    expr = latex2sympy(text, normalization_config=_LATEX_CONFIG)
+    if isinstance(expr, sympy.FiniteSet):  # `a \pm b`
+        return Collection("{}", tuple(Value(e, False) for e in expr.args))
+    return Value(expr, bool(_DECIMAL.search(text)))
+
+
+def _assigned_value(text: str) -> str | None:
+    """The constant at the end of `name = ... = value` (`AB = 4`, `(p, q) = (3, 2)`, `x = 5 + 5 = 10`).
+
+    Only a constant is taken: `y = 2x + 1` stays an equation.
+    """
+    parts = _split_top_level(re.sub(r"(?<![<>!\\])=(?!=)", "\x00", text), "\x00")
+    # The left side must be a name (`x`, `AB`, `f(x)`, `(p, q)`, `x_{1}`), not an expression.
+    if len(parts) < 2 or re.search(r"[+\-\d]", re.sub(r"_\{[^{}]*\}|_\w", "", parts[0])):
+        return None
+    value = parts[-1]
+    constant = re.sub(r"\\text\s*\{[^{}]*\}|\\[A-Za-z]+", "", value)
+    return value if not re.search(r"[A-Za-z]", constant) else None
+
+
+def _is_prose(text: str) -> bool:
+    """Words, not mathematics: some word of three or more letters that is not a function name."""
+    if not _WORDS.fullmatch(text):
+        return False
+    words = re.findall(r"[A-Za-z]+", text)
+    return any(len(w) >= 3 and w.lower() not in _MATH_NAMES for w in words)
+
+
+def _outer_brackets(text: str) -> tuple[str, str]:
+    r"""(`"()"`-style bracket pair, inside) when one bracket pair encloses all of `text`, else ("", text)."""
+    if text.startswith("\\{") and text.endswith("\\}") and _encloses(text, 1, len(text) - 1):
+        return "{}", text[2:-2]
+    if text.startswith("{") and text.endswith("}") and _encloses(text, 0, len(text) - 1):
+        return "{}", text[1:-1]
+    if len(text) >= 2 and text[0] in "([" and text[-1] in ")]" and _encloses(text, 0, len(text) - 1):
+        return text[0] + text[-1], text[1:-1]
+    return "", text
+
+
+def _encloses(text: str, open_index: int, close_index: int) -> bool:
+    """True when the bracket at `open_index` is only closed at `close_index`."""
+    depth = 0
+    for i in range(open_index, close_index):
+        char = text[i]
+        if char in _OPEN:
+            depth += 1
+        elif char in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return False
+    return True
+
+
+def _split_top_level(text: str, separators: str = ",;") -> list[str]:
+    """Split at `separators` outside every bracket (any bracket kind: intervals mix them)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in _OPEN:
+            depth += 1
+        elif char in _CLOSE:
+            depth -= 1
+        elif char in separators and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()] if len(parts) > 1 else [text]
