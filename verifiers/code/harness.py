@@ -1,0 +1,586 @@
+"""The trusted side of a sandboxed run, executed inside the sandbox (see ``sandbox.py`` for the threat model).
+
+Launched by ``sandbox.py`` as ``python -I -S -c <bootstrap>``, inside fresh namespaces when isolation is
+available. Standard library only; the module is imported as a top-level module by the bootstrap, so it has
+no package-relative imports. Process layout::
+
+    harness (trusted; pid 1 of the sandbox)  --fd 3: repr() lines-->  sandbox.py in the host
+       | requests / replies (length-prefixed frames of the tagged binary codec below)
+       v
+    worker (untrusted program; its own uid, rlimits, no fd 3, never sees the tests)
+
+The harness builds the file-system view, forks the worker *before* reading the tests (so the worker's memory
+never holds them), sends it the program, and then runs the tests itself. Every name the tests use that the
+tests do not define (``candidate``, helper functions of the program) is a ``Remote`` handle: calling it sends
+the arguments to the worker, and the result comes back decoded into plain ``None``/``bool``/``int``/
+``float``/``complex``/``str``/``bytes``/``list``/``tuple``/``set``/``frozenset``/``dict`` values built by the
+harness, so a comparison in a test runs harness code only. Objects that do not encode stay in the worker and
+come back as handles that refuse comparison and truth testing.
+"""
+
+import builtins
+import ctypes
+import marshal
+import os
+import resource
+import select
+import sys
+import time
+
+# Imports are kept to modules that load in well under a millisecond: the sandbox starts one interpreter
+# per run, and ``ast``, ``json``, ``signal`` or ``enum`` would each add several milliseconds to every run.
+RESULT_FD = 3
+_SIGKILL, _SIGXCPU = 9, 24  # Linux numbers
+_MAX_TEXT = 300  # characters kept of an exception message
+_MAX_DEPTH = 200  # nesting of a decoded value
+
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 2, 4, 32, 4096, 16384
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_DEVICES = ("null", "zero", "random", "urandom")
+
+
+class CodecError(ValueError):
+    """A value that cannot cross the sandbox boundary, or a malformed message."""
+
+
+class WorkerGone(BaseException):
+    """The worker died or broke the protocol (not an Exception, so tests cannot catch it)."""
+
+
+class Deadline(BaseException):
+    """The run's wall-clock time is over."""
+
+
+class RemoteError(Exception):
+    """An exception raised in the worker whose type is not re-created in the harness."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Codec: a small tagged binary format. The decoder builds nothing but plain built-in values (and handles via
+# ``resolve``), checks every length against the data, and bounds nesting; it is the trust boundary.
+
+_CONTAINERS = {list: b"l", tuple: b"t", set: b"S", frozenset: b"z"}
+_BUILDERS = {b"l": list, b"t": tuple, b"S": set, b"z": frozenset}
+
+
+def encode(value: object, refs: "dict[int, object] | None" = None) -> bytes:
+    """Encode a plain value; with ``refs``, other objects are stored there and sent as handles."""
+    out: list[bytes] = []
+    _encode(value, refs, out)
+    return b"".join(out)
+
+
+def _size(n: int) -> bytes:
+    return n.to_bytes(4, "big")
+
+
+def _encode(value: object, refs: "dict[int, object] | None", out: list[bytes]) -> None:
+    if value is None or value is True or value is False:
+        out.append(b"N" if value is None else b"T" if value else b"F")
+    elif isinstance(value, int):
+        number = int.__index__(value)
+        data = number.to_bytes((number.bit_length() + 8) // 8, "big", signed=True)
+        out += (b"i", _size(len(data)), data)
+    elif isinstance(value, float):
+        data = float.hex(float.__float__(value)).encode()
+        out += (b"f", _size(len(data)), data)
+    elif isinstance(value, complex):
+        out.append(b"c")
+        _encode(float(complex.__complex__(value).real), refs, out)
+        _encode(float(complex.__complex__(value).imag), refs, out)
+    elif isinstance(value, str):
+        data = str.encode(value, "utf-8", "surrogatepass")
+        out += (b"s", _size(len(data)), data)
+    elif isinstance(value, (bytes, bytearray)):
+        out += (b"b", _size(len(value)), bytes(value))
+    elif isinstance(value, dict):
+        out += (b"d", _size(dict.__len__(value)))
+        for key, item in dict.items(value):
+            _encode(key, refs, out)
+            _encode(item, refs, out)
+    elif isinstance(value, Remote):
+        out += (b"r", _size(value.ref), b"\x01")
+    else:
+        for cls, tag in _CONTAINERS.items():
+            if isinstance(value, cls):
+                items = list(cls.__iter__(value))
+                out += (tag, _size(len(items)))
+                for item in items:
+                    _encode(item, refs, out)
+                return
+        if refs is None:
+            raise CodecError(f"cannot send a {type(value).__name__} into the sandbox")
+        refs[len(refs)] = value
+        out += (b"r", _size(len(refs) - 1), b"\x01" if callable(value) else b"\x00")
+
+
+def decode(data: bytes, resolve) -> object:
+    """Rebuild a value from ``encode`` output; ``resolve(ref, is_callable)`` turns a handle into an object."""
+    value, end = _decode(data, 0, resolve, 0)
+    if end != len(data):
+        raise CodecError("trailing bytes")
+    return value
+
+
+def _take(data: bytes, pos: int, size: int) -> tuple[bytes, int]:
+    chunk = data[pos : pos + size]
+    if len(chunk) != size:
+        raise CodecError("truncated value")
+    return chunk, pos + size
+
+
+def _decode(data: bytes, pos: int, resolve, depth: int) -> tuple[object, int]:
+    if depth > _MAX_DEPTH:
+        raise CodecError("value nested too deeply")
+    tag, pos = _take(data, pos, 1)
+    if tag in (b"N", b"T", b"F"):
+        return (None, True, False)[b"NTF".index(tag)], pos
+    if tag == b"c":
+        real, pos = _decode(data, pos, resolve, depth + 1)
+        imag, pos = _decode(data, pos, resolve, depth + 1)
+        if type(real) is not float or type(imag) is not float:
+            raise CodecError("malformed complex")
+        return complex(real, imag), pos
+    raw, pos = _take(data, pos, 4)
+    size = int.from_bytes(raw, "big")
+    if tag == b"r":
+        flag, pos = _take(data, pos, 1)
+        return resolve(size, flag == b"\x01"), pos
+    if tag in (b"i", b"f", b"s", b"b"):
+        chunk, pos = _take(data, pos, size)
+        try:
+            if tag == b"i":
+                return int.from_bytes(chunk, "big", signed=True), pos
+            if tag == b"f":
+                return float.fromhex(chunk.decode("ascii")), pos
+            return (chunk.decode("utf-8", "surrogatepass") if tag == b"s" else chunk), pos
+        except ValueError as exc:  # also UnicodeDecodeError
+            raise CodecError(f"malformed value: {exc}") from None
+    if tag not in _BUILDERS and tag != b"d":
+        raise CodecError(f"unknown tag {tag!r}")
+    if size > len(data) - pos:  # every item takes at least one byte: no huge allocation from a forged count
+        raise CodecError("truncated container")
+    items = []
+    for _ in range(size * 2 if tag == b"d" else size):
+        item, pos = _decode(data, pos, resolve, depth + 1)
+        items.append(item)
+    try:
+        if tag == b"d":
+            return dict(zip(items[::2], items[1::2], strict=True)), pos
+        return _BUILDERS[tag](items), pos
+    except TypeError as exc:  # an unhashable key or member
+        raise CodecError(str(exc)) from None
+
+
+def frame(payload: bytes, limit: int) -> bytes:
+    """A 4-byte big-endian length, then ``payload`` (at most ``limit`` bytes)."""
+    if len(payload) > limit:
+        raise CodecError(f"message of {len(payload)} bytes exceeds the limit of {limit}")
+    return _size(len(payload)) + payload
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_frame(fd: int, limit: int, deadline: float | None = None) -> bytes:
+    """Read one framed payload; ``EOFError`` at end of stream, ``Deadline`` when time runs out."""
+    size = int.from_bytes(_read_exact(fd, 4, deadline), "big")
+    if size > limit:
+        raise CodecError(f"message of {size} bytes exceeds the limit of {limit}")
+    return _read_exact(fd, size, deadline)
+
+
+def _read_exact(fd: int, size: int, deadline: float | None) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise Deadline()
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            raise EOFError("stream closed")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Worker: the untrusted program's process.
+
+
+def _raised(exc: BaseException) -> tuple:
+    return ("raised", type(exc).__name__, str(exc)[:_MAX_TEXT])
+
+
+def worker_main(cfg: dict, requests: int, replies: int) -> None:
+    """Drop privileges and limits, then serve the harness's requests until told to stop. Never returns."""
+    try:
+        _confine_worker(cfg, keep=(requests, replies))
+        _serve(cfg, requests, replies)
+    finally:
+        os._exit(0)
+
+
+def _confine_worker(cfg: dict, keep: tuple[int, ...]) -> None:
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    start = 3
+    for fd in sorted(keep):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, os.sysconf("SC_OPEN_MAX"))
+    os.setsid()
+    limits = {
+        resource.RLIMIT_CPU: (cfg["cpu_s"], cfg["cpu_s"] + 1),
+        resource.RLIMIT_AS: (cfg["memory_bytes"],) * 2,
+        resource.RLIMIT_NPROC: (cfg["max_processes"],) * 2,
+        resource.RLIMIT_FSIZE: (cfg["max_file_bytes"],) * 2,
+        resource.RLIMIT_NOFILE: (cfg["max_open_files"],) * 2,
+        resource.RLIMIT_CORE: (0, 0),
+        resource.RLIMIT_MEMLOCK: (0, 0),
+        resource.RLIMIT_MSGQUEUE: (0, 0),
+    }
+    for which, value in limits.items():
+        resource.setrlimit(which, value)
+    if cfg["drop_uid"]:
+        uid = cfg["worker_uid"]
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    # Set after the uid change, which clears it: the worker dies with the harness, even without a pid ns.
+    libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
+    sys.path[:] = [p for p in sys.path if p != cfg["harness_dir"]] + list(cfg["import_paths"])
+    os.environ.clear()
+    os.environ.update(cfg["env"])
+
+
+def _serve(cfg: dict, requests: int, replies: int) -> None:
+    """Requests are ``(id, op, *fields)``; replies ``(id, "value", v)``, ``(id, "missing")`` or
+    ``(id, "raised", exception type name, message)``."""
+    limit = cfg["max_value_bytes"]
+    program = {"__name__": "__main__", "__builtins__": builtins}
+    refs: dict[int, object] = {}
+
+    def resolve(ref: int, _is_callable: bool) -> object:
+        if ref not in refs:
+            raise CodecError(f"unknown handle {ref}")
+        return refs[ref]
+
+    while True:
+        try:
+            request = decode(read_frame(requests, limit), resolve)
+        except EOFError:
+            return
+        try:
+            reply = _handle(request, program, refs)
+        except BaseException as exc:  # the program's own failure, including sys.exit, is a reply
+            reply = _raised(exc)
+        try:
+            data = frame(encode((request[0], *reply), refs), limit)
+        except (CodecError, RecursionError, MemoryError) as exc:
+            data = frame(encode((request[0], *_raised(exc))), limit)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        write_all(replies, data)
+
+
+def _handle(request: tuple, program: dict, refs: dict) -> tuple:
+    op, *fields = request[1:]
+    if op == "load":
+        exec(compile(fields[0], "<program>", "exec"), program)
+        return ("value", None)
+    if op == "get":
+        return ("value", program[fields[0]]) if fields[0] in program else ("missing",)
+    target = fields[0]
+    if op == "call":
+        return ("value", target(*fields[1], **fields[2]))
+    if op == "getattr":
+        return ("value", getattr(target, fields[1]))
+    if op == "list":
+        return ("value", list(target))
+    raise CodecError(f"unknown request {op!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Harness: runs the tests, talking to the worker through Remote handles.
+
+
+class Channel:
+    """The harness's end of the request/reply pipes, with the run's deadline."""
+
+    def __init__(self, requests: int, replies: int, worker_pid: int, deadline: float, cfg: dict):
+        self.requests, self.replies, self.worker_pid = requests, replies, worker_pid
+        self.deadline, self.limit, self.cpu_s, self.next_id = (
+            deadline,
+            cfg["max_value_bytes"],
+            cfg["cpu_s"],
+            0,
+        )
+        self.gone: str | None = None
+
+    def ask(self, op: str, *fields: object) -> tuple:
+        """Send one request and return the reply after its id; ``WorkerGone`` / ``Deadline`` end the run."""
+        if self.gone is not None:
+            raise WorkerGone(self.gone)
+        self.next_id += 1
+        try:
+            payload = encode((self.next_id, op, *fields))
+        except CodecError as exc:
+            raise TypeError(str(exc)) from None
+        try:
+            write_all(self.requests, frame(payload, self.limit))
+            data = read_frame(self.replies, self.limit, self.deadline)
+            reply = decode(data, lambda ref, is_callable: Remote(self, ref, is_callable))
+        except (BrokenPipeError, EOFError):
+            self.gone = self._death_reason()
+            raise WorkerGone(self.gone) from None
+        except (CodecError, RecursionError) as exc:
+            self.gone = f"protocol violation: {exc}"
+            raise WorkerGone(self.gone) from None
+        if type(reply) is not tuple or len(reply) < 2 or reply[0] != self.next_id:
+            self.gone = "protocol violation: malformed reply"
+            raise WorkerGone(self.gone)
+        return reply[1:]
+
+    def value(self, op: str, *fields: object) -> object:
+        """The value of a request; an exception in the program is raised here."""
+        return self.result(self.ask(op, *fields))
+
+    @staticmethod
+    def result(reply: tuple) -> object:
+        """The value in a reply, or the program's exception raised."""
+        if reply[0] == "value" and len(reply) == 2:
+            return reply[1]
+        if reply[0] == "raised" and len(reply) == 3:
+            raise _exception(reply[1], reply[2])
+        raise RemoteError(f"unexpected reply {str(reply[0])[:_MAX_TEXT]}")
+
+    def _death_reason(self) -> str:
+        try:
+            _, status = os.waitpid(self.worker_pid, 0)
+        except ChildProcessError:
+            return "the program's process ended"
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_exhausted = usage.ru_utime + usage.ru_stime >= self.cpu_s
+            if sig == _SIGXCPU or (sig == _SIGKILL and cpu_exhausted):
+                return "cpu-limit"
+            return f"the program's process was killed by signal {sig}"
+        return f"the program's process exited with code {os.WEXITSTATUS(status)}"
+
+
+def _exception(name: object, message: object) -> Exception:
+    """Re-create a built-in exception raised in the worker, so tests that expect an exception still work."""
+    cls = getattr(builtins, name, None) if type(name) is str else None
+    text = str(message)[:_MAX_TEXT]
+    excluded = (StopIteration, StopAsyncIteration, Warning)
+    if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, excluded):
+        try:
+            return cls(text)
+        except TypeError:
+            pass
+    return RemoteError(f"{str(name)[:_MAX_TEXT]}: {text}")
+
+
+class Remote:
+    """A handle on an object in the worker: call it, read attributes, iterate; never compare it."""
+
+    def __init__(self, channel: Channel, ref: int, is_callable: bool):
+        self._channel, self.ref, self._callable = channel, ref, is_callable
+
+    def __call__(self, *args, **kwargs):
+        return self._channel.value("call", self, args, kwargs)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._channel.value("getattr", self, name)
+
+    def __iter__(self):
+        return iter(self._channel.value("list", self))
+
+    def _refuse(self, *_args):
+        raise TypeError("objects that stay in the sandbox cannot be compared or tested for truth")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __bool__ = __len__ = _refuse
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<sandboxed object #{self.ref}>"
+
+
+class ProgramNamespace(dict):
+    """Globals of the tests: a name they do not define is looked up in the program (the worker)."""
+
+    def __init__(self, channel: Channel):
+        super().__init__(__name__="__tests__", __builtins__=builtins)
+        self._channel = channel
+
+    def __missing__(self, name: str) -> object:
+        if hasattr(builtins, name):
+            raise KeyError(name)  # CPython then falls back to the builtins
+        reply = self._channel.ask("get", name)
+        if reply[0] == "missing":
+            raise KeyError(name)
+        return self._channel.result(reply)
+
+
+def run_harness(channel: Channel, job: dict, report) -> None:
+    """Load the program in the worker, run the prepared tests, ``report`` each result and the final status.
+
+    ``job["tests"]`` is the tests' source as rewritten by ``testplan.prepare``: each test reports itself
+    through ``__record__(index, exception or None)``.
+    """
+    entry_point, units = job["entry_point"], job["units"]
+    reply = channel.ask("load", job["code"])
+    if reply[0] != "value":
+        detail = f"program failed to load: {str(reply[1:])[:_MAX_TEXT]}"
+        report({"t": "end", "status": "error", "detail": detail})
+        return
+    failed = 0
+
+    def record(unit: int, exc: Exception | None) -> None:
+        nonlocal failed
+        failed += exc is not None
+        detail = "" if exc is None else f"{type(exc).__name__}: {str(exc)[:_MAX_TEXT]}"
+        report({"t": "test", "i": unit, "passed": exc is None, "detail": detail})
+
+    namespace = ProgramNamespace(channel)
+    namespace["__record__"] = record
+    if entry_point is not None:
+        reply = channel.ask("get", entry_point)
+        if reply[0] == "missing":
+            report({"t": "end", "status": "fail", "detail": f"the program does not define {entry_point!r}"})
+            return
+        candidate = channel.result(reply)
+    exec(compile(job["tests"], "<tests>", "exec"), namespace)
+    if entry_point is not None:
+        namespace["check"](candidate)
+    if job["whole_module"]:
+        record(0, None)
+    status = "pass" if failed == 0 else "fail"
+    report({"t": "end", "status": status, "detail": f"{len(units) - failed}/{len(units)} tests passed"})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Process setup.
+
+
+def build_root(cfg: dict, ro_paths: list[str]) -> None:
+    """Inside a private mount namespace: a read-only tmpfs root with the interpreter, a tmpfs work dir."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+        args = [None if s is None else s.encode() for s in (source, target, fstype, data)]
+        if libc.mount(args[0], args[1], args[2], ctypes.c_ulong(flags), args[3]) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+
+    # Any existing directory can carry the new root: mounts in this private namespace are invisible outside.
+    root = "/mnt" if os.path.isdir("/mnt") else "/tmp"
+    mount("rlsys-root", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+    for path in ro_paths:
+        if os.path.islink(path):
+            os.symlink(os.readlink(path), root + path)
+            continue
+        if not os.path.exists(path):
+            continue
+        target = root + path
+        if os.path.isdir(path):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "w").close()
+        mount(path, target, None, _MS_BIND | _MS_REC, None)
+        mount(None, target, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
+    os.makedirs(root + "/dev", exist_ok=True)
+    for device in _DEVICES:
+        open(f"{root}/dev/{device}", "w").close()
+        mount(f"/dev/{device}", f"{root}/dev/{device}", None, _MS_BIND, None)
+    os.mkdir(root + "/work")
+    uid = cfg["worker_uid"]
+    size = f"size={cfg['disk_bytes']},nr_inodes={cfg['max_inodes']},mode=0700,uid={uid},gid={uid}"
+    mount("rlsys-work", root + "/work", "tmpfs", _MS_NOSUID | _MS_NODEV, size)
+    os.symlink("work", root + "/tmp")
+    mount(None, root, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+    os.chroot(root)
+    os.chdir("/work")
+
+
+def _interpreter_paths() -> list[str]:
+    """What the worker needs to import the standard library: /usr, the top-level links into it, the prefix."""
+    tops = [p for p in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32") if os.path.lexists(p)]
+    prefixes = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)}
+    return ["/usr", *tops, *sorted(p for p in prefixes if p != "/usr" and not p.startswith("/usr/"))]
+
+
+def main() -> None:
+    """Entry point inside the sandbox: config and job (marshal frames) on stdin, events on fd 3.
+
+    Events are ``repr`` lines of dicts of strings, ints and bools, read back with ``ast.literal_eval``.
+    """
+    started = time.monotonic()
+    cfg = marshal.loads(read_frame(0, 1 << 20))
+    deadline = started + cfg["timeout_s"]
+    results = os.fdopen(RESULT_FD, "w", buffering=1)
+
+    def report(event: dict) -> None:
+        results.write(repr(event) + "\n")
+
+    if cfg["isolate"]:
+        build_root(cfg, _interpreter_paths() + list(cfg["import_paths"]))
+    else:
+        os.chdir(cfg["workdir"])
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(RESULT_FD)
+        worker_main(cfg, req_r, rep_w)
+    os.close(req_r)
+    os.close(rep_w)
+    if cfg["drop_uid"]:
+        harness_uid = cfg["worker_uid"] + 1
+        os.setgroups([])
+        os.setresgid(harness_uid, harness_uid, harness_uid)
+        os.setresuid(harness_uid, harness_uid, harness_uid)
+    job = marshal.loads(read_frame(0, cfg["max_job_bytes"]))
+    report({"t": "plan", "tests": job["units"]})
+    channel = Channel(req_w, rep_r, pid, deadline, cfg)
+    try:
+        run_harness(channel, job, report)
+    except Deadline:
+        report({"t": "end", "status": "timeout", "detail": f"time limit of {cfg['timeout_s']} s exceeded"})
+    except WorkerGone as exc:
+        status = "timeout" if str(exc) == "cpu-limit" else "fail"
+        detail = "cpu time limit exceeded" if status == "timeout" else str(exc)
+        report({"t": "end", "status": status, "detail": detail})
+    except Exception as exc:  # the tests themselves stopped early: the remaining tests did not run
+        report({"t": "end", "status": "fail", "detail": f"tests stopped: {type(exc).__name__}: {exc}"[:600]})
+    results.close()
+    _reap(pid, req_w)
+    os._exit(0)  # skip interpreter teardown: a millisecond or two per run, and nothing is left to flush
+
+
+def _reap(pid: int, requests: int) -> None:
+    """Let the worker exit on end of input, so that its resource use reaches the host's ``wait4``.
+
+    The harness cannot kill it (another uid); a worker that lingers dies with the harness instead: as pid 1 of
+    the namespace, or through its parent-death signal.
+    """
+    os.close(requests)
+    for _ in range(400):
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return
+        time.sleep(0.0005)
+
+
+if __name__ == "__main__":
+    main()
