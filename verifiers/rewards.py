@@ -5,6 +5,7 @@ share its worker processes across answers. Each score keeps its verdict word for
 the function decides correctness (it feeds `train/accuracy`).
 """
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,4 +39,33 @@ def format_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: flo
     ]
 
 
-REWARDS: dict[str, RewardFn] = {"math": math_reward, "format": format_reward}
+_CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def extract_code(response: str) -> str:
+    """The program in a response: its last fenced code block, or the whole text when there is none."""
+    blocks = _CODE_BLOCK.findall(response)
+    return blocks[-1] if blocks else response
+
+
+def parse_code_gold(gold: str) -> tuple[str, str | None]:
+    """A code task's gold: plain test source (`assert ...` lines), or for HumanEval-style
+    `check(candidate)` tests the JSON `{"tests": ..., "entry_point": ...}`."""
+    if gold.lstrip().startswith("{"):
+        spec = json.loads(gold)
+        return spec["tests"], spec.get("entry_point")
+    return gold, None
+
+
+def code_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float) -> list[Score]:
+    """The share of tests the response's program passes, run in the sandbox; correct when all pass."""
+    from verifiers.code import CodeJob, run_tests_batch
+
+    jobs = []
+    for response, gold in zip(responses, golds, strict=True):
+        tests, entry_point = parse_code_gold(gold)
+        jobs.append(CodeJob(extract_code(response), tests, entry_point=entry_point, timeout_s=timeout_s))
+    return [Score(v.pass_fraction, v.status, v.passed) for v in run_tests_batch(jobs)]
+
+
+REWARDS: dict[str, RewardFn] = {"math": math_reward, "code": code_reward, "format": format_reward}

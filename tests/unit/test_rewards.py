@@ -24,3 +24,19 @@ def test_verifier_combines_weighted_components():
     assert unformatted.components["format"] == 0.0
     assert wrong.score == 0.5 and not wrong.correct
     assert set(REWARDS) >= {"math", "format"}
+
+
+def test_code_reward_runs_the_fenced_program_in_the_sandbox():
+    import json
+
+    from verifiers.rewards import code_reward
+
+    tests = "assert add(2, 3) == 5\nassert add(-1, 1) == 0"
+    humaneval = json.dumps(
+        {"tests": "def check(candidate):\n    assert candidate(1, 1) == 2\n", "entry_point": "add"}
+    )
+    right = "Here:\n```python\ndef add(a, b):\n    return a + b\n```"
+    half = "```python\ndef add(a, b):\n    return 5\n```"
+    scores = code_reward([right, half, right], [tests, tests, humaneval], 10.0)
+    assert [s.value for s in scores] == [1.0, 0.5, 1.0]
+    assert [s.correct for s in scores] == [True, False, True]
