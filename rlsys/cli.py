@@ -30,13 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     run.add_argument("--help-config", action="store_true", help="list every config key and exit")
     run.add_argument(
+        "--resume", action="store_true", help="continue the job's newest checkpoint, in the same MLflow run"
+    )
+    run.add_argument(
         "--dry-run", action="store_true", help="validate and print the resolved config, then exit"
     )
 
     boot = commands.add_parser(
         "bootstrap",
         help="build the embedded tiny model (tokenizer, pretraining, SFT) if it is not cached",
-        description="Build the embedded default model offline; cached under $RLSYS_CACHE_DIR or ~/.cache/rlsys.",
+        description="Build the embedded model offline (cached in $RLSYS_CACHE_DIR or ~/.cache/rlsys).",
     )
     boot.add_argument("--seed", type=int, default=0, help="seed of the build")
     return parser
@@ -56,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from rlsys.trainer import run
 
-    summary = run(config)
+    summary = run(config, resume=args.resume)
     print(f"eval/accuracy: {summary.accuracy_before:.3f} -> {summary.accuracy_after:.3f}")
     print(f"eval/accuracy_sampled: {summary.sampled_before:.3f} -> {summary.sampled_after:.3f}")
     print(f"mlflow run id: {summary.run_id}")

@@ -43,6 +43,11 @@ class TaskConfig(_Section):
     kind: Literal["arithmetic"] = Field("arithmetic", description="The task family prompts are drawn from.")
     seed: int = Field(0, description="Seed of the task generator (problem sets and their order).")
     eval_size: int = Field(500, ge=1, description="Held-out problems for eval/accuracy.")
+    train_size: int = Field(
+        20_000,
+        ge=1,
+        description="Training prompts; steps walk through them in a seeded order, epoch by epoch.",
+    )
 
 
 class PoolConfig(_Section):
@@ -118,9 +123,12 @@ class TrainConfig(_Section):
     prompts_per_step: int = Field(16, ge=1, description="Prompts sampled per step.")
     eval_every: int = Field(0, ge=0, description="Held-out eval every K steps (0: only at start and end).")
     eval_samples: int = Field(4, ge=1, description="Samples per held-out problem for eval/accuracy_sampled.")
-    checkpoint_every: int = Field(0, ge=0, description="Checkpoint every K steps (0: only at the end).")
+    checkpoint_every: int = Field(0, ge=0, description="Checkpoint every K steps (0: never; no resume).")
+    keep_checkpoints: int = Field(2, ge=1, description="How many of the newest checkpoints to keep on disk.")
     log_samples: int = Field(8, ge=0, description="Completions per step kept for the samples table.")
-    output_dir: str = Field("runs", description="Where checkpoints and local artifacts go.")
+    output_dir: str = Field(
+        "runs", description="Checkpoints and the final policy go to <output_dir>/<name>/<MLflow run id>/."
+    )
 
 
 class TrackingConfig(_Section):

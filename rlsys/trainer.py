@@ -7,6 +7,7 @@ pools, each sized and placed by its own section of the job config.
 """
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +20,16 @@ from actors.pools import LearnerPool, RolloutPool, VerifierPool, generate_and_sc
 from actors.rollout import SamplingSettings
 from rlsys.algorithms.advantages import group_normalized_advantages, informative_groups
 from rlsys.batch import TrainSequence
+from rlsys.checkpoint import CheckpointInfo, CheckpointStore
 from rlsys.config import EMBEDDED_MODEL, JobConfig, ModelConfig
 from rlsys.data import request_seed, step_batch, task_prompts
+from rlsys.errors import ConfigError
 from rlsys.plots import training_summary
-from rlsys.tracking import Tracker
+from rlsys.tracking import Tracker, read_metric_history
 from rlsys.types import Prompt, Reward, Sample
 
-console = Console(stderr=True)
+# Logs and CI captures are not terminals: keep one line per event there instead of wrapping at 80 columns.
+console = Console(stderr=True, log_path=False, width=None if sys.stderr.isatty() else 200)
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,12 @@ class Pools:
 
 
 def evaluate(pools: Pools, prompts: list[Prompt], config: JobConfig, step: int) -> dict[str, float]:
-    """Held-out accuracy: greedy (one answer each) and sampled (mean over `eval_samples` at train temperature)."""
+    """Held-out accuracy: greedy (one answer each) and sampled (`eval_samples` each, train temperature)."""
     max_tokens = config.rollout.max_new_tokens
     greedy = SamplingSettings(n=1, temperature=0.0, max_new_tokens=max_tokens)
-    groups, rewards = generate_and_score(pools.rollout, pools.verifier, prompts, greedy, [None] * len(prompts))
+    groups, rewards = generate_and_score(
+        pools.rollout, pools.verifier, prompts, greedy, [None] * len(prompts)
+    )
     sampled = SamplingSettings(
         n=config.train.eval_samples,
         temperature=config.rollout.temperature,
@@ -128,7 +134,7 @@ def training_batch(
 
 def _step_line(step: int, total: int, metrics: dict[str, float]) -> str:
     return (
-        f"step {step + 1}/{total}  reward {metrics['train/reward_mean']:.3f}  "
+        f"step {step}/{total}  reward {metrics['train/reward_mean']:.3f}  "
         f"acc {metrics['train/accuracy']:.3f}  len {metrics['train/response_length']:.0f}  "
         f"gen {metrics['time/generate_s']:.2f}s  train {metrics['time/train_s']:.2f}s  "
         f"sync {metrics['time/sync_s']:.2f}s"
@@ -145,13 +151,24 @@ def _connect_ray() -> None:
         )
 
 
-def run(config: JobConfig) -> RunSummary:
-    """Run a whole job: pools up, eval, `train.steps` RL steps, eval, save; everything logged to MLflow."""
+def run(config: JobConfig, *, resume: bool = False) -> RunSummary:
+    """Run a whole job: pools up, eval, `train.steps` RL steps, eval, save; everything logged to MLflow.
+
+    With `resume`, continue the job's newest checkpoint in the same MLflow run.
+    """
+    store = CheckpointStore(config.train.output_dir, config.name)
+    checkpoint = store.latest() if resume else None
+    if resume and checkpoint is None:
+        raise ConfigError(f"nothing to resume: no checkpoint under {store.job_dir} (run without --resume)")
     model_path = resolve_model(config.model)
     _connect_ray()
-    tracker = Tracker(config.tracking, run_name=config.tracking.run_name or config.name)
+    tracker = Tracker(
+        config.tracking,
+        run_name=config.tracking.run_name or config.name,
+        run_id=checkpoint.run_id if checkpoint else None,
+    )
     try:
-        summary = _train(config, model_path, tracker)
+        summary = LearnerLoop(config, model_path, tracker, store).run(checkpoint)
     except BaseException:
         tracker.finish("FAILED")
         raise
@@ -159,45 +176,57 @@ def run(config: JobConfig) -> RunSummary:
     return summary
 
 
-def _train(config: JobConfig, model_path: str, tracker: Tracker) -> RunSummary:
-    tracker.log_params({**config.flat(), "model.resolved_path": model_path})
-    tracker.log_dict(config.model_dump(mode="json"), "config/job.json")
-    console.log(f"MLflow run {tracker.run_id}; starting pools")
-    pools = Pools(config, model_path)
-    train = config.train
-    train_prompts = task_prompts(config.task, "rl", train.steps * train.prompts_per_step)
-    eval_prompts = task_prompts(config.task, "eval", config.task.eval_size)
-    settings = SamplingSettings(
-        n=config.rollout.samples_per_prompt,
-        temperature=config.rollout.temperature,
-        top_p=config.rollout.top_p,
-        max_new_tokens=config.rollout.max_new_tokens,
-    )
-    history: dict[str, list[tuple[int, float]]] = {}
+class LearnerLoop:
+    """The job's driver: owns the pools and the step counter, logs everything through the tracker."""
 
-    def record(metrics: dict[str, float], step: int) -> None:
-        tracker.log_metrics(metrics, step)
-        for key, value in metrics.items():
-            history.setdefault(key, []).append((step, value))
+    def __init__(self, config: JobConfig, model_path: str, tracker: Tracker, store: CheckpointStore) -> None:
+        self.config, self.model_path, self.tracker, self.store = config, model_path, tracker, store
+        self.train_prompts = task_prompts(config.task, "rl", config.task.train_size)
+        self.eval_prompts = task_prompts(config.task, "eval", config.task.eval_size)
+        self.settings = SamplingSettings(
+            n=config.rollout.samples_per_prompt,
+            temperature=config.rollout.temperature,
+            top_p=config.rollout.top_p,
+            max_new_tokens=config.rollout.max_new_tokens,
+        )
+        self.sample_rows: list[dict] = []
 
-    first_eval = evaluate(pools, eval_prompts, config, step=0)
-    record(first_eval, 0)
-    console.log(
-        f"step 0: eval/accuracy {first_eval['eval/accuracy']:.3f}  "
-        f"eval/accuracy_sampled {first_eval['eval/accuracy_sampled']:.3f}"
-    )
-    sample_rows = []
-    for step in range(train.steps):
-        prompts = step_batch(train_prompts, step, train.prompts_per_step, config.seed)
-        seeds = [request_seed(config.seed, step, i) for i in range(len(prompts))]
+    def run(self, checkpoint: CheckpointInfo | None) -> RunSummary:
+        config, tracker = self.config, self.tracker
+        if checkpoint is None:
+            tracker.log_params({**config.flat(), "model.resolved_path": self.model_path})
+            tracker.log_dict(config.model_dump(mode="json"), "config/job.json")
+        console.log(f"MLflow run {tracker.run_id}; starting pools")
+        self.pools = Pools(config, self.model_path)
+        if checkpoint is None:
+            start = 0
+            self._evaluate(0)
+        else:
+            start = self._restore(checkpoint)
+        for step in range(start + 1, config.train.steps + 1):
+            self._step(step)
+            if step < config.train.steps and config.train.eval_every and step % config.train.eval_every == 0:
+                self._evaluate(step)
+            if config.train.checkpoint_every and step % config.train.checkpoint_every == 0:
+                self._checkpoint(step)
+        self._evaluate(config.train.steps)
+        return self._finish()
+
+    def _step(self, step: int) -> None:
+        """One RL step: sample and score, train on the informative groups, push the weights out."""
+        config, pools = self.config, self.pools
+        # Steps count from 1; the batch and seeds of step s are those of index s-1 in the prompt order.
+        prompts = step_batch(self.train_prompts, step - 1, config.train.prompts_per_step, config.seed)
+        seeds = [request_seed(config.seed, step - 1, i) for i in range(len(prompts))]
+        self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
         start = time.perf_counter()
-        groups, rewards = generate_and_score(pools.rollout, pools.verifier, prompts, settings, seeds)
+        groups, rewards = generate_and_score(pools.rollout, pools.verifier, prompts, self.settings, seeds)
         generated = time.perf_counter()
         sequences, metrics = training_batch(groups, rewards, config)
         if sequences:
             metrics.update({f"train/{k}": v for k, v in pools.learner.train_step(sequences).items()})
         trained = time.perf_counter()
-        pools.rollout.sync_weights(pools.learner.weights(), policy_version=step + 1)
+        pools.rollout.sync_weights(pools.learner.weights(), policy_version=step)
         synced = time.perf_counter()
         new_tokens = sum(len(s.token_ids) for group in groups for s in group)
         metrics.update(
@@ -210,26 +239,58 @@ def _train(config: JobConfig, model_path: str, tracker: Tracker) -> RunSummary:
                 **pools.sizes(),
             }
         )
-        record(metrics, step + 1)
-        sample_rows.extend(_sample_rows(step + 1, prompts, groups, rewards, train.log_samples))
-        console.log(_step_line(step, train.steps, metrics))
-        if train.eval_every and (step + 1) % train.eval_every == 0 and step + 1 < train.steps:
-            record(evaluate(pools, eval_prompts, config, step=step + 1), step + 1)
+        self.tracker.log_metrics(metrics, step)
+        self.sample_rows.extend(_sample_rows(step, prompts, groups, rewards, config.train.log_samples))
+        console.log(_step_line(step, config.train.steps, metrics))
 
-    last_eval = evaluate(pools, eval_prompts, config, step=train.steps)
-    record(last_eval, train.steps)
-    model_dir = Path(train.output_dir) / tracker.run_id / "policy"
-    pools.learner.save_pretrained(str(model_dir.resolve()))
-    tracker.log_table(sample_rows, "samples.json")
-    tracker.log_figure(training_summary(history), "plots/accuracy.png")
-    return RunSummary(
-        run_id=tracker.run_id,
-        accuracy_before=first_eval["eval/accuracy"],
-        accuracy_after=last_eval["eval/accuracy"],
-        sampled_before=first_eval["eval/accuracy_sampled"],
-        sampled_after=last_eval["eval/accuracy_sampled"],
-        model_dir=str(model_dir),
-    )
+    def _evaluate(self, step: int) -> None:
+        metrics = evaluate(self.pools, self.eval_prompts, self.config, step)
+        self.tracker.log_metrics(metrics, step)
+        console.log(
+            f"eval at step {step}: accuracy {metrics['eval/accuracy']:.3f}  "
+            f"sampled {metrics['eval/accuracy_sampled']:.3f}  "
+            f"multi-line answers {metrics['eval/multiline_share']:.2f}"
+        )
+
+    def _checkpoint(self, step: int) -> None:
+        directory = self.store.checkpoint_dir(self.tracker.run_id)
+        info = CheckpointInfo(run_id=self.tracker.run_id, step=step, directory=str(directory))
+        self.pools.learner.save_checkpoint(str(directory), info.tag, {"step": step})
+        self.store.commit(info, keep=self.config.train.keep_checkpoints)
+        console.log(f"checkpoint at step {step}: {directory / info.tag}")
+
+    def _restore(self, checkpoint: CheckpointInfo) -> int:
+        """Load the learner state and push its weights to the engines; returns the step to continue after."""
+        self.pools.learner.load_checkpoint(checkpoint.directory, checkpoint.tag)
+        self.pools.rollout.sync_weights(self.pools.learner.weights(), policy_version=checkpoint.step)
+        console.log(f"resumed run {checkpoint.run_id} after step {checkpoint.step}")
+        return checkpoint.step
+
+    def _finish(self) -> RunSummary:
+        tracker, steps = self.tracker, self.config.train.steps
+        history = {key: read_metric_history(tracker.run_id, key) for key in SUMMARY_METRICS}
+        model_dir = self.store.run_dir(tracker.run_id) / "policy"
+        self.pools.learner.save_pretrained(str(model_dir))
+        tracker.log_table(self.sample_rows, "samples.json")
+        tracker.log_figure(training_summary(history), "plots/accuracy.png")
+        first = {key: _value_at(history[key], 0) for key in ("eval/accuracy", "eval/accuracy_sampled")}
+        last = {key: _value_at(history[key], steps) for key in ("eval/accuracy", "eval/accuracy_sampled")}
+        return RunSummary(
+            run_id=tracker.run_id,
+            accuracy_before=first["eval/accuracy"],
+            accuracy_after=last["eval/accuracy"],
+            sampled_before=first["eval/accuracy_sampled"],
+            sampled_after=last["eval/accuracy_sampled"],
+            model_dir=str(model_dir),
+        )
+
+
+SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
+
+
+def _value_at(history: list[tuple[int, float]], step: int) -> float:
+    """The last value logged at `step` (a resumed run may have logged a step twice)."""
+    return [value for at, value in history if at == step][-1]
 
 
 def _sample_rows(step: int, prompts, groups, rewards, limit: int) -> list[dict]:

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up the environment (first run: a few minutes) and run the checks and the test suite.
+#   bash scripts/test.sh                # lint + the default tiers (unit, integration, bounded end-to-end)
+#   bash scripts/test.sh -m slow        # extra pytest arguments pass through (here: the long e2e runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="$(bash scripts/setup.sh | tail -n1)"
+export PATH="$venv/bin:$PATH"
+ruff check .
+ruff format --check .
+exec python -m pytest "$@"
