@@ -67,11 +67,15 @@ class _ActorPool:
         self, index: int, method: str, *args, actor_index: int | None = None, attempt: int = 0
     ) -> _Task:
         actor_index = next(self._next) % len(self.actors) if actor_index is None else actor_index
+        self._prepare(actor_index)
         ref = getattr(self.actors[actor_index], method).remote(*args)
         return _Task(index, method, args, actor_index, attempt, ref)
 
-    def _before_retry(self, actor_index: int) -> None:
-        """Hook: bring a restarted actor up to date before it takes re-dispatched work."""
+    def _prepare(self, actor_index: int) -> None:
+        """Hook: queue what an actor needs before new work (Ray runs one actor's calls in order)."""
+
+    def _lost(self, actor_index: int) -> None:
+        """Hook: an actor died; Ray restarts it with only its constructor's state."""
 
     def as_completed(self, tasks: list[_Task]) -> Iterator[tuple[int, object]]:
         """Yield (task index, result) as results arrive; a task whose actor died runs again elsewhere."""
@@ -85,8 +89,8 @@ class _ActorPool:
                 if task.attempt + 1 >= self.max_attempts:
                     raise PoolError(f"{task.method} failed {self.max_attempts} times: {err}") from err
                 self.retried_tasks += 1
+                self._lost(task.actor_index)
                 actor_index = (task.actor_index + 1) % len(self.actors)
-                self._before_retry(actor_index)
                 retry = self.submit(
                     task.index, task.method, *task.args, actor_index=actor_index, attempt=task.attempt + 1
                 )
@@ -124,6 +128,7 @@ class RolloutPool(_ActorPool):
         )
         self.weights: ray.ObjectRef | None = None
         self.policy_version = 0
+        self._stale: set[int] = set()
 
     def submit_generate(
         self, prompts: Sequence[Prompt], settings: SamplingSettings, seeds: Sequence[int | None]
@@ -141,14 +146,26 @@ class RolloutPool(_ActorPool):
         ]
 
     def sync_weights(self, weights: ray.ObjectRef, policy_version: int) -> None:
-        """Every engine loads `weights` (an object ref: fetched once per node, not through the driver)."""
-        self.weights, self.policy_version = weights, policy_version
-        ray.get([actor.sync_weights.remote(weights, policy_version) for actor in self.actors])
+        """Every engine loads `weights` (an object ref: fetched once per node, not through the driver).
 
-    def _before_retry(self, actor_index: int) -> None:
-        # A restarted engine comes back with the initial weights; queue the latest ahead of the retry.
-        if self.weights is not None:
+        An engine that died meanwhile takes them when it is next given work.
+        """
+        self.weights, self.policy_version = weights, policy_version
+        refs = [actor.sync_weights.remote(weights, policy_version) for actor in self.actors]
+        for actor_index, ref in enumerate(refs):
+            try:
+                ray.get(ref)
+            except RayActorError:
+                self._lost(actor_index)
+
+    def _lost(self, actor_index: int) -> None:
+        # A restarted engine comes back with the initial weights: it must take the latest before new work.
+        self._stale.add(actor_index)
+
+    def _prepare(self, actor_index: int) -> None:
+        if actor_index in self._stale and self.weights is not None:
             self.actors[actor_index].sync_weights.remote(self.weights, self.policy_version)
+        self._stale.discard(actor_index)
 
 
 class VerifierPool(_ActorPool):

@@ -65,7 +65,7 @@ def test_bounded_quickstart_records_metrics_and_artifacts(tmp_path):
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"samples.json", "config", "plots"} <= artifacts
     assert [a.path for a in client.list_artifacts(run_id, "plots")] == ["plots/accuracy.png"]
-    assert (tmp_path / "runs" / run_id / "policy" / "model.safetensors").is_file()
+    assert (tmp_path / "runs" / "quickstart" / run_id / "policy" / "model.safetensors").is_file()
 
 
 @pytest.mark.slow

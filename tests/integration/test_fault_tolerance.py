@@ -1,0 +1,47 @@
+"""Actors die mid-step; the step still completes with every sample, from engines holding current weights."""
+
+import pytest
+import torch
+
+from actors.pools import RolloutPool, VerifierPool, generate_and_score
+from actors.rollout import SamplingSettings
+from rlsys.config import RolloutConfig, TaskConfig, VerifierConfig
+from rlsys.data import task_prompts
+
+pytestmark = pytest.mark.integration
+
+
+def test_step_survives_killed_rollout_and_verifier_actors(tiny_model_dir, ray_runtime):
+    from transformers import AutoModelForCausalLM
+
+    ray = ray_runtime
+    rollout = RolloutPool(
+        str(tiny_model_dir),
+        RolloutConfig(replicas=2, num_cpus=0.5, kv_cache_gib=0.05, max_restarts=2),
+        dtype="float32",
+        seed=0,
+    )
+    verifier = VerifierPool(VerifierConfig(replicas=2, num_cpus=0.1))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(1.01)
+    rollout.sync_weights(ray.put(list(model.state_dict().items())), policy_version=7)
+
+    prompts = task_prompts(TaskConfig(), "rl", 8)
+    settings = SamplingSettings(n=3, temperature=1.0, max_new_tokens=24)
+    tasks = rollout.submit_generate(prompts, settings, list(range(8)))
+    ray.kill(rollout.actors[0], no_restart=False)  # dies mid-generation; Ray restarts it with old weights
+    ray.kill(verifier.actors[0], no_restart=True)  # gone for good: its share goes to the other verifier
+    chunks = dict(rollout.as_completed(tasks))
+    assert sorted(chunks) == list(range(len(tasks)))
+    assert sum(len(chunk) for chunk in chunks.values()) == 8  # one group per prompt
+    assert rollout.retried_tasks >= 1
+
+    groups, rewards = generate_and_score(rollout, verifier, prompts, settings, list(range(8)))
+    assert [len(group) for group in groups] == [3] * 8
+    assert [len(scored) for scored in rewards] == [3] * 8
+    assert [group[0].prompt_id for group in groups] == [p.id for p in prompts]
+    assert verifier.retried_tasks >= 1
+    # The restarted engine was brought to the current weights before it served again.
+    assert {s.policy_version for group in groups for s in group} == {7}
