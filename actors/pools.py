@@ -7,6 +7,7 @@ again (to the restarted actor or a sibling), so a step completes with every samp
 from its last checkpoint.
 """
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
@@ -17,6 +18,7 @@ from ray.exceptions import RayActorError
 from actors.learner import Learner
 from actors.rollout import RolloutEngine, SamplingSettings
 from actors.verifier import Verifier
+from rlsys.autoscale import ScalingRule, target_replicas
 from rlsys.batch import TrainSequence, response_token_count, shard
 from rlsys.config import AlgorithmConfig, LearnerConfig, PoolConfig, RolloutConfig, VerifierConfig
 from rlsys.errors import PoolError
@@ -169,14 +171,29 @@ class RolloutPool(_ActorPool):
 
 
 class VerifierPool(_ActorPool):
-    """Reward scoring; cheap to restart, so re-dispatch needs no preparation."""
+    """Reward scoring; cheap to restart, so re-dispatch needs no preparation. Grows with its backlog."""
 
     def __init__(self, config: VerifierConfig) -> None:
         cls = ray.remote(Verifier).options(**_actor_options(config, restartable=True))
-        super().__init__([cls.remote(config.rewards, config.timeout_s) for _ in range(config.replicas)])
+        self._spawn = lambda: cls.remote(config.rewards, config.timeout_s)
+        super().__init__([self._spawn() for _ in range(config.replicas)])
+        self.rule = ScalingRule(config.replicas, config.max_replicas or config.replicas)
+        self.idle_streak = 0
 
     def submit_score(self, index: int, responses: Sequence[str], golds: Sequence[str]) -> _Task:
         return self.submit(index, "score", list(responses), list(golds))
+
+    def autoscale(self, wait_s: float, generate_s: float) -> None:
+        """Between steps: add a replica while scoring delays steps, drop one after a spell of idleness."""
+        self.idle_streak = self.idle_streak + 1 if wait_s < self.rule.idle_below_s else 0
+        target = target_replicas(self.rule, self.size(), wait_s, generate_s, self.idle_streak)
+        if target == self.size():
+            return
+        if target > self.size():
+            self.actors.append(self._spawn())
+        else:
+            ray.kill(self.actors.pop())  # between steps it holds no work
+        self.idle_streak = 0  # judge the new size on its own steps
 
 
 class LearnerPool:
@@ -228,30 +245,46 @@ class LearnerPool:
             ray.get(self.actors[0].save_pretrained.remote(directory))
 
 
+@dataclass(frozen=True)
+class ScoredRollout:
+    """Groups of samples and their rewards, in prompt order, with where the time went."""
+
+    groups: list[list[Sample]]
+    rewards: list[list[Reward]]
+    generate_s: float  # until the last engine finished
+    verify_wait_s: float  # scoring that did not overlap generation: what verification added to the step
+    verify_backlog: int  # scoring tasks still queued or running when generation finished
+
+
 def generate_and_score(
     rollout: RolloutPool,
     verifier: VerifierPool,
     prompts: Sequence[Prompt],
     settings: SamplingSettings,
     seeds: Sequence[int | None],
-) -> tuple[list[list[Sample]], list[list[Reward]]]:
-    """Sample groups for the prompts and score them, streaming: each engine's chunk goes to the verifiers as
-    soon as it is done, while the other engines still generate. Returns groups and rewards in prompt order."""
+) -> ScoredRollout:
+    """Sample groups for the prompts and score them, streaming: each engine's chunk is spread over the
+    verifiers as soon as it is done, while the other engines still generate."""
+    start = time.perf_counter()
     gold_of = {p.id: p.gold for p in prompts}
     chunks: dict[int, list[list[Sample]]] = {}
+    scored_samples: list[Sample] = []  # in the order their scoring tasks cover them
     score_tasks = []
     for index, groups in rollout.as_completed(rollout.submit_generate(prompts, settings, seeds)):
         chunks[index] = groups
-        flat = [s for group in groups for s in group]
-        score_tasks.append(
-            verifier.submit_score(index, [s.text for s in flat], [gold_of[s.prompt_id] for s in flat])
-        )
-    scored = verifier.gather(score_tasks)
-    groups_out: list[list[Sample]] = []
-    rewards_out: list[list[Reward]] = []
-    for index in sorted(chunks):
-        rewards = iter(scored[index])
-        for group in chunks[index]:
-            groups_out.append(group)
-            rewards_out.append([next(rewards) for _ in group])
-    return groups_out, rewards_out
+        for part in _chunks([s for group in groups for s in group], verifier.size()):
+            scored_samples.extend(part)
+            texts, golds = [s.text for s in part], [gold_of[s.prompt_id] for s in part]
+            score_tasks.append(verifier.submit_score(len(score_tasks), texts, golds))
+    generated = time.perf_counter()
+    _, backlog = ray.wait([t.ref for t in score_tasks], num_returns=len(score_tasks), timeout=0)
+    flat_rewards = [reward for part in verifier.gather(score_tasks) for reward in part]
+    reward_of = {id(sample): reward for sample, reward in zip(scored_samples, flat_rewards, strict=True)}
+    groups_out = [group for index in sorted(chunks) for group in chunks[index]]
+    return ScoredRollout(
+        groups=groups_out,
+        rewards=[[reward_of[id(s)] for s in group] for group in groups_out],
+        generate_s=generated - start,
+        verify_wait_s=time.perf_counter() - generated,
+        verify_backlog=len(backlog),
+    )

@@ -76,11 +76,22 @@ class RolloutConfig(PoolConfig):
 
 class VerifierConfig(PoolConfig):
     num_cpus: float = Field(0.25, ge=0, description="CPUs Ray reserves for each actor.")
+    max_replicas: int | None = Field(
+        None, ge=1, description="Grow up to this many actors while scoring delays steps (null: fixed size)."
+    )
     rewards: dict[str, float] = Field(
         default_factory=lambda: {"math": 1.0},
         description="Reward functions by registry name and their weights; the score is the weighted sum.",
     )
     timeout_s: float = Field(5.0, gt=0, description="Hard limit per verification; a timeout scores 0.")
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> "VerifierConfig":
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise ValueError(
+                f"max_replicas ({self.max_replicas}) is below replicas ({self.replicas}): raise it or drop it"
+            )
+        return self
 
     @field_validator("rewards")
     @classmethod

@@ -74,9 +74,7 @@ def evaluate(pools: Pools, prompts: list[Prompt], config: JobConfig, step: int) 
     """Held-out accuracy: greedy (one answer each) and sampled (`eval_samples` each, train temperature)."""
     max_tokens = config.rollout.max_new_tokens
     greedy = SamplingSettings(n=1, temperature=0.0, max_new_tokens=max_tokens)
-    groups, rewards = generate_and_score(
-        pools.rollout, pools.verifier, prompts, greedy, [None] * len(prompts)
-    )
+    greedy_rollout = generate_and_score(pools.rollout, pools.verifier, prompts, greedy, [None] * len(prompts))
     sampled = SamplingSettings(
         n=config.train.eval_samples,
         temperature=config.rollout.temperature,
@@ -84,11 +82,11 @@ def evaluate(pools: Pools, prompts: list[Prompt], config: JobConfig, step: int) 
         max_new_tokens=max_tokens,
     )
     seeds = [request_seed(config.seed + 1, step, i) for i in range(len(prompts))]
-    _, sampled_rewards = generate_and_score(pools.rollout, pools.verifier, prompts, sampled, seeds)
-    greedy_samples = [group[0] for group in groups]
+    sampled_rollout = generate_and_score(pools.rollout, pools.verifier, prompts, sampled, seeds)
+    greedy_samples = [group[0] for group in greedy_rollout.groups]
     return {
-        "eval/accuracy": _mean([group[0].correct for group in rewards]),
-        "eval/accuracy_sampled": _mean([r.correct for group in sampled_rewards for r in group]),
+        "eval/accuracy": _mean([group[0].correct for group in greedy_rollout.rewards]),
+        "eval/accuracy_sampled": _mean([r.correct for group in sampled_rollout.rewards for r in group]),
         "eval/response_length": _mean([len(s.token_ids) for s in greedy_samples]),
         # Worked solutions (several lines) against bare answers: the share the model chooses to think.
         "eval/multiline_share": _mean([s.text.strip().count("\n") > 0 for s in greedy_samples]),
@@ -136,7 +134,8 @@ def _step_line(step: int, total: int, metrics: dict[str, float]) -> str:
     return (
         f"step {step}/{total}  reward {metrics['train/reward_mean']:.3f}  "
         f"acc {metrics['train/accuracy']:.3f}  len {metrics['train/response_length']:.0f}  "
-        f"gen {metrics['time/generate_s']:.2f}s  train {metrics['time/train_s']:.2f}s  "
+        f"gen {metrics['time/generate_s']:.2f}s  verify {metrics['time/verify_s']:.2f}s  "
+        f"train {metrics['time/train_s']:.2f}s  "
         f"sync {metrics['time/sync_s']:.2f}s"
     )
 
@@ -220,22 +219,26 @@ class LearnerLoop:
         seeds = [request_seed(config.seed, step - 1, i) for i in range(len(prompts))]
         self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
         start = time.perf_counter()
-        groups, rewards = generate_and_score(pools.rollout, pools.verifier, prompts, self.settings, seeds)
-        generated = time.perf_counter()
+        rollout = generate_and_score(pools.rollout, pools.verifier, prompts, self.settings, seeds)
+        groups, rewards = rollout.groups, rollout.rewards
+        scored = time.perf_counter()
         sequences, metrics = training_batch(groups, rewards, config)
         if sequences:
             metrics.update({f"train/{k}": v for k, v in pools.learner.train_step(sequences).items()})
         trained = time.perf_counter()
         pools.rollout.sync_weights(pools.learner.weights(), policy_version=step)
         synced = time.perf_counter()
+        pools.verifier.autoscale(rollout.verify_wait_s, rollout.generate_s)
         new_tokens = sum(len(s.token_ids) for group in groups for s in group)
         metrics.update(
             {
-                "time/generate_s": generated - start,  # includes scoring that did not overlap generation
-                "time/train_s": trained - generated,
+                "time/generate_s": rollout.generate_s,
+                "time/verify_s": rollout.verify_wait_s,  # scoring overlaps generation; this is the rest
+                "time/train_s": trained - scored,
                 "time/sync_s": synced - trained,
                 "time/step_s": synced - start,
-                "rollout/tokens_per_s": new_tokens / (generated - start),
+                "rollout/tokens_per_s": new_tokens / rollout.generate_s,
+                "pool/verifier_backlog": rollout.verify_backlog,
                 **pools.sizes(),
             }
         )

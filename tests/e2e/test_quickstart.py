@@ -21,6 +21,7 @@ STEP_METRICS = [
     "train/response_length",
     "rollout/tokens_per_s",
     "time/generate_s",
+    "time/verify_s",
     "time/train_s",
     "time/sync_s",
 ]

@@ -38,9 +38,10 @@ def test_step_survives_killed_rollout_and_verifier_actors(tiny_model_dir, ray_ru
     assert sum(len(chunk) for chunk in chunks.values()) == 8  # one group per prompt
     assert rollout.retried_tasks >= 1
 
-    groups, rewards = generate_and_score(rollout, verifier, prompts, settings, list(range(8)))
+    scored = generate_and_score(rollout, verifier, prompts, settings, list(range(8)))
+    groups, rewards = scored.groups, scored.rewards
     assert [len(group) for group in groups] == [3] * 8
-    assert [len(scored) for scored in rewards] == [3] * 8
+    assert [len(group_rewards) for group_rewards in rewards] == [3] * 8
     assert [group[0].prompt_id for group in groups] == [p.id for p in prompts]
     assert verifier.retried_tasks >= 1
     # The restarted engine was brought to the current weights before it served again.

@@ -49,7 +49,8 @@ def test_grpo_step_and_weight_sync(tiny_model_dir, ray_runtime):
     )
     prompts = task_prompts(TaskConfig(), "rl", 4)
     settings = SamplingSettings(n=4, temperature=1.0, max_new_tokens=16)
-    groups, rewards = generate_and_score(rollout, verifier, prompts, settings, seeds=[1, 2, 3, 4])
+    scored = generate_and_score(rollout, verifier, prompts, settings, seeds=[1, 2, 3, 4])
+    groups, rewards = scored.groups, scored.rewards
 
     assert [len(g) for g in groups] == [4] * 4 and [len(r) for r in rewards] == [4] * 4
     assert all(s.policy_version == 0 and len(s.token_ids) == len(s.logprobs) > 0 for g in groups for s in g)

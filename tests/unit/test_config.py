@@ -35,11 +35,12 @@ def test_overrides_are_parsed_as_yaml_values():
         ("verifier.rewards={nope: 1}", "verifier.rewards", "choose from"),
         ("model.path=/no/such/model", "model.path", "no Hugging Face model"),
         ("learner.zero_stage=4", "learner.zero_stage", "zero_stage"),
+        ("verifier.max_replicas=1", "verifier", "below replicas"),
     ],
 )
 def test_invalid_values_name_the_key(override, key, hint):
     with pytest.raises(ConfigError) as err:
-        load_job(JOBS / "quickstart.yaml", [override])
+        load_job(JOBS / "quickstart.yaml", [override, "verifier.replicas=2"])
     assert key in str(err.value)
     assert hint in str(err.value)
 
