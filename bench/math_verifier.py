@@ -5,10 +5,13 @@ Run locally (about a minute on 2 cores):
     python bench/math_verifier.py [--cases bench/data/math_cases.jsonl] [--workers 2] [--repeat 3]
 
 Each case in the data file is `{"gold", "response", "expected", "source"}`, with `source` naming
-the public test suite it was taken from. Both verifiers run in this process on the same cases:
-ours through `verify_batch` (persistent worker pool, in-process fast path), math-verify through
-its documented `verify(parse(gold), parse(response))`. Throughput is measured after one warm-up
-pass, over `--repeat` passes. A separate set of adversarial inputs checks that ours never hangs.
+the public test suite it was taken from (and `note` where a label is disputed or corrected).
+Cases marked `"set": "extended"` were added after the original comparison; accuracy is reported
+for the original set and the extended set separately, and the last line covers the original set.
+Both verifiers run in this process on the same cases: ours through `verify_batch` (persistent
+worker pool, in-process fast path), math-verify through its documented
+`verify(parse(gold), parse(response))`. Throughput is measured after one warm-up pass, over
+`--repeat` passes. A separate set of adversarial inputs checks that ours never hangs.
 The last line is machine-readable.
 """
 
@@ -79,15 +82,26 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    cases = _load(args.cases)
-    statuses, ours_rate = _run_ours(cases, args.workers, args.repeat)
-    theirs, theirs_rate = _run_math_verify(cases, args.repeat)
+    all_cases = _load(args.cases)
+    all_statuses, ours_rate = _run_ours(all_cases, args.workers, args.repeat)
+    all_theirs, theirs_rate = _run_math_verify(all_cases, args.repeat)
+    extended = [i for i, c in enumerate(all_cases) if c.get("set") == "extended"]
+    if extended:
+        ext_cases = [all_cases[i] for i in extended]
+        ext_ours = _score(ext_cases, [all_statuses[i] == "correct" for i in extended])
+        ext_mv = _score(ext_cases, [all_theirs[i] for i in extended])
+        both_ours = _score(all_cases, [s == "correct" for s in all_statuses])
+        both_mv = _score(all_cases, all_theirs)
+    original = [i for i, c in enumerate(all_cases) if c.get("set") != "extended"]
+    cases = [all_cases[i] for i in original]
+    statuses = [all_statuses[i] for i in original]
+    theirs = [all_theirs[i] for i in original]
     ours = _score(cases, [s == "correct" for s in statuses])
     mv = _score(cases, theirs)
     timeouts = statuses.count("timeout")
 
     if args.show_errors:
-        for case, status, their in zip(cases, statuses, theirs, strict=True):
+        for case, status, their in zip(all_cases, all_statuses, all_theirs, strict=True):
             ours_wrong = (status == "correct") != case["expected"]
             if ours_wrong or their != case["expected"]:
                 who = (
@@ -104,7 +118,7 @@ def main() -> None:
     start = time.perf_counter()
     adversarial = verify_batch(_ADVERSARIAL, timeout_s=2.0, workers=args.workers)
     adversarial_s = time.perf_counter() - start
-    print(f"cases: {len(cases)} (expected equal: {sum(c['expected'] for c in cases)})")
+    print(f"original set: {len(cases)} cases (expected equal: {sum(c['expected'] for c in cases)})")
     print(
         f"ours:        accuracy {ours['accuracy']:.3f}  fp {ours['fp']}  fn {ours['fn']}  "
         f"timeouts {timeouts}  "
@@ -113,7 +127,17 @@ def main() -> None:
     print(
         f"math-verify: accuracy {mv['accuracy']:.3f}  fp {mv['fp']}  fn {mv['fn']}  {theirs_rate:.0f} cases/s"
     )
-    print(f"throughput ratio: {ours_rate / theirs_rate:.2f}x")
+    if extended:
+        print(
+            f"extended set ({len(extended)} cases): ours accuracy {ext_ours['accuracy']:.3f} "
+            f"fp {ext_ours['fp']} fn {ext_ours['fn']}; math-verify accuracy {ext_mv['accuracy']:.3f} "
+            f"fp {ext_mv['fp']} fn {ext_mv['fn']}"
+        )
+        print(
+            f"original + extended ({len(all_cases)} cases): ours accuracy {both_ours['accuracy']:.3f}; "
+            f"math-verify accuracy {both_mv['accuracy']:.3f}"
+        )
+    print(f"throughput ratio (all cases): {ours_rate / theirs_rate:.2f}x")
     print(
         f"adversarial ({len(_ADVERSARIAL)} inputs, 2 s limit): "
         f"{[v.status for v in adversarial]} in {adversarial_s:.1f} s total"

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from verifiers.math.extract import extract_answer, gold_answer
-from verifiers.math.numeric import numbers_match, parse_number_literal
+from verifiers.math.numeric import decimal_comma, numbers_match, parse_number_literal
 from verifiers.math.pool import WorkerPool
 from verifiers.math.verdict import MathVerdict
 
@@ -92,6 +92,11 @@ def _decide_locally(gold: str, response: str) -> tuple[MathVerdict | None, str, 
         return MathVerdict("incorrect", extracted=extracted[:200], detail=detail), gold_text, extracted
     gold_number = parse_number_literal(gold_text)
     answer_number = parse_number_literal(extracted)
+    # `1,22` against a single number can only be a decimal comma (a list never equals a number).
+    if gold_number is None and answer_number is not None:
+        gold_number = decimal_comma(gold_text)
+    elif answer_number is None and gold_number is not None:
+        answer_number = decimal_comma(extracted)
     if gold_number is None or answer_number is None:
         return None, gold_text, extracted
     status = "correct" if numbers_match(gold_number, answer_number) else "incorrect"

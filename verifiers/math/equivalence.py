@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sympy
+from sympy.core.relational import Relational
 
 from verifiers.math.normalize import ELLIPSIS, normalize
+from verifiers.math.numeric import NumberLiteral, rounding_tolerance
 from verifiers.math.parse import Collection, Percent, Text, Value, is_choice, parse_answer
 from verifiers.math.symbolic import as_set, exprs_equal, sets_equal
 
@@ -59,18 +61,24 @@ def _percent_equal(gold: Any, answer: Any) -> bool:
     percent, other = (gold_inner, answer_inner) if isinstance(gold, Percent) else (answer_inner, gold_inner)
     if not (isinstance(percent, Value) and isinstance(other, Value)):
         return False
-    return _sympy_values_equal(Value(percent.expr / 100, percent.decimal), other)
+    literal = percent.literal
+    if literal is not None and literal.decimals is not None:  # 33.3% keeps its precision as 0.333
+        literal = NumberLiteral(literal.value / 100, literal.decimals + 2)
+    return _sympy_values_equal(Value(percent.expr / 100, percent.decimal, literal), other)
 
 
 def _collections_equal(gold: Any, answer: Any) -> bool:
     if isinstance(gold, Collection) and isinstance(answer, Collection):
-        if gold.ordered != answer.ordered or len(gold.items) != len(answer.items):
-            return False
-        if gold.ordered:
-            return gold.brackets == answer.brackets and all(
+        if gold.names and answer.names and sorted(gold.names) == sorted(answer.names):
+            by_name = dict(zip(answer.names, answer.items, strict=True))
+            return all(values_equal(g, by_name[n]) for n, g in zip(gold.names, gold.items, strict=True))
+        if _compared_in_order(gold.brackets, answer.brackets):
+            return len(gold.items) == len(answer.items) and all(
                 values_equal(g, a) for g, a in zip(gold.items, answer.items, strict=True)
             )
-        return _match_unordered(list(gold.items), list(answer.items))
+        if gold.ordered or answer.ordered:
+            return False
+        return _same_members(gold.items, answer.items)
     collection, other = (gold, answer) if isinstance(gold, Collection) else (answer, gold)
     if not isinstance(other, Value):
         return False
@@ -79,22 +87,41 @@ def _collections_equal(gold: Any, answer: Any) -> bool:
     if isinstance(other.expr, sympy.MatrixBase) and 1 in other.expr.shape and collection.ordered:
         vector = Collection(collection.brackets, tuple(Value(e, other.decimal) for e in other.expr))
         return _collections_equal(collection, vector)
-    interval = _as_interval(collection)
+    as_one_set = _as_interval(collection) or _as_union(collection)
     decimal = other.decimal or any(isinstance(i, Value) and i.decimal for i in collection.items)
-    return interval is not None and sets_equal(interval, as_set(other.expr), decimal)
+    return as_one_set is not None and sets_equal(as_one_set, as_set(other.expr), decimal)
 
 
-def _match_unordered(gold: list[Any], answer: list[Any]) -> bool:
-    """Every gold item pairs with its own equal answer item (sizes are already equal)."""
-    remaining = list(answer)
-    for g in gold:
-        for i, a in enumerate(remaining):
-            if values_equal(g, a):
-                del remaining[i]
-                break
-        else:
-            return False
-    return True
+def _as_union(collection: Collection) -> sympy.Set | None:
+    """`x < -2, x > 3` (from `x < -2 or x > 3`) as the union of their sets.
+
+    None unless every item is a relation in one and the same variable."""
+    if collection.brackets != "" or not all(
+        isinstance(i, Value) and isinstance(i.expr, Relational) for i in collection.items
+    ):
+        return None
+    variables = set().union(*(i.expr.free_symbols for i in collection.items))
+    if len(variables) != 1:
+        return None
+    return sympy.Union(*(as_set(i.expr) for i in collection.items))
+
+
+def _compared_in_order(gold: str, answer: str) -> bool:
+    """Whether collections with these brackets are compared item by item.
+
+    Same ordered brackets: a tuple, an interval. Named values (`x=1, y=2`, kind `"="`) match a
+    tuple or a bare list giving the values in the same order.
+    """
+    if "=" in (gold, answer):
+        return {gold, answer} <= {"=", "()", ""}
+    return gold == answer and gold not in ("{}", "")
+
+
+def _same_members(gold: tuple[Any, ...], answer: tuple[Any, ...]) -> bool:
+    """Set equality: every item on each side equals some item on the other (a repeat adds nothing)."""
+    return all(any(values_equal(g, a) for a in answer) for g in gold) and all(
+        any(values_equal(g, a) for g in gold) for a in answer
+    )
 
 
 def _as_interval(collection: Collection) -> sympy.Interval | None:
@@ -108,6 +135,8 @@ def _as_interval(collection: Collection) -> sympy.Interval | None:
 
 
 def _sympy_values_equal(gold: Value, answer: Value) -> bool:
+    if _within_rounding(gold, answer):
+        return True
     decimal = gold.decimal or answer.decimal
     gold_expr, answer_expr = gold.expr, answer.expr
     # An assignment on one side only (`x = 5` against `5`): compare the assigned value.
@@ -116,6 +145,21 @@ def _sympy_values_equal(gold: Value, answer: Value) -> bool:
     elif _is_assignment(answer_expr) and not isinstance(gold_expr, sympy.logic.boolalg.Boolean):
         answer_expr = answer_expr.rhs
     return exprs_equal(gold_expr, answer_expr, decimal)
+
+
+def _within_rounding(gold: Value, answer: Value) -> bool:
+    """True when the coarser plain decimal of the two is the other value rounded to its places."""
+    rounded = [v for v in (gold, answer) if v.literal is not None and rounding_tolerance(v.literal)]
+    if not rounded:
+        return False
+    coarse = min(rounded, key=lambda v: v.literal.decimals)
+    other = answer if coarse is gold else gold
+    if not isinstance(other.expr, sympy.Expr) or other.expr.free_symbols:
+        return False
+    tolerance = rounding_tolerance(coarse.literal)
+    shown = sympy.Rational(coarse.literal.value.numerator, coarse.literal.value.denominator)
+    gap = sympy.N(other.expr - shown, 50)
+    return bool(gap.is_real) and bool(abs(gap) <= sympy.Rational(tolerance.numerator, tolerance.denominator))
 
 
 def _is_assignment(expr: Any) -> bool:

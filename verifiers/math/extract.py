@@ -1,10 +1,13 @@
 r"""Find the final answer in a model's response.
 
 Markers are tried in order of how explicitly they name the final answer: a GSM8K `####` line,
-`\boxed{}` / `\fbox{}`, a phrase such as "the answer is", then math or a number on the last line.
+`\boxed{}` / `\fbox{}`, a phrase such as "the answer is", then math or a number at the end.
 Within each marker the last occurrence wins, so an intermediate result earlier in the worked
-steps is never taken for the answer. Every scan is linear in the input (no backtracking regexes
-over the whole text), so a huge response costs milliseconds, not seconds.
+steps is never taken for the answer; an answer phrase written after the last box restates the
+answer after intermediate boxed results, so it wins over them. Text after a chat-template token
+(`<|im_end|>`, `<|im_start|>`) or a new speaker (`Human:`) is another turn, not the response.
+Every scan is linear in the input (no backtracking regexes over the whole text), so a huge
+response costs milliseconds, not seconds.
 """
 
 from __future__ import annotations
@@ -25,26 +28,44 @@ _ANSWER_PHRASE = re.compile(
     re.IGNORECASE,
 )
 _MATH_SEGMENT = re.compile(r"\$\$(.+?)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
-# A number not glued to letters (`AZ2A` holds none); `1 000` and `1,000` are one number.
+# A number not glued to a preceding letter (`AZ2A` holds none); `1 000` and `1,000` are one number;
+# a unit may follow (`1,000.99m²`).
 _NUMBER = re.compile(
-    r"(?<![A-Za-z_\d])[-+]?(?:\d{1,3}(?: \d{3})+(?!\d)|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?![A-Za-z_])"
+    r"(?<![A-Za-z_\d])[-+]?(?:\d{1,3}(?: \d{3})+(?!\d)|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?(?!\.?\d)"
 )
 # Several boxes this close together are one answer in parts (`\boxed{1} and \boxed{2}`).
 _MAX_BOX_GAP = 60
+# At most this many parts: each costs a backward scan of the text, so this keeps the search linear.
+_MAX_BOX_PARTS = 10
 _COMMAND_OR_MATH = re.compile(r"\\[A-Za-z]+|\$[^$]*\$|\\\(.*?\\\)")
+# The end of the model's turn: a chat-template token, or a new speaker at the start of a line.
+_TURN_END = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id|end)\|>|\n[ \t]*(?:Human|User):")
+# Between the parts of one answer: connectives, names of the next part (`y_2 =`), punctuation.
+_BOX_GAP_NAME = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?'*\s*=")
+_CONNECTIVE_WORDS = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
+_QUOTE = re.compile(r'^\s*\\?["“]|\\?["”]\s*$')
+_NUMBER_THEN_WORDS = re.compile(r"\s*(" + _NUMBER.pattern + r")\s+(?:because|since|as|which|so|and|but)\b")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
 _SENTENCE_END = re.compile(r"(?<!\d)\.(?!\d)|\.(?=\s|$)")
 _HEADING = re.compile(r"^[A-Za-z]{3,}")
 
 
 def extract_answer(response: str) -> str | None:
     """Return the final answer written in `response`, or None when it states none."""
+    turn_end = _TURN_END.search(response)
+    if turn_end is not None:
+        response = response[: turn_end.start()]
+    restated = _phrase_after_last_box(response)
+    if restated:
+        return restated
     for find in (
         _after_hashes,
         _last_boxed,
         _after_answer_phrase,
-        _last_line_math,
+        _final_math,
         _bare_last_line,
         _last_number,
+        _single_word,
     ):
         found = find(response)
         if found:
@@ -54,6 +75,9 @@ def extract_answer(response: str) -> str | None:
 
 def gold_answer(gold: str) -> str:
     """The answer part of a gold string: the boxed or `####` part of a full solution, else all of it."""
+    joined = _joined_math(gold)
+    if joined:
+        return joined
     if "####" in gold or any(cmd in gold for cmd in _BOX_COMMANDS) or is_prose(gold):
         found = _after_hashes(gold) or _last_boxed(gold) or extract_answer(gold)
         if found:
@@ -96,7 +120,7 @@ def _last_boxed(text: str) -> str | None:
     r"""Content of the last `\boxed{...}` (with the boxes just before it, if it is in parts), or None."""
     parts: list[str] = []
     end = len(text)
-    while True:
+    while len(parts) < _MAX_BOX_PARTS:
         start = max(text.rfind(cmd, 0, end) for cmd in _BOX_COMMANDS)
         if start < 0:
             break
@@ -109,10 +133,47 @@ def _last_boxed(text: str) -> str | None:
 
 
 def _joins_boxes(gap: str) -> bool:
-    """True for the short, number-free text between the parts of one answer (`\\quad \\text{and} \\quad`)."""
-    if len(gap) > _MAX_BOX_GAP or any(c.isdigit() for c in gap):
+    """True for the short text between the parts of one answer: `\\quad \\text{and} \\quad`, `\\) and \\(`.
+
+    A number there, or words without a connective (`\\boxed{1} no no \\boxed{2}`), means the boxes
+    are separate results.
+    """
+    if len(gap) > _MAX_BOX_GAP:
         return False
-    return len(_COMMAND_OR_MATH.sub("", re.sub(r"\\text\s*\{[^{}]*\}", "", gap)).strip(" ,;$()\n")) <= 25
+    rest = re.sub(r"\\text\s*\{([^{}]*)\}", r" \1 ", gap)
+    rest = re.sub(r"\\[A-Za-z]+|\\.", " ", _BOX_GAP_NAME.sub(" ", rest))
+    if any(c.isdigit() for c in rest):
+        return False
+    # Words there must come with a connective (`for part (a) and`, `papers and`).
+    return _CONNECTIVE_WORDS.search(rest) is not None or not re.search(r"[A-Za-z]", rest)
+
+
+def _phrase_after_last_box(text: str) -> str | None:
+    """The answer of an answer phrase that comes after the last box ("... Final Answer: $10,455$")."""
+    last_box = max(text.rfind(cmd) for cmd in _BOX_COMMANDS)
+    phrase = _last_match(_ANSWER_PHRASE, text[last_box:]) if last_box >= 0 else None
+    if phrase is None or "\\boxed" in text[last_box + phrase.end() :]:
+        return None
+    return _after_answer_phrase(text[last_box:])
+
+
+def _is_joiner(gap: str) -> bool:
+    """True for text that only joins math parts: commas, `and`, `or`, spacing."""
+    return not _CONNECTIVE_WORDS.sub(" ", gap).strip(" ,;.\n")
+
+
+def _joined_math(text: str) -> str | None:
+    """`$1$ and $2$ and $3$` -> `1, 2, 3`: math segments separated only by commas and connectives."""
+    if len(text) > _MAX_SPAN:  # a full worked solution, not a list of parts
+        return None
+    segments = list(_MATH_SEGMENT.finditer(text))
+    if len(segments) < 2:
+        return None
+    gaps = [text[: segments[0].start()], text[segments[-1].end() :]]
+    gaps += [text[a.end() : b.start()] for a, b in zip(segments, segments[1:], strict=False)]
+    if not all(_is_joiner(gap) for gap in gaps):
+        return None
+    return ", ".join(clean_answer(next(g for g in m.groups() if g is not None)) for m in segments)
 
 
 def _box_at(text: str, start: int) -> tuple[str | None, int]:
@@ -153,17 +214,24 @@ def _after_answer_phrase(text: str) -> str | None:
     if last is None:
         return None
     rest = text[last.end() : last.end() + _MAX_SPAN]
-    rest = rest.lstrip(" \t*:")
+    rest = _QUOTE.sub("", rest.lstrip(" \t*:"), count=1)
     if rest.startswith("\n"):
         rest = rest.lstrip()
-    # A math segment right after the phrase is the answer; otherwise take the sentence.
-    segment = _MATH_SEGMENT.match(rest)
-    if segment:
-        return clean_answer(next(g for g in segment.groups() if g is not None))
     line = rest.split("\n", 1)[0]
     end = _SENTENCE_END.search(line)
     if end:
         line = line[: end.start()]
+    # Several math parts joined by "and" (`$12$ and $13$`) are one answer.
+    joined = _joined_math(_QUOTE.sub("", line))
+    if joined:
+        return joined
+    # A math segment right after the phrase is the answer; otherwise take the sentence.
+    segment = _MATH_SEGMENT.match(rest)
+    if segment:
+        return clean_answer(next(g for g in segment.groups() if g is not None))
+    leading = _NUMBER_THEN_WORDS.match(line)
+    if leading:  # "The answer is 7 because 3+4=7": the number, not the justification
+        return clean_answer(leading.group(1))
     if is_prose(line):  # "The largest $n$ is 34": the answer is the last math or number in it
         return _last_math_or_number(line)
     return clean_answer(line) or None
@@ -171,18 +239,26 @@ def _after_answer_phrase(text: str) -> str | None:
 
 def is_prose(text: str) -> bool:
     """True when `text` has words outside its math and `\\text{}`: two or more words of 2+ letters."""
-    outside = _COMMAND_OR_MATH.sub(" ", re.sub(r"\\text\s*\{[^{}]*\}", " ", text))
+    outside = _COMMAND_OR_MATH.sub(" ", re.sub(r"\\text\s*\{[^{}]*\}", " ", _ENVIRONMENT.sub(" ", text)))
     return len(re.findall(r"[A-Za-z]{2,}", outside)) >= 2
 
 
-def _last_line_math(text: str) -> str | None:
-    """The last math segment (`$...$`, `\\(...\\)`, `\\[...\\]`) on the last non-empty line."""
-    lines = text[-_TAIL_CHARS:].strip().rsplit("\n", 1)
-    last_line = lines[-1]
-    found = _last_match(_MATH_SEGMENT, last_line)
-    if found is None:
+def _final_math(text: str) -> str | None:
+    """The math segment (`$...$`, `\\[...\\]`) ending the response, even over several lines; else
+    the last math or number on the last line, when that line has math."""
+    tail = text[-_TAIL_CHARS:].rstrip()
+    segments = list(_MATH_SEGMENT.finditer(tail))
+    if segments and not tail[segments[-1].end() :].strip(" .,;!\n"):
+        # Take the run of segments joined by commas and connectives: "are $1$, $2$ and $3$."
+        first = len(segments) - 1
+        while first > 0 and _is_joiner(tail[segments[first - 1].end() : segments[first].start()]):
+            first -= 1
+        parts = [clean_answer(next(g for g in m.groups() if g is not None)) for m in segments[first:]]
+        return ", ".join(p for p in parts if p) or None
+    last_line = tail.rsplit("\n", 1)[-1]
+    if _MATH_SEGMENT.search(last_line) is None:
         return None
-    return clean_answer(next(g for g in found.groups() if g is not None)) or None
+    return _last_math_or_number(last_line)
 
 
 def _last_math_or_number(text: str) -> str | None:
@@ -203,10 +279,17 @@ def _bare_last_line(text: str) -> str | None:
         len(last_line) > 100
         or is_prose(last_line)
         or "\\boxed" in last_line
-        or not re.search(r"[\d\\]", last_line)
+        or len(re.findall(r"(?<!\\)\$", last_line)) % 2  # a stray `$` is currency, not math
+        or not re.search(r"[\d\\=<>^+\-*/()]", last_line)  # some mathematics: `b = a`, `a/b`
     ):
         return None
     return clean_answer(last_line) or None
+
+
+def _single_word(text: str) -> str | None:
+    """A response that is one word (`yes`, `Monday`) is its own answer."""
+    word = text.strip().rstrip(".")
+    return word if re.fullmatch(r"[A-Za-z]+", word) else None
 
 
 def _last_number(text: str) -> str | None:

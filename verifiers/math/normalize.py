@@ -13,18 +13,27 @@ import re
 # The token that stands for an ellipsis (`\ldots`, `\cdots`, `...`) in a sequence.
 ELLIPSIS = "…"
 
-_SPACING = re.compile(r"\\[!,;: ]|\\q?quad|\\displaystyle|\\limits|\\left\b|\\right\b|\\middle\b")
+# `(?<!\\)`: the second backslash of a row break `\\ ` is not a spacing command.
+_SPACING = re.compile(r"(?<!\\)\\[,;: ]|\\q?quad|\\displaystyle|\\limits|\\left\b|\\right\b|\\middle\b")
+# A negative thin space glues what it sits between: `11,\! 111` is one number, not a list.
+_NEGATIVE_SPACE = re.compile(r"(?<!\\)\\!\s*")
+# `\\frac` for `\frac`: a backslash doubled by a second round of string escaping.
+_DOUBLED_BACKSLASH = re.compile(r"\\\\(?=[A-Za-z])")
+# An upright single letter is the constant itself: `\text{e}`, `\mathrm{e}` (Euler), `\mathrm{i}`.
+_UPRIGHT_LETTER = re.compile(r"\\text\s*\{\s*([A-Za-z])\s*\}")
 _STYLE = re.compile(r"\\(?:textbf|textit|textrm|texttt|textsf|mathrm|mbox|operatorname\*?)\s*\{")
 _DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree")
 _ELLIPSIS = re.compile(r"\\(?:ldots|cdots|dots[bcmio]?)\b|\.{3,}|…")
 _CONNECTIVE = re.compile(
-    r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\\(?:lor|vee)\b|\s(?:or|and)\s)\s*", re.IGNORECASE
+    r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\\(?:lor|vee)\b|\s(?:or|and)\s|(?<=[)\]}])(?:or|and)(?=[(\[{]))\s*",
+    re.IGNORECASE,
 )
 _MEMBERSHIP = re.compile(r"^[a-zA-Z]\s*\\in\s*")
 _SCIENTIFIC = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d+)(?![\w.])")
 _MIXED_NUMBER = re.compile(r"^([+-]?\d+)\s+(\d+)\s*/\s*(\d+)$")
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_SPACED_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+# A thousands group never starts with 0: `0,111` is a decimal comma or a list, not 111.
+_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
+_SPACED_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
 _TRAILING_TEXT = re.compile(r"^(.*?\S)\s*\\text\s*\{([^{}]*)\}\s*$", re.DOTALL)
 _UNIT_WORD = re.compile(r"[a-zA-Z]{2,}\.?(?:\^\{?\d\}?)?")
 # Words that are mathematics, not units, when they trail a number.
@@ -35,6 +44,9 @@ _MATH_WORDS = frozenset(
 
 def normalize(text: str) -> str:
     """Return the canonical spelling of one answer (see the module docstring for what changes)."""
+    if "\\begin" not in text:  # inside an environment `\\` is a row break
+        text = _DOUBLED_BACKSLASH.sub(r"\\", text)
+    text = _NEGATIVE_SPACE.sub("", text)
     text = _SPACING.sub(" ", text).replace("~", " ")
     text = re.sub(r"\\[dt]frac\b", r"\\frac", text)
     text = _STYLE.sub(r"\\text{", text)
@@ -42,6 +54,7 @@ def normalize(text: str) -> str:
     text = text.replace("\\$", "").replace("$", "").replace("{,}", ",")
     text = _ELLIPSIS.sub(ELLIPSIS, text)
     text = _strip_units(text.strip())
+    text = _UPRIGHT_LETTER.sub(r"\1", text)  # after units, so `5\text{ m}` stays 5
     text = _CONNECTIVE.sub(",", text)
     text = _MEMBERSHIP.sub("", text)
     text = text.replace("**", "^")

@@ -3,6 +3,10 @@ r"""Plain numeric literals: the in-process fast path and the rule for comparing 
 Most RL rewards compare an integer with an integer. Parsing `42`, `-1,000`, `0.25` or `\frac{3}{4}`
 needs no sympy and cannot hang (the input length is bounded and there is no exponentiation), so
 these pairs are decided here, in the caller's process, in microseconds.
+
+A decimal is graded as the value it rounds (`0.667` for `2/3`) when it shows at least
+`MIN_ROUNDED_DIGITS` significant digits; `1,22` is read with a decimal comma only when the other
+side is a single number, the one reading under which the two could be equal.
 """
 
 from __future__ import annotations
@@ -13,10 +17,17 @@ from fractions import Fraction
 
 # Longer literals go to the worker; this bounds the cost of Fraction arithmetic here.
 _MAX_LITERAL_CHARS = 60
-# Numbers written as decimals are measurements or roundings, compared with this relative tolerance.
+# Numbers written as decimals are measurements or roundings: equal within this relative tolerance,
+# or (see `rounding_tolerance`) when the decimal is the other value rounded to its places.
 DECIMAL_REL_TOL = Fraction(1, 10**6)
 
-_DECIMAL = re.compile(r"([+-]?)(\d{1,3}(?:,\d{3})+|\d*)(?:\.(\d+))?")
+# Fewer significant digits than this and a decimal is not graded as a rounding (see `rounding_tolerance`).
+MIN_ROUNDED_DIGITS = 3
+
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+# A thousands group never starts with 0 (`0,111` is a decimal).
+_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+")
+_DECIMAL = re.compile(r"([+-]?)([1-9]\d{0,2}(?:,\d{3})+|\d*)(?:\.(\d+))?")
 _FRACTION = re.compile(r"([+-]?)\\[dt]?frac\{([+-]?\d+)\}\{([+-]?\d+)\}|([+-]?)(\d+)/(\d+)")
 # Spacing commands and currency signs; a plain space is kept (`32, 349` is a list, not 32349).
 _IGNORED = re.compile(r"\\[!,;: ]|\\\$|\$|\\left|\\right")
@@ -58,9 +69,42 @@ def parse_number_literal(text: str) -> NumberLiteral | None:
 
 
 def numbers_match(gold: NumberLiteral, answer: NumberLiteral) -> bool:
-    """Exact values must be equal; when either side is a decimal, equal within `DECIMAL_REL_TOL`."""
+    """Exact values must be equal; when either side is a decimal, it may be the other rounded to its
+    places (see `rounding_tolerance`), else the two must agree within `DECIMAL_REL_TOL`."""
     if gold.value == answer.value:
         return True
     if gold.decimals is None and answer.decimals is None:
         return False
+    decimals = [n for n in (gold, answer) if rounding_tolerance(n) is not None]
+    if decimals:
+        coarse = min(decimals, key=lambda n: n.decimals or 0)
+        if abs(gold.value - answer.value) <= rounding_tolerance(coarse):
+            return True
     return abs(gold.value - answer.value) <= DECIMAL_REL_TOL * max(abs(gold.value), abs(answer.value))
+
+
+def rounding_tolerance(number: NumberLiteral) -> Fraction | None:
+    """Half a unit in the last written place of a decimal with `MIN_ROUNDED_DIGITS` significant digits.
+
+    A decimal answer is read as a value rounded to the places it shows (`0.866` for `sqrt(3)/2`,
+    `0.667` for `2/3`, but not the truncation `0.666`). Too few significant digits say too little
+    to be graded that way (`0.5` would pass for `0.47`), so those get None (no rounding allowance).
+    """
+    if not number.decimals:
+        return None
+    digits = len(str(abs(number.value.numerator * 10**number.decimals // number.value.denominator)))
+    if number.value == 0 or digits < MIN_ROUNDED_DIGITS:
+        return None
+    return Fraction(1, 2 * 10**number.decimals)
+
+
+def decimal_comma(text: str) -> NumberLiteral | None:
+    """`1,22` or `1000,99` read with a decimal comma; None for other text and thousands (`1,000`).
+
+    A comma between digits is ambiguous (a list `1, 22` or the European `1.22`); callers use this
+    reading only when the other side is a single number, where the list reading cannot match.
+    """
+    match = _DECIMAL_COMMA.fullmatch(text.strip())
+    if match is None or _THOUSANDS.fullmatch(text.strip()):
+        return None
+    return parse_number_literal(text.strip().replace(",", "."))

@@ -3,7 +3,9 @@ r"""Turn a normalised answer into a value to compare: sympy objects inside a thi
 The LaTeX parser (`latex2sympy2_extended`) reads expressions, equations, inequalities, interval
 unions and matrices. What it cannot know is the answer's *shape*, so that is read here first:
 - a top-level comma list is a collection: `\{...\}` and bare lists (`1, 2`, "enter all solutions")
-  are unordered; `(...)` and `[...]` are ordered (a pair, a point, an interval);
+  are unordered; `(...)` and `[...]` are ordered (a pair, a point, an interval); plain braces
+  `{1,3}` are TeX grouping, so they make a bare list; `;` separates groups (`p=5,q=2;p=7,q=2`);
+- assignments to distinct names (`x=1, y=2`) are a named tuple;
 - `…` stands for an ellipsis inside a sequence;
 - a choice letter (`(B)`) and prose (`\text{Monday}`, `even`) are text;
 - a trailing `\%` marks a percentage (compared both as `p` and as `p/100`).
@@ -20,6 +22,7 @@ from latex2sympy2_extended import latex2sympy
 from latex2sympy2_extended.math_normalization import NormalizationConfig
 
 from verifiers.math.normalize import ELLIPSIS, normalize, unwrap_text
+from verifiers.math.numeric import NumberLiteral, parse_number_literal
 
 _LATEX_CONFIG = NormalizationConfig(
     basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all", equations=False
@@ -29,6 +32,8 @@ _CHOICE = re.compile(r"\(?([A-J])\)?(?:[.:]?\s.*)?", re.DOTALL)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z' -]*")
 _MATH_NAMES = frozenset("sin cos tan cot sec csc log ln exp sqrt pi infty arcsin arccos arctan".split())
 _DECIMAL = re.compile(r"\d\.\d|(?<!\d)\.\d")
+# `name = value` where the name is a variable such as `x`, `y_1`, `y_{2}`, `p'`.
+_NAMED = re.compile(r"([A-Za-z](?:_\{?\w+\}?)?'*)\s*=(?!=)([^=]+)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -53,10 +58,12 @@ class Percent:
 
 @dataclass(frozen=True)
 class Collection:
-    """A comma-separated answer: `brackets` is `"()"`, `"[]"`, `"[)"`, `"(]"`, `"{}"` or `""` (bare)."""
+    """A comma-separated answer: `brackets` is `"()"`, `"[]"`, `"[)"`, `"(]"`, `"{}"`, `""` (bare) or
+    `"="` (values assigned to the distinct `names`, as written)."""
 
     brackets: str
     items: tuple[Any, ...]
+    names: tuple[str, ...] = ()
 
     @property
     def ordered(self) -> bool:
@@ -70,10 +77,12 @@ class Collection:
 
 @dataclass(frozen=True)
 class Value:
-    """A sympy object and whether it was written with decimals (then compared with a tolerance)."""
+    """A sympy object and whether it was written with decimals (then compared with a tolerance);
+    `literal` is set when the answer is a plain number, so its written precision is known."""
 
     expr: Any
     decimal: bool
+    literal: NumberLiteral | None = None
 
     def __str__(self) -> str:
         return str(self.expr)
@@ -108,12 +117,14 @@ def _parse_item(text: str) -> Any:
     if text.endswith("%"):
         return Percent(_parse_item(text.removesuffix("\\%").removesuffix("%")))
     brackets, inner = _outer_brackets(text)
+    groups = _split_top_level(inner, ";")
+    if len(groups) > 1:
+        return Collection(brackets, tuple(_parse_item(g) for g in groups))
     parts = _split_top_level(inner)
     if len(parts) > 1 or (brackets == "{}" and inner.strip()):
-        return Collection(brackets, tuple(_parse_item(p) for p in parts))
-    parts = _split_top_level(text)
-    if len(parts) > 1:
-        return Collection("", tuple(_parse_item(p) for p in parts))
+        return _named_tuple(parts) or Collection(brackets, tuple(_parse_item(p) for p in parts))
+    if brackets == "" and inner != text:  # TeX grouping braces around one item
+        return _parse_item(inner)
     value = _assigned_value(text)
     if value is not None:
         return _parse_item(value)
@@ -125,7 +136,18 @@ def _parse_item(text: str) -> Any:
     expr = latex2sympy(text, normalization_config=_LATEX_CONFIG)
     if isinstance(expr, sympy.FiniteSet):  # `a \pm b`
         return Collection("{}", tuple(Value(e, False) for e in expr.args))
-    return Value(expr, bool(_DECIMAL.search(text)))
+    return Value(expr, bool(_DECIMAL.search(text)), parse_number_literal(text))
+
+
+def _named_tuple(parts: list[str]) -> Collection | None:
+    """`x=1, y=2` as a named tuple of values; None unless every part assigns a distinct name."""
+    named = [_NAMED.fullmatch(p.strip()) for p in parts]
+    if not all(named):
+        return None
+    names = ["".join(m.group(1).replace("{", "").replace("}", "").split()) for m in named]
+    if len(set(names)) < len(names):
+        return None  # `x=1, x=2`: several solutions for one unknown, an unordered list
+    return Collection("=", tuple(_parse_item(m.group(2)) for m in named), tuple(names))
 
 
 def _assigned_value(text: str) -> str | None:
@@ -134,8 +156,15 @@ def _assigned_value(text: str) -> str | None:
     Only a constant is taken: `y = 2x + 1` stays an equation.
     """
     parts = _split_top_level(re.sub(r"(?<![<>!\\])=(?!=)", "\x00", text), "\x00")
-    # The left side must be a name (`x`, `AB`, `f(x)`, `(p, q)`, `x_{1}`), not an expression.
-    if len(parts) < 2 or re.search(r"[+\-\d]", re.sub(r"_\{[^{}]*\}|_\w", "", parts[0])):
+    if len(parts) < 2:
+        return None
+    # The left side must be a name (`x`, `AB`, `f(x)`, `(p, q)`, `x_{1}`) or a computation
+    # (`\frac{1}{2} \cdot 20 = 10`), not an expression in unknowns (`x + y = 5` is a line), unless
+    # the equalities form a chain (`1 = a = x = 0`): worked steps that end in the result.
+    left = parts[0]
+    is_name = not re.search(r"[+\-\d]", re.sub(r"_\{[^{}]*\}|_\w", "", left))
+    is_computation = not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", left))
+    if len(parts) == 2 and not (is_name or is_computation):
         return None
     value = parts[-1]
     constant = re.sub(r"\\text\s*\{[^{}]*\}|\\[A-Za-z]+", "", value)
@@ -151,11 +180,13 @@ def _is_prose(text: str) -> bool:
 
 
 def _outer_brackets(text: str) -> tuple[str, str]:
-    r"""(`"()"`-style bracket pair, inside) when one bracket pair encloses all of `text`, else ("", text)."""
+    r"""(`"()"`-style bracket pair, inside) when one bracket pair encloses all of `text`, else ("", text).
+
+    Plain braces give ("", inside): they group in TeX and draw nothing."""
     if text.startswith("\\{") and text.endswith("\\}") and _encloses(text, 1, len(text) - 1):
         return "{}", text[2:-2]
     if text.startswith("{") and text.endswith("}") and _encloses(text, 0, len(text) - 1):
-        return "{}", text[1:-1]
+        return "", text[1:-1]  # TeX grouping: `{1,3}` renders as the bare list 1,3
     if len(text) >= 2 and text[0] in "([" and text[-1] in ")]" and _encloses(text, 0, len(text) - 1):
         return text[0] + text[-1], text[1:-1]
     return "", text

@@ -2,13 +2,15 @@
 
 Exact values are compared exactly (so `1/2004!` and `1/2006!` differ however small both are);
 irrational constants are compared numerically at 50 digits with a relative tolerance far below
-any difference an answer could have; answers written with decimals get `DECIMAL_REL_TOL`.
+any difference an answer could have; answers written with decimals get `DECIMAL_REL_TOL` (the
+rounding rule for plain decimals is applied before, in `equivalence`).
 Expressions with variables are compared symbolically, then at probe points.
 """
 
 from __future__ import annotations
 
 import sympy
+from sympy.core.function import AppliedUndef
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import Boolean
 from sympy.matrices import MatrixBase
@@ -55,9 +57,20 @@ def as_set(value: sympy.Basic) -> sympy.Set | None:
     """A set for a set, or for a relation in one variable (`1 < x <= 2` -> `(1, 2]`); else None."""
     if isinstance(value, sympy.Set):
         return value
-    if isinstance(value, Boolean) and len(value.free_symbols) == 1:
-        return value.as_set()
+    if isinstance(value, Boolean):
+        value = _subject_as_symbol(value)
+        if len(value.free_symbols) == 1:
+            return value.as_set()
     return None
+
+
+def _subject_as_symbol(relation: Boolean) -> Boolean:
+    """`0 < f(x) < 1` -> `0 < s < 1`: a relation about one function value is a relation in one unknown."""
+    applied = relation.atoms(AppliedUndef)
+    if len(applied) != 1:
+        return relation
+    (subject,) = applied
+    return relation.subs(subject, sympy.Symbol("subject", real=True))
 
 
 def sets_equal(gold: sympy.Set | None, answer: sympy.Set | None, decimal: bool) -> bool:

@@ -19,6 +19,23 @@ def test_fast_path_decides_plain_numbers_in_process() -> None:
     assert verify("21", GSM_RESPONSE).status == "incorrect"  # 21 is an intermediate result
 
 
+@pytest.mark.parametrize(
+    ("gold", "response", "status"),
+    [
+        ("1000.99", "1000,99", "correct"),  # a decimal comma against a single number
+        ("1,22", "1.22", "correct"),
+        ("0,111", "0.111", "correct"),
+        ("1,000", "1.000", "incorrect"),  # a thousands separator stays one
+        ("\\frac{\\sqrt{3}}{2}", "0.866", "correct"),
+        ("\\frac{2}{3}", "0.667", "correct"),
+        ("\\frac{2}{3}", "0.666", "incorrect"),
+        ("2/3", "0.67", "incorrect"),  # two significant digits: not graded as a rounding
+    ],
+)
+def test_number_conventions(gold: str, response: str, status: str) -> None:
+    assert verify(gold, response).status == status
+
+
 def test_no_answer() -> None:
     verdict = verify("42", "I am not sure.")
     assert verdict.status == "no_answer" and not verdict.correct

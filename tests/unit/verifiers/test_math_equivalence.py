@@ -51,6 +51,39 @@ EQUAL = [
     ("\\text{(B)}", "B. 15"),
     ("\\text{Monday}", "monday"),
     ("7:32", "7:32"),
+    # A decimal is read as the exact value rounded to the places it shows (3+ significant digits).
+    ("\\frac{\\sqrt{3}}{2}", "0.866"),
+    ("\\frac{2}{3}", "0.667"),
+    ("0.866", "\\frac{\\sqrt{3}}{2}"),
+    ("3.14159", "3.14"),
+    ("\\frac{1}{3}", "33.3\\%"),
+    # `\!` glues digit groups; `\\ ` in a matrix is a row break, not a spacing command.
+    ("11111111100", "11,\\! 111,\\! 111,\\! 100"),
+    ("\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}", "\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}"),
+    ("\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}", "\\begin{bmatrix}1 & 0 \\\\ 0 & 1\\end{bmatrix}"),
+    # A backslash doubled by escaping twice.
+    ("\\\\left(\\\\frac{1}{5},\\\\frac{1}{6}\\\\right)", "\\left( \\frac{1}{5}, \\frac{1}{6} \\right)"),
+    # An upright letter is the constant.
+    ("\\text{e}", "e"),
+    ("1 - \\frac{1}{\\mathrm{e}}", "1 - e^{-1}"),
+    # Connectives glued to brackets; repeats in an unordered list add nothing.
+    ("(11,7)or(7,11)", "(7,11),\\ (11,7)"),
+    ("(1,2),(3,4)", "(3,4), (1,2), (3,4)"),
+    # Groups of named values: `;` separates solutions, names make a tuple.
+    ("p=5,q=2;p=7,q=2", "(5,2),(7,2)"),
+    ("x = -5,\\ p = \\frac{14}{3}", "-5, \\frac{14}{3}"),
+    ("x=1, y=2", "y=2, x=1"),
+    ("x=1, y=2", "(1, 2)"),
+    # A chain of equalities ends in the result; `constant = constant` is a computation.
+    ("1 = \\zzz = x = 0", "0"),
+    ("\\frac{10}{9}", "\\frac{1}{2} \\$ = \\frac{10}{9}"),
+    # A relation about one function value is an interval.
+    ("0<f(x)<1", "(0,1)"),
+    # Plain braces group in TeX: `{1,3}` is the bare list 1, 3.
+    ("1, 3", "{1,3}"),
+    ("\\{1, 3\\}", "{3,1}"),
+    # Relations joined by "or" are the union of their sets.
+    ("(-\\infty, -2) \\cup (3, \\infty)", "x < -2 \\text{ or } x > 3"),
 ]
 NOT_EQUAL = [
     ("\\frac{1}{2004!}", "\\frac{1}{2006!}"),
@@ -60,7 +93,9 @@ NOT_EQUAL = [
     ("1000", "100"),
     ("50", "0.5"),
     ("\\frac{1}{3}", "0.33"),
-    ("\\frac{\\sqrt{3}}{2}", "0.866"),
+    ("\\frac{\\sqrt{3}}{2}", "0.867"),  # not the value rounded to 3 places
+    ("\\frac{2}{3}", "0.666"),  # a truncation, not a rounding
+    ("0.47", "0.5"),  # one significant digit is not graded as a rounding
     ("x^2+2x+1", "(x-1)^2"),
     ("x>3", "x\\ge 3"),
     ("[1,2)", "(1,2]"),
@@ -76,6 +111,16 @@ NOT_EQUAL = [
     ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&5\\end{pmatrix}"),
     ("0.1, 4, 2", "4, .1, 3"),
     ("(0, 1)", "(0, 1.5)"),
+    ("\\frac{1}{3}", "33.4\\%"),
+    ("0,111", "111"),  # a thousands group never starts with 0
+    ("(1,3)", "{1,3}"),  # a bare list or set is not a pair or interval
+    ("x=1, y=2", "(2, 1)"),
+    ("x=1, y=2", "x=2, y=1"),
+    ("x=1, x=2", "(1, 2)"),  # two solutions for one unknown are not a tuple
+    ("(1,2),(3,4)", "(1,2)"),
+    ("0<f(x)<1", "[0,1)"),
+    ("x + y = 5", "5"),  # an equation in unknowns is not an assignment
+    ("(-\\infty, -2) \\cup (3, \\infty)", "x < -2 \\text{ or } x > 4"),
 ]
 
 
