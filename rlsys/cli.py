@@ -3,11 +3,15 @@
     rlsys run jobs/quickstart.yaml train.steps=20 rollout.replicas=2   # run a job (local Ray, or RAY_ADDRESS)
     rlsys run --help-config                                           # every config key, its type and default
     rlsys bootstrap                                                   # build the embedded model now
+    rlsys submit jobs/cluster_gpu.yaml --address http://HEAD:8265     # run it on a Ray cluster, follow logs
+    rlsys status JOB_ID | rlsys logs JOB_ID --follow | rlsys stop JOB_ID   # a submitted job
 
-Exit status: 0 done, 2 bad input (config, model path), 1 anything else.
+Exit status: 0 done, 2 bad input (config, model path), 1 anything else (for `submit` while following and
+`status`: 1 when the job failed or was stopped).
 """
 
 import argparse
+import signal
 import sys
 
 from rlsys.errors import ConfigError, ModelNotFoundError
@@ -42,7 +46,62 @@ def _parser() -> argparse.ArgumentParser:
         description="Build the embedded model offline (cached in $RLSYS_CACHE_DIR or ~/.cache/rlsys).",
     )
     boot.add_argument("--seed", type=int, default=0, help="seed of the build")
+    _add_job_commands(commands)
     return parser
+
+
+def _add_address(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address",
+        help="Ray dashboard address of the cluster (default: $RAY_API_SERVER_ADDRESS, else $RAY_ADDRESS, "
+        "else http://127.0.0.1:8265)",
+    )
+
+
+def _add_job_commands(commands) -> None:
+    """`submit`, `status`, `logs`, `stop`: jobs on a Ray cluster, through Ray's job submission API."""
+    submit = commands.add_parser(
+        "submit",
+        help="submit an RL job to a Ray cluster and stream its logs",
+        description="Validate the job here, then run `rlsys run JOB OVERRIDES` on a Ray cluster as a Ray job "
+        "(working dir: this project; MLFLOW_TRACKING_URI and a few other variables passed through). "
+        "Prints the job id, then follows its logs until it ends unless --no-wait; the exit status follows "
+        "the job's.",
+    )
+    submit.add_argument("job", help="job YAML inside the project (e.g. jobs/cluster_gpu.yaml)")
+    submit.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    _add_address(submit)
+    submit.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
+    submit.add_argument(
+        "--check",
+        action="store_true",
+        help="run `rlsys run --dry-run` on the cluster: check the config there (e.g. the model path on the "
+        "nodes) without training",
+    )
+    submit.add_argument("--submission-id", help="the job's id (default: rlsys-<job name>-<random>)")
+    submit.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable of the job (repeatable)",
+    )
+    submit.add_argument(
+        "--working-dir", help="directory uploaded as the job's working dir (default: the project root)"
+    )
+
+    status = commands.add_parser("status", help="print a submitted job's status")
+    status.add_argument("job_id", help="the id `rlsys submit` printed")
+    _add_address(status)
+
+    logs = commands.add_parser("logs", help="print a submitted job's logs")
+    logs.add_argument("job_id", help="the id `rlsys submit` printed")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep streaming until the job ends")
+    _add_address(logs)
+
+    stop = commands.add_parser("stop", help="stop a submitted job")
+    stop.add_argument("job_id", help="the id `rlsys submit` printed")
+    _add_address(stop)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -59,11 +118,16 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from rlsys.trainer import run
 
+    # SIGTERM (`kill`, a stopped Ray job) unwinds like Ctrl-C: the MLflow run is marked failed and the
+    # local Ray runtime shuts down with its actors instead of leaving them orphaned.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     summary = run(config, resume=args.resume)
     print(f"eval/accuracy: {summary.accuracy_before:.3f} -> {summary.accuracy_after:.3f}")
     print(f"eval/accuracy_sampled: {summary.sampled_before:.3f} -> {summary.sampled_after:.3f}")
     print(f"mlflow run id: {summary.run_id}")
     print(f"policy saved to: {summary.model_dir}")
+    if summary.model_uri:
+        print(f"registered as: {summary.model_uri}")
     return 0
 
 
@@ -74,9 +138,81 @@ def _bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _submit(args: argparse.Namespace) -> int:
+    from rlsys import submit
+
+    extra_env = dict(_key_value(item) for item in args.env)
+    submission = submit.prepare(
+        args.job,
+        args.overrides,
+        working_dir=args.working_dir or submit.PROJECT_ROOT,
+        extra_env=extra_env,
+        check_only=args.check,
+    )
+    for note in submission.notes:
+        print(f"rlsys: note: {note}", file=sys.stderr)
+    client = submit.connect(args.address)
+    job_id = submit.submit(client, submission, args.submission_id)
+    print(job_id, flush=True)
+    if args.no_wait:
+        print(f"rlsys: follow it with `rlsys logs {job_id} --follow`", file=sys.stderr)
+        return 0
+    try:
+        status = submit.follow(client, job_id)
+    except KeyboardInterrupt:
+        print(f"\nrlsys: stopped following; the job runs on (`rlsys stop {job_id}`)", file=sys.stderr)
+        return 130
+    print(f"rlsys: job {job_id} {status}", file=sys.stderr)
+    return submit.EXIT_STATUS[status]
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--env '{item}' is not KEY=VALUE")
+    return key, value
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rlsys import submit
+
+    client = submit.connect(args.address)
+    print(submit.describe(client, args.job_id))
+    status = str(client.get_job_status(args.job_id))
+    return submit.EXIT_STATUS.get(status, 0)
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from rlsys import submit
+
+    client = submit.connect(args.address)
+    if not args.follow:
+        print(client.get_job_logs(args.job_id), end="")
+        return 0
+    return submit.EXIT_STATUS[submit.follow(client, args.job_id)]
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from rlsys import submit
+
+    client = submit.connect(args.address)
+    if client.stop_job(args.job_id):
+        print(f"rlsys: stopping {args.job_id}; status: {submit.wait(client, args.job_id)}")
+    else:
+        print(f"rlsys: {args.job_id} was not running; status: {client.get_job_status(args.job_id)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "bootstrap": _bootstrap}
+    handlers = {
+        "run": _run,
+        "bootstrap": _bootstrap,
+        "submit": _submit,
+        "status": _status,
+        "logs": _logs,
+        "stop": _stop,
+    }
     try:
         return handlers[args.command](args)
     except (ConfigError, ModelNotFoundError) as err:

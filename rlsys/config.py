@@ -149,6 +149,9 @@ class TrackingConfig(_Section):
         description="MLflow tracking URI; default: $MLFLOW_TRACKING_URI, else a local store in ./mlruns.",
     )
     run_name: str | None = Field(None, description="MLflow run name (default: the job name).")
+    registered_model: str | None = Field(
+        None, description="Register the final policy as a new version of this MLflow model (null: do not)."
+    )
 
 
 class JobConfig(_Section):

@@ -40,6 +40,7 @@ class RunSummary:
     sampled_before: float
     sampled_after: float
     model_dir: str
+    model_uri: str | None  # the registered model version, when tracking.registered_model is set
 
 
 def resolve_model(model: ModelConfig) -> str:
@@ -274,6 +275,12 @@ class LearnerLoop:
         history = {key: read_metric_history(tracker.run_id, key) for key in SUMMARY_METRICS}
         model_dir = self.store.run_dir(tracker.run_id) / "policy"
         self.pools.learner.save_pretrained(str(model_dir))
+        model_uri = None
+        if self.config.tracking.registered_model:
+            from rlsys.registry import register_policy
+
+            model_uri = register_policy(str(model_dir), self.config.tracking.registered_model, tracker.run_id)
+            tracker.set_tags({"rlsys.model_uri": model_uri})
         tracker.log_table(self.sample_rows, "samples.json")
         tracker.log_figure(training_summary(history), "plots/accuracy.png")
         first = {key: _value_at(history[key], 0) for key in ("eval/accuracy", "eval/accuracy_sampled")}
@@ -285,6 +292,7 @@ class LearnerLoop:
             sampled_before=first["eval/accuracy_sampled"],
             sampled_after=last["eval/accuracy_sampled"],
             model_dir=str(model_dir),
+            model_uri=model_uri,
         )
 
 

@@ -54,6 +54,7 @@ def test_bounded_quickstart_records_metrics_and_artifacts(tmp_path):
     assert run.info.status == "FINISHED"
     assert run.data.params["train.steps"] == str(steps)
     assert run.data.params["model.path"] == "embedded"
+    assert run.data.tags["rlsys.model_uri"].startswith("models:/rlsys-quickstart/")
     # A step may have no informative group (every sample equally right), so train/* metrics that come
     # from the learner are checked over the whole run, the rest at every step.
     for key in STEP_METRICS:

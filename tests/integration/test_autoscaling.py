@@ -1,0 +1,193 @@
+"""Autoscaling on Ray's fake multi-node provider, with node types shaped like cluster.yaml's (CPU only here).
+
+The head has no `verifier_node` resource, so a VerifierPool asking for it (as jobs/cluster_gpu.yaml's does)
+makes the autoscaler start `verifier_cpu` nodes; the real verifiers score real answers there; once the pool
+is gone the nodes idle past `idle_timeout_minutes` and are removed.
+
+`ray.cluster_utils.AutoscalingCluster` would run `ray stop --force`, which stops every Ray process on the
+machine, so the same set-up is done here by hand: a head started with `--autoscaling-config` and
+RAY_FAKE_CLUSTER=1 in its own temp dir, ports and session, torn down by signalling that session only. The
+workload runs in a separate driver process (this file, run as a script), so it does not collide with a Ray
+runtime the test process may already hold.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+REPORT_MARKER = "autoscaling report: "
+IDLE_TIMEOUT_MINUTES = 0.1  # 6 s: long enough to see the nodes, short enough to watch them go
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _autoscaling_config(gcs_address: str) -> dict:
+    """Ray's fake multi-node config (every field the monitor reads; it fills in no defaults)."""
+    return {
+        "cluster_name": "rlsys-fake",
+        "max_workers": 2,
+        "provider": {
+            "type": "fake_multinode",
+            "gcs_address": gcs_address,
+            "use_node_id_as_ip": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+        },
+        "available_node_types": {
+            "ray.head.default": {"resources": {"CPU": 1}, "node_config": {}, "max_workers": 0},
+            # cluster.yaml's verifier_cpu, shrunk: the tag the pool requests, one slot per node.
+            "verifier_cpu": {
+                "resources": {"CPU": 1, "verifier_node": 1, "object_store_memory": 200 * 1024**2},
+                "node_config": {},
+                "min_workers": 0,
+                "max_workers": 2,
+            },
+        },
+        "head_node_type": "ray.head.default",
+        "auth": {},
+        "upscaling_speed": 1.0,
+        "idle_timeout_minutes": IDLE_TIMEOUT_MINUTES,
+        "docker": {},
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "rsync_exclude": [],
+        "rsync_filter": [],
+    }
+
+
+@pytest.fixture
+def fake_cluster(tmp_path):
+    """A head with the fake autoscaler; yields its GCS address. Stopped (with its worker nodes) afterwards."""
+    import ray
+
+    temp_dir = tempfile.mkdtemp(prefix="rlsys-as-", dir="/tmp")  # short: unix socket paths live under it
+    port = _free_port()
+    gcs_address = f"{ray.util.get_node_ip_address()}:{port}"
+    config = tmp_path / "autoscaling.json"
+    config.write_text(json.dumps(_autoscaling_config(gcs_address)))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+    env.update(RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1", RAY_AUTH_MODE="disabled")
+    command = [
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--block",
+        f"--autoscaling-config={config}",
+        "--num-cpus=1",
+        f"--port={port}",
+        f"--temp-dir={temp_dir}",
+        "--include-dashboard=false",
+        f"--dashboard-agent-listen-port={_free_port()}",
+        f"--ray-client-server-port={_free_port()}",
+        "--disable-usage-stats",
+    ]
+    log = open(tmp_path / "ray-start.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield {**env, "RAY_ADDRESS": gcs_address}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # `ray start --block` shuts its node down on SIGTERM
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # whatever is left of this session: fake worker nodes too
+        except ProcessLookupError:
+            pass
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.mark.integration
+def test_verifier_nodes_are_added_for_the_pool_and_removed_when_idle(fake_cluster):
+    result = subprocess.run(
+        [sys.executable, __file__],
+        cwd=ROOT,
+        env={**fake_cluster, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    # Ray may print to stdout too (e.g. at exit): the report is the line with the marker.
+    lines = [line for line in result.stdout.splitlines() if line.startswith(REPORT_MARKER)]
+    assert lines, result.stdout[-5000:] + result.stderr[-5000:]
+    report = json.loads(lines[0].removeprefix(REPORT_MARKER))
+    assert report["verifier_nodes_before"] == 0
+    assert report["scores"] == [[1.0, 0.0], [0.0, 1.0]]
+    assert report["verifier_nodes_while_busy"] == 2  # one per replica: each node has one verifier_node slot
+    assert report["verifier_slots"] == 2 and report["verifier_slots_free"] == 0
+    assert report["verifier_nodes_after_idle"] == 0
+
+
+# --- the driver (runs in its own process, connected to the fake cluster through RAY_ADDRESS) ---------------
+
+
+def _verifier_nodes() -> list[str]:
+    import ray
+
+    return [node["NodeID"] for node in ray.nodes() if node["Alive"] and "verifier_node" in node["Resources"]]
+
+
+def _wait_for(condition, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {limit_s} s")
+        time.sleep(1)
+
+
+def _drive() -> dict:
+    import ray
+
+    from actors.pools import VerifierPool
+    from rlsys.config import VerifierConfig
+
+    ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
+    report = {"verifier_nodes_before": len(_verifier_nodes())}
+    config = VerifierConfig(replicas=2, num_cpus=0.5, resources={"verifier_node": 1}, max_restarts=0)
+    pool = VerifierPool(config)
+    # Pending actors are the autoscaler's demand; scoring waits until they are placed on new nodes.
+    tasks = [
+        pool.submit_score(0, ["Step 1: 3 + 4 = 7\n#### 7", "#### 5"], ["7", "7"]),
+        pool.submit_score(1, ["The answer is 12.", "#### 10"], ["10", "10"]),
+    ]
+    report["scores"] = [[reward.score for reward in rewards] for rewards in pool.gather(tasks)]
+    report["verifier_nodes_while_busy"] = len(_verifier_nodes())
+    # The verifiers hold every verifier_node slot (and only worker nodes have them; the head has none).
+    report["verifier_slots"] = ray.cluster_resources().get("verifier_node", 0)
+    report["verifier_slots_free"] = ray.available_resources().get("verifier_node", 0)
+    for actor in pool.actors:
+        ray.kill(actor)
+    del pool
+    _wait_for(lambda: not _verifier_nodes(), limit_s=300)
+    report["verifier_nodes_after_idle"] = len(_verifier_nodes())
+    return report
+
+
+if __name__ == "__main__":
+    print(REPORT_MARKER + json.dumps(_drive()), flush=True)
