@@ -1,6 +1,14 @@
 """Shared fixtures: a tiny model built in seconds, a local Ray runtime, a throw-away MLflow store."""
 
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,6 +19,59 @@ os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ray_free_env() -> dict[str, str]:
+    """This process's environment without RAY_* variables, so a child reaches only the head it is given."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+
+
+@contextmanager
+def ray_head(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
+    """`ray start --head --block` with its own temp dir, ports and process session.
+
+    `ray stop` would stop every Ray process on the machine, so teardown signals only this head (SIGTERM makes
+    `ray start --block` shut its node down) and then kills what is left of its session.
+    """
+    # A short path: Ray's unix sockets live under the temp dir, and socket paths are limited to 107 bytes.
+    temp_dir = tempfile.mkdtemp(prefix="rlsys-ray-", dir="/tmp")
+    command = [
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--disable-usage-stats",
+        f"--temp-dir={temp_dir}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--ray-client-server-port={free_port()}",
+        *args,
+    ]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # the session's leftovers (worker nodes too)
+            except ProcessLookupError:
+                pass
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

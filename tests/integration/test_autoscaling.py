@@ -13,12 +13,8 @@ runtime the test process may already hold.
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,12 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 REPORT_MARKER = "autoscaling report: "
 IDLE_TIMEOUT_MINUTES = 0.1  # 6 s: long enough to see the nodes, short enough to watch them go
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _autoscaling_config(gcs_address: str) -> dict:
@@ -81,45 +71,17 @@ def _autoscaling_config(gcs_address: str) -> dict:
 def fake_cluster(tmp_path):
     """A head with the fake autoscaler; yields its GCS address. Stopped (with its worker nodes) afterwards."""
     import ray
+    from conftest import free_port, ray_free_env, ray_head  # here: this file also runs as a plain script
 
-    temp_dir = tempfile.mkdtemp(prefix="rlsys-as-", dir="/tmp")  # short: unix socket paths live under it
-    port = _free_port()
+    port = free_port()
     gcs_address = f"{ray.util.get_node_ip_address()}:{port}"
     config = tmp_path / "autoscaling.json"
     config.write_text(json.dumps(_autoscaling_config(gcs_address)))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+    env = ray_free_env()
     env.update(RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1", RAY_AUTH_MODE="disabled")
-    command = [
-        str(BIN / "ray"),
-        "start",
-        "--head",
-        "--block",
-        f"--autoscaling-config={config}",
-        "--num-cpus=1",
-        f"--port={port}",
-        f"--temp-dir={temp_dir}",
-        "--include-dashboard=false",
-        f"--dashboard-agent-listen-port={_free_port()}",
-        f"--ray-client-server-port={_free_port()}",
-        "--disable-usage-stats",
-    ]
-    log = open(tmp_path / "ray-start.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    args = [f"--autoscaling-config={config}", "--num-cpus=1", f"--port={port}", "--include-dashboard=false"]
+    with ray_head(args, env, tmp_path / "ray-start.log"):
         yield {**env, "RAY_ADDRESS": gcs_address}
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # `ray start --block` shuts its node down on SIGTERM
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # whatever is left of this session: fake worker nodes too
-        except ProcessLookupError:
-            pass
-        log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.mark.integration
