@@ -1,0 +1,166 @@
+"""Build (or reuse) the embedded default model: tokenizer, pretraining, SFT, saved as a HF model folder.
+
+Run it on its own with ``python -m rlsys.bootstrap.build`` (prints the model folder); jobs call
+``ensure_embedded_model()``, which builds on first use and then returns the cached folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from rlsys.bootstrap import corpus, tokenizer, train
+from rlsys.tasks import arithmetic
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the built model. Any change gives a new cache key, hence a rebuild."""
+
+    vocab_size: int = 512
+    """BPE vocabulary size (256 bytes + 3 special tokens + merges)."""
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    ffn_size: int = 512
+    max_positions: int = 512
+    """Context length; questions and worked answers together stay under ~250 tokens."""
+    pretrain_problems: int = 30_000
+    """Worked problems (from the ``pretrain`` split) in the pretraining text."""
+    pretrain_fact_sheets: int = 10_000
+    """Documents of eight single-operation facts each, in the pretraining text."""
+    block_size: int = 256
+    pretrain_steps: int = 300
+    pretrain_batch: int = 32
+    pretrain_lr: float = 6e-3
+    sft_examples: int = 20_000
+    """Conversations from the ``sft`` split."""
+    sft_steps: int = 300
+    sft_batch: int = 32
+    sft_lr: float = 1e-3
+    bare_share: float = 0.5
+    """Share of SFT answers that are a bare ``#### N``: less accurate than worked ones, so RL has room."""
+
+
+DEFAULT_RECIPE = Recipe()
+
+# The code that turns a recipe into a model; its source is part of the cache key, so editing the task
+# generator or the training loop rebuilds instead of silently reusing a model made by older code.
+_BUILD_MODULES = (arithmetic, corpus, tokenizer, train)
+
+
+def ensure_embedded_model(
+    cache_dir: Path | None = None, seed: int = 0, progress: bool = True, recipe: Recipe = DEFAULT_RECIPE
+) -> Path:
+    """The folder of the embedded SFT model for ``(recipe, seed)``, built on first use.
+
+    ``cache_dir`` defaults to ``$RLSYS_CACHE_DIR`` or ``~/.cache/rlsys``. The model is built in a
+    temporary folder and renamed into place at the end, so a folder under its final name is always
+    complete; an interrupted build leaves only a ``.tmp-*`` folder, which the next build ignores.
+    """
+    root = Path(cache_dir or os.environ.get("RLSYS_CACHE_DIR") or Path.home() / ".cache" / "rlsys")
+    final = root / "models" / f"embedded-{recipe_key(recipe)}-seed{seed}"
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    try:
+        build_model(staging, recipe, seed, progress)
+        os.rename(staging, final)
+    except OSError:
+        # Another process finished the same build first; its folder is equivalent to ours.
+        if not final.is_dir():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def recipe_key(recipe: Recipe) -> str:
+    """A short hash of the recipe fields and of the source of the code that builds the model."""
+    digest = hashlib.sha256(json.dumps(dataclasses.asdict(recipe), sort_keys=True).encode())
+    for module in _BUILD_MODULES:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def build_model(out_dir: Path, recipe: Recipe, seed: int, progress: bool) -> None:
+    """Train tokenizer and model from scratch and save them (with ``build_info.json``) into ``out_dir``."""
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    docs = corpus.pretrain_documents(recipe.pretrain_problems, recipe.pretrain_fact_sheets, seed)
+    conversations = corpus.sft_conversations(recipe.sft_examples, recipe.bare_share, seed)
+    tok = tokenizer.train_tokenizer(docs, recipe.vocab_size)
+    model = LlamaForCausalLM(_model_config(recipe, tok))
+    generator = torch.Generator().manual_seed(seed)
+
+    blocks = train.pack_documents(tok, docs, recipe.block_size)
+    pretrain_losses = train.train(
+        model,
+        train.block_batches(blocks, recipe.pretrain_batch, generator),
+        recipe.pretrain_steps,
+        recipe.pretrain_lr,
+        "pretrain",
+        progress,
+    )
+    pretrained = time.perf_counter()
+
+    examples = [train.encode_conversation(tok, conversation) for conversation in conversations]
+    sft_losses = train.train(
+        model,
+        train.sft_batches(examples, tok.pad_token_id, recipe.sft_batch, generator),
+        recipe.sft_steps,
+        recipe.sft_lr,
+        "sft",
+        progress,
+    )
+    finished = time.perf_counter()
+
+    model.generation_config = GenerationConfig(
+        bos_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
+    model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    info = {
+        "recipe": dataclasses.asdict(recipe),
+        "recipe_key": recipe_key(recipe),
+        "seed": seed,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "pretrain_seconds": round(pretrained - started, 1),
+        "sft_seconds": round(finished - pretrained, 1),
+        "pretrain_final_loss": sum(pretrain_losses[-20:]) / len(pretrain_losses[-20:]),
+        "sft_final_loss": sum(sft_losses[-20:]) / len(sft_losses[-20:]),
+    }
+    (out_dir / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _model_config(recipe: Recipe, tok: PreTrainedTokenizerFast) -> LlamaConfig:
+    """A small Llama config; ``<|im_end|>`` is EOS so generation stops at the end of a reply."""
+    return LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=recipe.hidden_size,
+        intermediate_size=recipe.ffn_size,
+        num_hidden_layers=recipe.num_layers,
+        num_attention_heads=recipe.num_heads,
+        num_key_value_heads=recipe.num_heads,
+        max_position_embeddings=recipe.max_positions,
+        tie_word_embeddings=True,
+        bos_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        torch_dtype="float32",
+    )
+
+
+if __name__ == "__main__":
+    print(ensure_embedded_model())

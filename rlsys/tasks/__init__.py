@@ -1,0 +1,1 @@
+"""Task families with verifiable answers (the embedded model's arithmetic word problems)."""
