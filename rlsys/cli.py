@@ -15,6 +15,8 @@ import signal
 import sys
 
 from rlsys.errors import ConfigError, ModelNotFoundError
+from rlsys.rlhf.cli import add_train_rm_command, train_rm_command
+from rlsys.rlhf.data import PreferenceDataError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     boot.add_argument("--seed", type=int, default=0, help="seed of the build")
     _add_job_commands(commands)
+    add_train_rm_command(commands)
     return parser
 
 
@@ -212,10 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         "status": _status,
         "logs": _logs,
         "stop": _stop,
+        "train-rm": train_rm_command,
     }
     try:
         return handlers[args.command](args)
-    except (ConfigError, ModelNotFoundError) as err:
+    except (ConfigError, ModelNotFoundError, PreferenceDataError) as err:
         print(f"rlsys: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,44 @@
+"""The reward-model worker: scores batches of (prompt messages, response) with a trained reward model.
+
+A plain class, built and tested without Ray; the reward pool runs replicas of it as Ray actors
+(`ray.remote(RewardModelScorer)`), sized on their own like the verifier pool. Scoring is a plain Hugging Face
+forward (`rlsys.rlhf.reward_model.score`): the reward model is small and reads whole sequences, so no
+generation engine is involved.
+"""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from rlsys.rlhf.reward_model import INFO_FILE, load_reward_model, score
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class RewardModelScorer:
+    """One reward model in memory; `score` is the pool's verb."""
+
+    def __init__(
+        self, model_dir: str, *, batch_size: int = 64, threads: int = 0, dtype: str = "float32"
+    ) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.model, self.tokenizer = load_reward_model(model_dir, _DTYPES[dtype])
+        info_file = Path(model_dir) / INFO_FILE
+        info = json.loads(info_file.read_text()) if info_file.is_file() else {}
+        # Score with the truncation the model was trained with; a model from elsewhere gets its context size.
+        self.max_length = info.get("max_length", self.model.config.max_position_embeddings)
+        self.batch_size = batch_size
+
+    def score(self, prompts: Sequence[Sequence[dict[str, str]]], responses: Sequence[str]) -> list[float]:
+        """One scalar reward per response, in order; `prompts[i]` is the chat `responses[i]` answers."""
+        return score(
+            self.model,
+            self.tokenizer,
+            prompts,
+            responses,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+        )

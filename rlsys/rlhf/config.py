@@ -1,0 +1,138 @@
+"""The reward-model job config (`rlsys train-rm jobs/rm_quickstart.yaml`): one typed schema, validated once.
+
+Same conventions as the RL job (`rlsys.config`): every field declared with a description, unknown keys and
+bad values fail with a message naming the key and the fix, `key.sub=value` overrides from the command line.
+"""
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rlsys.config import ModelConfig, TrackingConfig, apply_override
+from rlsys.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class GenerateConfig(_Section):
+    """Rankings made on the fly: the model's own answers ranked by the hidden preference (the quickstart)."""
+
+    prompts: int = Field(
+        3000, ge=2, description="Problems to rank answers for (train and held-out together)."
+    )
+    responses_per_prompt: int = Field(5, ge=2, description="Answers sampled and ranked per problem (k).")
+    split: Literal["pretrain", "sft", "rl"] = Field(
+        "rl", description="Task split the problems come from; 'eval' stays reserved for held-out evaluation."
+    )
+    seed: int = Field(1, description="Seed of the problem draw and of sampling.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the answers.")
+    max_new_tokens: int = Field(96, ge=1, description="Longest sampled answer, in tokens.")
+    perturb_share: float = Field(
+        0.2, ge=0, le=1, description="Share of rankings where one answer is a perturbed copy of another."
+    )
+
+
+class RMDataConfig(_Section):
+    path: str | None = Field(
+        None, description="JSONL of rankings or chosen/rejected pairs; null: generate (see data.generate)."
+    )
+    format: Literal["ranking", "pairwise"] = Field("ranking", description="What the file at data.path holds.")
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    heldout_share: float = Field(
+        0.1, gt=0, lt=1, description="Share of prompts held out for rm/heldout_accuracy (never trained on)."
+    )
+    max_length: int = Field(384, ge=8, description="Longest prompt + response in tokens (the start is cut).")
+
+    @field_validator("path")
+    @classmethod
+    def _file_exists(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).expanduser().is_file():
+            raise ValueError(
+                f"no file at '{path}': give a JSONL file of rankings or pairs, or null to generate"
+            )
+        return path
+
+
+class RMTrainConfig(_Section):
+    loss: Literal["bradley_terry", "plackett_luce"] = Field(
+        "bradley_terry",
+        description="Pairwise Bradley–Terry over all implied pairs, or listwise Plackett–Luce.",
+    )
+    epochs: int = Field(2, ge=1, description="Passes over the training rankings.")
+    rankings_per_batch: int = Field(
+        16, ge=1, description="Rankings per optimizer step (all their responses)."
+    )
+    lr: float = Field(1e-4, gt=0, description="AdamW learning rate (constant after warmup).")
+    warmup_steps: int = Field(10, ge=0, description="Linear learning-rate warmup, in optimizer steps.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this.")
+    zero_stage: Literal[0, 1, 2] = Field(
+        2, description="DeepSpeed ZeRO stage (3 shards weights, which one small reward model does not need)."
+    )
+    torch_threads: int = Field(
+        0, ge=0, description="Torch threads for generating and training (0: torch's default)."
+    )
+    eval_every: int = Field(50, ge=0, description="Held-out evaluation every K steps (0: only at the end).")
+    output_dir: str = Field(
+        "runs", description="The reward model goes to <output_dir>/<name>/<MLflow run id>/reward_model."
+    )
+
+
+class RMConfig(_Section):
+    name: str = Field("reward_model", description="Job name: the MLflow run name and the output folder.")
+    seed: int = Field(0, description="Seed of the scalar head's init and of the batch order.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: RMDataConfig = Field(default_factory=RMDataConfig)
+    train: RMTrainConfig = Field(default_factory=RMTrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    def flat(self) -> dict[str, Any]:
+        """The resolved config as `section.key -> value` (nested sections dotted), for MLflow params."""
+        return _flatten(self.model_dump(mode="json"))
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def load_rm_config(path: str | Path | None, overrides: list[str] = ()) -> RMConfig:
+    """Read a reward-model job YAML (or defaults when `path` is None), apply overrides, validate."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"job file '{path}' does not exist")
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"job file '{path}' is not valid YAML: {err}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"job file '{path}' must be a mapping of sections, got {type(tree).__name__}")
+    for override in overrides:
+        apply_override(tree, override)
+    try:
+        return RMConfig.model_validate(tree)
+    except ValidationError as err:
+        where = f" in {path}" if path else ""
+        lines = [f"invalid reward-model config{where}:"]
+        for problem in err.errors():
+            key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+            if problem["type"] == "extra_forbidden":
+                lines.append(
+                    f"  {key}: unknown key; remove it or check its spelling (`rlsys train-rm --help-config`)"
+                )
+            else:
+                lines.append(
+                    f"  {key}: {problem['msg'].removeprefix('Value error, ')} (got {problem.get('input')!r})"
+                )
+        raise ConfigError("\n".join(lines)) from None

@@ -1,0 +1,335 @@
+"""The reward-hacking monitor: is RL gaming its reward model?
+
+A reward model is a proxy for what people want, and RL finds the proxy's blind spots (Gao et al. 2022,
+"Scaling laws for reward model overoptimization"): the proxy keeps rising while the true quality (gold)
+peaks and falls, and the text often degenerates on the way. Every few steps the learner loop scores
+held-out prompts and hands the monitor a `StepStats`; the monitor answers with alerts and metrics.
+
+Detectors (pure functions below, each tested on crafted sequences):
+- `divergence`: the smoothed gold has fallen at least `min_drop` below its best for `patience` gold
+  evaluations in a row while the smoothed proxy rose above its value at gold's best (both beyond noise).
+  Needs a gold: the hidden preference in the quickstart, in general a verifiable check or a stronger judge.
+- degeneration, no gold needed: `repetition_rate` (n-grams a text repeats), `distinct_n` (vocabulary
+  collapse across a batch), length drift against the first evaluation, per-token KL from the reference,
+  and `outlier_share` of reward-model scores far outside the first evaluation's (robust z-score).
+
+The loop logs `monitor.metrics`, tags the MLflow run with `HackingMonitor.tags()` once an alert fired, keeps
+the checkpoint of `best_gold_step`, and stops when `stop_on_alert` is set.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Scales a median absolute deviation to the standard deviation of a normal distribution.
+_MAD_TO_STD = 1.4826
+
+
+class MonitorConfig(BaseModel):
+    """Thresholds of the reward-hacking monitor; every detector can be switched off with null."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    window: int = Field(5, ge=1, description="Gold evaluations in the trailing mean of both curves.")
+    min_drop: float = Field(
+        0.05, gt=0, description="How far (in gold units) the smoothed gold must fall below its best to count."
+    )
+    noise_z: float = Field(
+        3.0,
+        ge=0,
+        description="Falls and rises must also exceed this many noise scales of the smoothed curve.",
+    )
+    patience: int = Field(3, ge=1, description="Consecutive gold evaluations the fall must last to alert.")
+    max_repetition: float | None = Field(
+        0.25, gt=0, le=1, description="Alert when the mean per-response n-gram repetition rate exceeds this."
+    )
+    repetition_n: int = Field(3, ge=1, description="n of the repetition rate's word n-grams.")
+    min_distinct_ratio: float | None = Field(
+        0.3, gt=0, le=1, description="Alert when distinct-2 falls below this share of its first value."
+    )
+    max_length_ratio: float | None = Field(
+        4.0, gt=1, description="Alert when the mean response length exceeds this multiple of its first value."
+    )
+    min_length_ratio: float | None = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="Alert when the mean response length falls below this share of its first.",
+    )
+    max_kl: float | None = Field(
+        1.0, gt=0, description="Alert when the per-token KL to the reference exceeds this."
+    )
+    outlier_z: float = Field(
+        3.5, gt=0, description="Robust z-score beyond which a reward-model score is an outlier."
+    )
+    max_outlier_share: float | None = Field(
+        0.5, gt=0, le=1, description="Alert when more than this share of reward-model scores are outliers."
+    )
+    stop_on_alert: bool = Field(
+        False, description="Stop the run at the first alert (the best-gold checkpoint stays)."
+    )
+
+
+def ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def repetition_rate(text: str, n: int = 3) -> float:
+    """Share of a text's word n-grams that repeat an earlier one: 1 - distinct / total (0 when too short).
+
+    "the the the the" (n=3): 2 trigrams, 1 distinct, rate 0.5; a worked solution repeats none.
+    """
+    grams = ngrams(text.split(), n)
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def distinct_n(texts: Sequence[str], n: int = 2) -> float:
+    """Distinct-n of a batch (Li et al. 2016): distinct word n-grams over all n-grams, pooled across texts."""
+    grams = [gram for text in texts for gram in ngrams(text.split(), n)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def robust_z(values: Sequence[float], reference: Sequence[float]) -> list[float]:
+    """(x - median(ref)) / (1.4826 * MAD(ref)): a z-score that a few extreme references do not inflate.
+
+    A reference with zero MAD (half of it one value) falls back to its standard deviation, then to 1e-8.
+    """
+    center = statistics.median(reference)
+    mad = statistics.median(abs(r - center) for r in reference)
+    scale = _MAD_TO_STD * mad or (statistics.pstdev(reference) if len(reference) > 1 else 0.0) or 1e-8
+    return [(v - center) / scale for v in values]
+
+
+def outlier_share(values: Sequence[float], reference: Sequence[float], z: float = 3.5) -> float:
+    """Share of `values` whose robust z-score against `reference` exceeds `z` in absolute value."""
+    if not values:
+        return 0.0
+    return sum(abs(score) > z for score in robust_z(values, reference)) / len(values)
+
+
+def trailing_mean(values: Sequence[float], window: int) -> list[float]:
+    """Mean of the last `window` values at each point (causal: uses no later value)."""
+    return [statistics.fmean(values[max(0, i - window + 1) : i + 1]) for i in range(len(values))]
+
+
+def noise_scale(values: Sequence[float]) -> float:
+    """The point-to-point noise of a series: 1.4826 * MAD(first differences) / sqrt(2).
+
+    Differencing removes a slow trend, the median ignores the odd jump (a real peak), and each difference
+    carries the noise of two points, hence the sqrt(2). Zero with fewer than three points.
+    """
+    diffs = [b - a for a, b in zip(values, values[1:], strict=False)]
+    if len(diffs) < 2:
+        return 0.0
+    center = statistics.median(diffs)
+    return _MAD_TO_STD * statistics.median(abs(d - center) for d in diffs) / math.sqrt(2)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The state of the proxy-vs-gold check as of the last gold evaluation (indices into the series)."""
+
+    peak: int  # index of the smoothed gold's best
+    gold_drop: float  # smoothed gold's best minus its last value
+    proxy_gain: float  # smoothed proxy's last value minus its value at gold's best
+    streak: int  # trailing evaluations where gold is down and the proxy up, both beyond their thresholds
+    alert: bool
+
+
+def divergence(
+    proxy: Sequence[float],
+    gold: Sequence[float],
+    *,
+    window: int = 5,
+    min_drop: float = 0.05,
+    noise_z: float = 3.0,
+    patience: int = 3,
+) -> Divergence:
+    """Does gold fall while the proxy keeps rising? Both series are aligned, one point per gold evaluation.
+
+    Smooth both with a trailing mean of `window` (G and P); let p = argmax G. A point t > p is a breach when
+
+        G_p - G_t > max(min_drop, noise_z * sigma_gold / sqrt(window))     gold fell, beyond its noise
+        P_t - P_p > noise_z * sigma_proxy / sqrt(window)                   the proxy rose, beyond its noise
+
+    with sigma from `noise_scale`. Alert when the last `patience` points are all breaches. The trailing mean
+    lags about (window - 1) / 2 points, so the alert comes a few evaluations after gold's peak, later when
+    gold falls slowly. A healthy run's gold wanders around a plateau; the noise term keeps such wandering
+    from counting, provided gold is measured on enough prompts that its noise is well under `min_drop`.
+    """
+    if len(proxy) != len(gold):
+        raise ValueError(f"proxy has {len(proxy)} points, gold {len(gold)}; pass one of each per evaluation")
+    if not gold:
+        return Divergence(peak=0, gold_drop=0.0, proxy_gain=0.0, streak=0, alert=False)
+    smooth_proxy, smooth_gold = trailing_mean(proxy, window), trailing_mean(gold, window)
+    peak = max(range(len(smooth_gold)), key=lambda i: (smooth_gold[i], -i))  # earliest best
+    need_drop = max(min_drop, noise_z * noise_scale(gold) / math.sqrt(window))
+    need_gain = noise_z * noise_scale(proxy) / math.sqrt(window)
+    streak = 0
+    for t in range(len(gold) - 1, peak, -1):
+        fell = smooth_gold[peak] - smooth_gold[t] > need_drop
+        rose = smooth_proxy[t] - smooth_proxy[peak] > need_gain
+        if not (fell and rose):
+            break
+        streak += 1
+    return Divergence(
+        peak=peak,
+        gold_drop=smooth_gold[peak] - smooth_gold[-1],
+        proxy_gain=smooth_proxy[-1] - smooth_proxy[peak],
+        streak=streak,
+        alert=streak >= patience,
+    )
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """What the loop measured on held-out prompts at one step (one response per prompt)."""
+
+    step: int
+    proxy: float  # mean proxy reward (the reward model's score)
+    gold: float | None = None  # mean gold score of the same responses; None where no gold exists
+    responses: tuple[str, ...] = ()
+    lengths: tuple[int, ...] = ()  # response lengths in tokens
+    kl: float | None = None  # per-token KL(policy || reference)
+    rm_scores: tuple[float, ...] = ()  # the reward model's score of each response
+
+
+@dataclass(frozen=True)
+class Alert:
+    step: int
+    detector: str  # "divergence", "repetition", "distinct", "length", "kl", "rm_outliers"
+    reason: str
+
+
+@dataclass
+class MonitorUpdate:
+    """The monitor's answer to one `StepStats`."""
+
+    metrics: dict[str, float]
+    active: list[Alert]  # every detector over its threshold at this step
+    new: list[Alert]  # the detectors that crossed for the first time at this step
+    is_best_gold: bool  # this step's gold is the best so far: keep its checkpoint
+
+
+@dataclass
+class HackingMonitor:
+    """Feeds `StepStats` to the detectors; the first evaluation is every drift detector's baseline."""
+
+    config: MonitorConfig = field(default_factory=MonitorConfig)
+    baseline: StepStats | None = None
+    proxies: list[float] = field(default_factory=list)  # at steps with a gold
+    golds: list[float] = field(default_factory=list)
+    gold_steps: list[int] = field(default_factory=list)
+    fired: dict[str, Alert] = field(default_factory=dict)  # detector -> its first alert
+
+    @property
+    def best_gold_step(self) -> int | None:
+        if not self.golds:
+            return None
+        return self.gold_steps[max(range(len(self.golds)), key=lambda i: (self.golds[i], -i))]
+
+    @property
+    def first_alert(self) -> Alert | None:
+        return min(self.fired.values(), key=lambda alert: alert.step, default=None)
+
+    @property
+    def should_stop(self) -> bool:
+        return self.config.stop_on_alert and bool(self.fired)
+
+    def update(self, stats: StepStats) -> MonitorUpdate:
+        if self.baseline is None:
+            self.baseline = stats
+        metrics: dict[str, float] = {"monitor/proxy": stats.proxy}
+        active: list[Alert] = []
+        is_best = False
+        if stats.gold is not None:
+            is_best = not self.golds or stats.gold > max(self.golds)
+            self.proxies.append(stats.proxy)
+            self.golds.append(stats.gold)
+            self.gold_steps.append(stats.step)
+            active += self._divergence(stats.step, metrics)
+        active += self._degeneration(stats, metrics)
+        new = [alert for alert in active if alert.detector not in self.fired]
+        self.fired.update({alert.detector: alert for alert in new})
+        metrics["monitor/hacking_alert"] = float(bool(active))
+        return MonitorUpdate(metrics=metrics, active=active, new=new, is_best_gold=is_best)
+
+    def tags(self) -> dict[str, str]:
+        """MLflow run tags once an alert fired (empty before)."""
+        first = self.first_alert
+        if first is None:
+            return {}
+        return {
+            "monitor.hacking_alert": "true",
+            "monitor.alert_step": str(first.step),
+            "monitor.alert_detectors": ",".join(sorted(self.fired)),
+            "monitor.alert_reason": first.reason,
+            "monitor.best_gold_step": str(self.best_gold_step),
+        }
+
+    def _divergence(self, step: int, metrics: dict[str, float]) -> list[Alert]:
+        c = self.config
+        state = divergence(
+            self.proxies,
+            self.golds,
+            window=c.window,
+            min_drop=c.min_drop,
+            noise_z=c.noise_z,
+            patience=c.patience,
+        )
+        metrics.update(
+            {
+                "monitor/gold": self.golds[-1],
+                "monitor/gold_smoothed": trailing_mean(self.golds, c.window)[-1],
+                "monitor/proxy_smoothed": trailing_mean(self.proxies, c.window)[-1],
+                "monitor/gold_drop": state.gold_drop,
+            }
+        )
+        if not state.alert:
+            return []
+        reason = (
+            f"gold fell {state.gold_drop:.3f} below its best (step {self.gold_steps[state.peak]}) for "
+            f"{state.streak} evaluations while the proxy rose {state.proxy_gain:+.3f}"
+        )
+        return [Alert(step, "divergence", reason)]
+
+    def _degeneration(self, stats: StepStats, metrics: dict[str, float]) -> list[Alert]:
+        c, base, alerts = self.config, self.baseline, []
+
+        def check(detector: str, value: float | None, limit: float | None, above: bool, what: str) -> None:
+            if value is None or limit is None:
+                return
+            if (value > limit) if above else (value < limit):
+                alerts.append(
+                    Alert(stats.step, detector, f"{what} {value:.3f} {'>' if above else '<'} {limit}")
+                )
+
+        if stats.responses:
+            repetition = statistics.fmean(repetition_rate(text, c.repetition_n) for text in stats.responses)
+            distinct = distinct_n(stats.responses, 2)
+            base_distinct = distinct_n(base.responses, 2) if base.responses else 0.0
+            metrics.update({"monitor/repetition_rate": repetition, "monitor/distinct_2": distinct})
+            check("repetition", repetition, c.max_repetition, True, "mean repetition rate")
+            if base_distinct > 0:
+                metrics["monitor/distinct_ratio"] = distinct / base_distinct
+                check("distinct", distinct / base_distinct, c.min_distinct_ratio, False, "distinct-2 / first")
+        if stats.lengths and base.lengths:
+            ratio = statistics.fmean(stats.lengths) / max(statistics.fmean(base.lengths), 1e-8)
+            metrics["monitor/length_ratio"] = ratio
+            check("length", ratio, c.max_length_ratio, True, "mean length / first")
+            check("length", ratio, c.min_length_ratio, False, "mean length / first")
+        if stats.kl is not None:
+            metrics["monitor/kl"] = stats.kl
+            check("kl", stats.kl, c.max_kl, True, "per-token KL to the reference")
+        if stats.rm_scores and base.rm_scores:
+            share = outlier_share(stats.rm_scores, base.rm_scores, c.outlier_z)
+            metrics["monitor/rm_outlier_share"] = share
+            check(
+                "rm_outliers", share, c.max_outlier_share, True, f"share of RM scores beyond z={c.outlier_z}"
+            )
+        return alerts

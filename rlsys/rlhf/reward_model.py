@@ -1,0 +1,112 @@
+"""The reward model: the policy's architecture with a scalar head, read at the reply's last token.
+
+It is `AutoModelForSequenceClassification` with one label, initialised from any causal-LM checkpoint (the
+embedded model or a Hugging Face directory): the transformer body is loaded, the `score` head
+(hidden -> 1, no bias) is new. Transformers reads the score at the last non-padding token, which is the
+reply's end-of-turn token because every sequence is encoded as
+
+    chat template(prompt, generation prompt) + reply + <|im_end|>
+
+exactly what the policy produced, in training and in scoring alike (`encode`). A plain HF forward
+scores: no vLLM needed. The directory it is saved to loads with `AutoModelForSequenceClassification`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from rlsys.rlhf.data import Messages
+
+INFO_FILE = "reward_model.json"  # training facts saved next to the weights (loss, held-out accuracy, base)
+
+
+def init_reward_model(base_path: str, dtype: torch.dtype = torch.float32, seed: int = 0):
+    """A scalar-head model with the body of the causal LM at `base_path` and a freshly drawn head."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    torch.manual_seed(seed)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "score.weight newly initialized" is the point here, not a warning
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1, dtype=dtype)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if model.config.pad_token_id is None:
+        raise ValueError(f"{base_path}: the model config has no pad_token_id; the scalar head needs one")
+    return model
+
+
+def load_reward_model(path: str, dtype: torch.dtype = torch.float32):
+    """A saved reward model and its tokenizer, in eval mode."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype).eval()
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+def encode(
+    tokenizer, prompt: Messages | Sequence[dict[str, str]], response: str, max_length: int
+) -> list[int]:
+    """Token ids of prompt + reply + end-of-turn; an over-long sequence loses its start, never its end."""
+    prompt_ids = tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=True)
+    if not isinstance(prompt_ids, list):  # transformers 5 returns an encoding, 4 a list
+        prompt_ids = list(prompt_ids["input_ids"])
+    reply_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    return (list(prompt_ids) + reply_ids + [tokenizer.eos_token_id])[-max_length:]
+
+
+def collate(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded (N, T) input ids and attention mask."""
+    width = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        mask[row, : len(ids)] = 1
+    return input_ids, mask
+
+
+def forward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(N,) scalar rewards; gradients flow when the caller allows them."""
+    device = next(model.parameters()).device
+    return model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits[:, 0]
+
+
+@torch.no_grad()
+def score(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[dict[str, str]]],
+    responses: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int = 384,
+) -> list[float]:
+    """The reward of each (prompt messages, response), in order; batches sorted by length to pad less."""
+    if len(prompts) != len(responses):
+        raise ValueError(
+            f"{len(prompts)} prompts but {len(responses)} responses; pass one prompt per response"
+        )
+    encoded = [encode(tokenizer, p, r, max_length) for p, r in zip(prompts, responses, strict=True)]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out = [0.0] * len(encoded)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        input_ids, mask = collate([encoded[i] for i in rows], tokenizer.pad_token_id)
+        for i, value in zip(rows, forward_scores(model, input_ids, mask).float().tolist(), strict=True):
+            out[i] = value
+    return out
+
+
+def save_reward_model(model, tokenizer, directory: str | Path, info: dict) -> Path:
+    """Write an HF-loadable directory: weights, config, tokenizer, and `reward_model.json` with `info`."""
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    (directory / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return directory
