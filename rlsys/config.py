@@ -6,7 +6,7 @@ impossible values fail with a message that names the key and how to fix it.
 """
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rlsys.errors import ConfigError
 
 EMBEDDED_MODEL = "embedded"
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -201,38 +202,53 @@ def apply_override(tree: dict[str, Any], override: str) -> None:
     node[leaf] = yaml.safe_load(raw)
 
 
-def load_job(path: str | Path | None, overrides: list[str] = ()) -> JobConfig:
-    """Read a job YAML (or start from defaults when `path` is None), apply overrides, validate."""
+def load_config(
+    schema: type[ConfigT],
+    path: str | Path | None,
+    overrides: list[str] = (),
+    *,
+    kind: str = "job",
+    help_command: str = "rlsys run",
+) -> ConfigT:
+    """Read a YAML file (or start from defaults when `path` is None), apply overrides, validate as `schema`.
+
+    Every problem is reported at once, each naming its dotted key and how to fix it.
+    """
     tree: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"job file '{path}' does not exist")
+            raise ConfigError(f"{kind} file '{path}' does not exist")
         try:
             tree = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
-            raise ConfigError(f"job file '{path}' is not valid YAML: {err}") from None
+            raise ConfigError(f"{kind} file '{path}' is not valid YAML: {err}") from None
         if not isinstance(tree, dict):
-            raise ConfigError(f"job file '{path}' must be a mapping of sections, got {type(tree).__name__}")
+            raise ConfigError(
+                f"{kind} file '{path}' must be a mapping of sections, got {type(tree).__name__}"
+            )
     for override in overrides:
         apply_override(tree, override)
     try:
-        return JobConfig.model_validate(tree)
+        return schema.model_validate(tree)
     except ValidationError as err:
-        raise ConfigError(_explain(err, path)) from None
+        where = f" in {path}" if path else ""
+        lines = [f"invalid {kind} config{where}:"]
+        for problem in err.errors():
+            key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+            if problem["type"] == "extra_forbidden":
+                lines.append(
+                    f"  {key}: unknown key; remove it or check its spelling (`{help_command} --help-config`)"
+                )
+            else:
+                message = problem["msg"].removeprefix("Value error, ")
+                lines.append(f"  {key}: {message} (got {problem.get('input')!r})")
+        raise ConfigError("\n".join(lines)) from None
 
 
-def _explain(err: ValidationError, path: Path | None) -> str:
-    where = f" in {path}" if path else ""
-    lines = [f"invalid job config{where}:"]
-    for problem in err.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        if problem["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key; remove it or check its spelling (`rlsys run --help-config`)")
-        else:
-            message = problem["msg"].removeprefix("Value error, ")
-            lines.append(f"  {key}: {message} (got {problem.get('input')!r})")
-    return "\n".join(lines)
+def load_job(path: str | Path | None, overrides: list[str] = ()) -> JobConfig:
+    """Read an RL job YAML (or start from defaults when `path` is None), apply overrides, validate."""
+    return load_config(JobConfig, path, overrides)
 
 
 def describe_schema(model: type[BaseModel] = JobConfig, prefix: str = "") -> list[str]:

@@ -7,11 +7,9 @@ bad values fail with a message naming the key and the fix, `key.sub=value` overr
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rlsys.config import ModelConfig, TrackingConfig, apply_override
-from rlsys.errors import ConfigError
+from rlsys.config import ModelConfig, TrackingConfig, load_config
 
 
 class _Section(BaseModel):
@@ -107,32 +105,4 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def load_rm_config(path: str | Path | None, overrides: list[str] = ()) -> RMConfig:
     """Read a reward-model job YAML (or defaults when `path` is None), apply overrides, validate."""
-    tree: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"job file '{path}' does not exist")
-        try:
-            tree = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"job file '{path}' is not valid YAML: {err}") from None
-        if not isinstance(tree, dict):
-            raise ConfigError(f"job file '{path}' must be a mapping of sections, got {type(tree).__name__}")
-    for override in overrides:
-        apply_override(tree, override)
-    try:
-        return RMConfig.model_validate(tree)
-    except ValidationError as err:
-        where = f" in {path}" if path else ""
-        lines = [f"invalid reward-model config{where}:"]
-        for problem in err.errors():
-            key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-            if problem["type"] == "extra_forbidden":
-                lines.append(
-                    f"  {key}: unknown key; remove it or check its spelling (`rlsys train-rm --help-config`)"
-                )
-            else:
-                lines.append(
-                    f"  {key}: {problem['msg'].removeprefix('Value error, ')} (got {problem.get('input')!r})"
-                )
-        raise ConfigError("\n".join(lines)) from None
+    return load_config(RMConfig, path, overrides, kind="reward-model", help_command="rlsys train-rm")

@@ -46,3 +46,21 @@ def test_step_survives_killed_rollout_and_verifier_actors(tiny_model_dir, ray_ru
     assert verifier.retried_tasks >= 1
     # The restarted engine was brought to the current weights before it served again.
     assert {s.policy_version for group in groups for s in group} == {7}
+
+
+def test_lost_learner_rank_fails_the_step_loudly(tiny_model_dir, ray_runtime):
+    from ray.exceptions import RayActorError
+
+    from actors.pools import LearnerPool
+    from rlsys.batch import TrainSequence
+    from rlsys.config import AlgorithmConfig, LearnerConfig
+
+    ray = ray_runtime
+    learner = LearnerPool(
+        str(tiny_model_dir), LearnerConfig(num_cpus=0.5), AlgorithmConfig(), dtype="float32", seed=0
+    )
+    sequence = TrainSequence((1, 2, 3), (4, 5), 1.0, (-1.0, -1.0))
+    assert "policy_loss" in learner.train_step([sequence, sequence])
+    ray.kill(learner.actors[0])  # its optimizer state is gone: no restart, no silent re-dispatch
+    with pytest.raises(RayActorError):
+        learner.train_step([sequence, sequence])
