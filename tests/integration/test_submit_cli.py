@@ -96,7 +96,11 @@ def test_submitted_job_succeeds_and_its_logs_and_status_are_retrievable(ray_head
 
 def test_explicit_address_wins_over_the_environment(ray_head_api):
     address = ray_head_api["RAY_API_SERVER_ADDRESS"]
-    env = {**ray_head_api, "RAY_API_SERVER_ADDRESS": "http://127.0.0.1:9", "RAY_ADDRESS": "http://127.0.0.1:9"}
+    env = {
+        **ray_head_api,
+        "RAY_API_SERVER_ADDRESS": "http://127.0.0.1:9",
+        "RAY_ADDRESS": "http://127.0.0.1:9",
+    }
     submitted = _rlsys(env, "submit", "jobs/quickstart.yaml", "--check", "--no-wait", "--address", address)
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip()
