@@ -30,7 +30,7 @@ def free_port() -> tuple[str, int]:
     return socket.gethostbyname(socket.gethostname()), port
 
 
-def _set_rank_env(rank: int, world_size: int, master_addr: str, master_port: int) -> None:
+def set_rank_env(rank: int, world_size: int, master_addr: str, master_port: int) -> None:
     # The environment torch.distributed and DeepSpeed read; one place sets it for every rank.
     os.environ.update(
         MASTER_ADDR=master_addr,
@@ -73,7 +73,7 @@ class Learner:
 
     def setup(self, master_addr: str, master_port: int) -> None:
         """Join the process group and build the DeepSpeed engine (every rank calls this together)."""
-        _set_rank_env(self.rank, self.world_size, master_addr, master_port)
+        set_rank_env(self.rank, self.world_size, master_addr, master_port)
         import deepspeed
         from transformers import AutoModelForCausalLM
 

@@ -138,10 +138,10 @@ class RewardModelTrainer:
     def __init__(self, base: str, settings: RMTrainConfig, *, dtype: str, seed: int) -> None:
         import deepspeed
 
-        from actors.learner import _set_rank_env, free_port
+        from actors.learner import free_port, set_rank_env
 
         logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
-        _set_rank_env(0, 1, *free_port())
+        set_rank_env(0, 1, *free_port())
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
         self.settings = settings
         self.loss_fn = RANKING_LOSSES[settings.loss]
