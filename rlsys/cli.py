@@ -107,17 +107,27 @@ def _add_job_commands(commands) -> None:
     _add_address(stop)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from rlsys.config import describe_schema, load_job
+def config_for(args: argparse.Namespace, schema, load, example: str):
+    """The validated config a job command runs, or None once `--help-config`/`--dry-run` has printed."""
+    from rlsys.config import describe_schema
 
     if args.help_config:
-        print("\n".join(describe_schema()))
-        return 0
+        print("\n".join(describe_schema(schema)))
+        return None
     if args.job is None:
-        raise ConfigError("name a job YAML, e.g. `rlsys run jobs/quickstart.yaml`")
-    config = load_job(args.job, args.overrides)
+        raise ConfigError(f"name a job YAML, e.g. `{example}`")
+    config = load(args.job, args.overrides)
     if args.dry_run:
         print("\n".join(f"{key} = {value!r}" for key, value in config.flat().items()))
+        return None
+    return config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rlsys.config import JobConfig, load_job
+
+    config = config_for(args, JobConfig, load_job, "rlsys run jobs/quickstart.yaml")
+    if config is None:
         return 0
     from rlsys.trainer import run
 

@@ -29,17 +29,11 @@ def add_train_rm_command(commands) -> argparse.ArgumentParser:
 
 
 def train_rm_command(args: argparse.Namespace) -> int:
-    from rlsys.config import describe_schema
+    from rlsys.cli import config_for
     from rlsys.rlhf.config import RMConfig, load_rm_config
 
-    if args.help_config:
-        print("\n".join(describe_schema(RMConfig)))
-        return 0
-    if args.job is None:
-        raise ConfigError("name a job YAML, e.g. `rlsys train-rm jobs/rm_quickstart.yaml`")
-    config = load_rm_config(args.job, args.overrides)
-    if args.dry_run:
-        print("\n".join(f"{key} = {value!r}" for key, value in config.flat().items()))
+    config = config_for(args, RMConfig, load_rm_config, "rlsys train-rm jobs/rm_quickstart.yaml")
+    if config is None:
         return 0
     from rlsys.rlhf.train_rm import run
 
