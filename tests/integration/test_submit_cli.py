@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import free_port, ray_free_env, ray_head
 
+from rlsys.config import load_job
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +93,9 @@ def test_submitted_job_succeeds_and_its_logs_and_status_are_retrievable(ray_head
     logs = _rlsys(ray_head_api, "logs", job_id)
     assert logs.returncode == 0
     assert "train.steps = 7" in logs.stdout
-    assert "rollout.replicas = 1" in logs.stdout
+    # The rest of the resolved config came from the uploaded job file.
+    replicas = load_job(ROOT / "jobs" / "quickstart.yaml").rollout.replicas
+    assert f"rollout.replicas = {replicas}" in logs.stdout
 
 
 def test_explicit_address_wins_over_the_environment(ray_head_api):
