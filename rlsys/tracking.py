@@ -31,9 +31,6 @@ class Tracker:
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         mlflow.log_metrics({key: float(value) for key, value in metrics.items()}, step=step)
 
-    def log_text(self, text: str, artifact_file: str) -> None:
-        mlflow.log_text(text, artifact_file)
-
     def log_table(self, rows: list[dict[str, Any]], artifact_file: str) -> None:
         """Rows of a table as JSON (MLflow's table viewer shows it)."""
         if rows:
