@@ -6,15 +6,28 @@ impossible values fail with a message that names the key and how to fix it.
 """
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rlsys.errors import ConfigError
+from rlsys.rlhf.monitor import MonitorConfig as MonitorThresholds
 
 EMBEDDED_MODEL = "embedded"
+HIDDEN_PREFERENCE = "hidden_preference"  # the quickstart's people (rlsys.rlhf.preference), a gold measure
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class KeyedError(ValueError):
+    """A validator's error reported under `key` (relative to the section that raised it), not the section.
+
+    Cross-field checks run on a whole section; this names the field the user has to change.
+    """
+
+    def __init__(self, key: str, value: Any, message: str) -> None:
+        super().__init__(message)
+        self.key, self.value = key, value
 
 
 class _Section(BaseModel):
@@ -109,6 +122,32 @@ class VerifierConfig(PoolConfig):
         return rewards
 
 
+class RewardModelConfig(PoolConfig):
+    path: str | None = Field(
+        None, description="Reward-model directory (what `rlsys train-rm` printed: '... saved to: DIR')."
+    )
+    name: str = Field("reward_model", description="The reward component's name: logged as reward/<name>.")
+    weight: float = Field(1.0, description="Weight of the reward-model score in the total reward.")
+    num_cpus: float = Field(0.5, ge=0, description="CPUs Ray reserves for each actor.")
+    threads: int = Field(0, ge=0, description="Torch threads of each scorer (0: Ray's num_cpus, at least 1).")
+    batch_size: int = Field(64, ge=1, description="Sequences per reward-model forward.")
+
+    @field_validator("path")
+    @classmethod
+    def _model_exists(cls, path: str | None) -> str:
+        if path is None:
+            raise ValueError(
+                "no reward model given: train one with `rlsys train-rm jobs/rm_quickstart.yaml` and pass "
+                "reward_model.path=<the directory it printed>"
+            )
+        if not (Path(path).expanduser() / "config.json").is_file():
+            raise ValueError(
+                f"no reward model at '{path}' (no config.json there): give the directory `rlsys train-rm` "
+                f"printed ('reward model saved to: ...')"
+            )
+        return path
+
+
 class LearnerConfig(PoolConfig):
     zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage.")
     lr: float = Field(1e-4, gt=0, description="AdamW learning rate (constant after warmup).")
@@ -123,11 +162,34 @@ class LearnerConfig(PoolConfig):
 class AlgorithmConfig(_Section):
     name: Literal["grpo"] = Field("grpo", description="The policy-gradient algorithm.")
     clip_eps: float = Field(0.2, gt=0, description="PPO clip range of the probability ratio.")
-    kl_coef: float = Field(0.0, ge=0, description="Weight of the k3 KL penalty to the reference model.")
+    kl_coef: float = Field(
+        0.0,
+        ge=0,
+        description="Weight (beta) of the k3 KL penalty to the reference; the initial one if adaptive.",
+    )
+    kl_target: float | None = Field(
+        None,
+        gt=0,
+        description="Per-token KL to steer beta toward (adaptive, rlsys.rlhf.kl); null: beta stays kl_coef.",
+    )
+    kl_horizon: float = Field(
+        10_000.0, gt=0, description="Samples over which the adaptive beta can change by up to 20%."
+    )
     scale_by_std: bool = Field(True, description="Divide group-centred rewards by the group std (GRPO).")
     drop_uninformative_groups: bool = Field(
         True, description="Skip prompts whose samples all got the same reward (zero advantage)."
     )
+
+    @model_validator(mode="after")
+    def _adaptive_needs_a_start(self) -> "AlgorithmConfig":
+        if self.kl_target is not None and self.kl_coef == 0:
+            raise KeyedError(
+                "kl_coef",
+                self.kl_coef,
+                "an adaptive KL (kl_target set) needs a positive initial beta: set kl_coef (e.g. 0.02) or "
+                "drop kl_target",
+            )
+        return self
 
 
 class TrainConfig(_Section):
@@ -140,6 +202,20 @@ class TrainConfig(_Section):
     log_samples: int = Field(8, ge=0, description="Completions per step kept for the samples table.")
     output_dir: str = Field(
         "runs", description="Checkpoints and the final policy go to <output_dir>/<name>/<MLflow run id>/."
+    )
+
+
+class MonitorConfig(MonitorThresholds):
+    """The reward-hacking monitor (rlsys.rlhf.monitor): its thresholds, and when and against what it looks."""
+
+    every: int = Field(5, ge=1, description="Steps between monitor evaluations (greedy held-out answers).")
+    prompts: int | None = Field(
+        None, ge=1, description="Held-out prompts scored each time (null: all task.eval_size)."
+    )
+    gold: str | None = Field(
+        None,
+        description=f"The gold reference: '{HIDDEN_PREFERENCE}' (the quickstart's people) or a "
+        "verifier.rewards name (weight 0 is fine); null: degeneration detectors only.",
     )
 
 
@@ -166,6 +242,12 @@ class JobConfig(_Section):
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    reward_model: RewardModelConfig | None = Field(
+        None, description="A learned reward model scoring every sample (null: verifiers only)."
+    )
+    monitor: MonitorConfig | None = Field(
+        None, description="Watch for reward hacking on held-out prompts (null: no monitor)."
+    )
 
     @model_validator(mode="after")
     def _batch_fits(self) -> "JobConfig":
@@ -176,11 +258,38 @@ class JobConfig(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _reward_names_resolve(self) -> "JobConfig":
+        rewards = self.verifier.rewards
+        if self.reward_model is not None and self.reward_model.name in rewards:
+            raise KeyedError(
+                "reward_model.name",
+                self.reward_model.name,
+                f"'{self.reward_model.name}' is also a verifier reward: give the reward model another name",
+            )
+        if self.monitor is not None and (self.monitor.prompts or 0) > self.task.eval_size:
+            raise KeyedError(
+                "monitor.prompts",
+                self.monitor.prompts,
+                f"the monitor scores held-out prompts, of which there are task.eval_size = "
+                f"{self.task.eval_size}: lower monitor.prompts or raise task.eval_size",
+            )
+        gold = self.monitor.gold if self.monitor is not None else None
+        if gold is not None and gold != HIDDEN_PREFERENCE and gold not in rewards:
+            raise KeyedError(
+                "monitor.gold",
+                gold,
+                f"'{gold}' is neither '{HIDDEN_PREFERENCE}' nor a verifier reward of this job "
+                f"({sorted(rewards)}): pick one, add it to verifier.rewards (weight 0 logs it without "
+                f"optimising it), or set null",
+            )
+        return self
+
     def flat(self) -> dict[str, Any]:
         """The resolved config as `section.key -> value`, for MLflow params."""
         flat: dict[str, Any] = {}
         for name, value in self.model_dump(mode="json").items():
-            if isinstance(getattr(self, name), BaseModel):
+            if isinstance(getattr(self, name), BaseModel):  # an optional section left out stays one `None`
                 flat.update({f"{name}.{key}": item for key, item in value.items()})
             else:
                 flat[name] = value
@@ -235,14 +344,18 @@ def load_config(
         where = f" in {path}" if path else ""
         lines = [f"invalid {kind} config{where}:"]
         for problem in err.errors():
-            key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+            loc, got = [str(part) for part in problem["loc"]], problem.get("input")
+            cause = problem.get("ctx", {}).get("error")
+            if isinstance(cause, KeyedError):
+                loc, got = [*loc, cause.key], cause.value
+            key = ".".join(loc) or "(top level)"
             if problem["type"] == "extra_forbidden":
                 lines.append(
                     f"  {key}: unknown key; remove it or check its spelling (`{help_command} --help-config`)"
                 )
             else:
                 message = problem["msg"].removeprefix("Value error, ")
-                lines.append(f"  {key}: {message} (got {problem.get('input')!r})")
+                lines.append(f"  {key}: {message} (got {got!r})")
         raise ConfigError("\n".join(lines)) from None
 
 
@@ -255,11 +368,20 @@ def describe_schema(model: type[BaseModel] = JobConfig, prefix: str = "") -> lis
     """One line per key: `section.key (type, default) description`, for --help-config."""
     lines = []
     for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            lines.extend(describe_schema(annotation, f"{prefix}{name}."))
+        section = _section_type(field.annotation)
+        if section is not None:
+            lines.extend(describe_schema(section, f"{prefix}{name}."))
             continue
+        annotation = field.annotation
         default = field.default_factory() if field.default_factory else field.default
         type_name = getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
         lines.append(f"{prefix}{name} ({type_name}, default {default!r}): {field.description}")
     return lines
+
+
+def _section_type(annotation) -> type[BaseModel] | None:
+    """The section class of a field typed `Section` or `Section | None`; None for a plain value."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
