@@ -121,11 +121,19 @@ class Learner:
         ).logits[:, :-1]
         return logits
 
-    def train_step(self, sequences: list[TrainSequence], num_tokens: int) -> dict[str, float]:
+    def train_step(
+        self, sequences: list[TrainSequence], num_tokens: int, kl_coef: float | None = None
+    ) -> dict[str, float]:
         """One optimizer step on this rank's shard; `num_tokens` is the global response-token count.
 
-        Returns this rank's share of each metric; the pool sums them across ranks into global token means.
+        `kl_coef` is this step's KL weight (the loop may adapt it); None: the configured one. Returns this
+        rank's share of each metric; the pool sums them across ranks into global token means.
         """
+        kl_coef = self.algorithm.kl_coef if kl_coef is None else kl_coef
+        if kl_coef > 0 and self.reference is None:
+            raise ValueError(
+                "a KL weight was given but no reference model is loaded: algorithm.kl_coef was 0 at start"
+            )
         engine = self.engine
         chunks = micro_batches(sequences, self.settings.micro_batch_size)
         totals: dict[str, float] = {}
@@ -148,7 +156,7 @@ class Learner:
                 mask,
                 num_tokens=num_tokens,
                 clip_eps=self.algorithm.clip_eps,
-                kl_coef=self.algorithm.kl_coef,
+                kl_coef=kl_coef,
                 ref_logprobs=ref_logprobs,
             )
             # DeepSpeed averages gradients over ranks; scaling by world size turns that into the global sum.

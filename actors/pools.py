@@ -1,10 +1,11 @@
-"""Ray pools: replicas of the rollout, verifier and learner classes, each scaled and placed on its own.
+"""Ray pools: replicas of the rollout, verifier, reward-model and learner classes, each scaled and placed on
+its own.
 
 The learner loop talks to pools through coarse verbs (`generate`, `score`, `train_step`, `sync_weights`).
-A crashed rollout or verifier actor is restarted by Ray (`max_restarts`) and the work it held is dispatched
-again (to the restarted actor or a sibling), so a step completes with every sample or fails loudly with
-`PoolError`. Learner ranks are not restarted: a lost rank loses optimizer state, so the job fails and resumes
-from its last checkpoint.
+A crashed rollout, verifier or reward-model actor is restarted by Ray (`max_restarts`) and the work it
+held is dispatched again (to the restarted actor or a sibling), so a step completes with every sample or
+fails loudly with `PoolError`. Learner ranks are not restarted: a lost rank loses optimizer state, so the
+job fails and resumes from its last checkpoint.
 """
 
 import time
@@ -16,12 +17,21 @@ import ray
 from ray.exceptions import RayActorError
 
 from actors.learner import Learner
+from actors.reward import RewardModelScorer
 from actors.rollout import RolloutEngine, SamplingSettings
 from actors.verifier import Verifier
 from rlsys.autoscale import ScalingRule, target_replicas
 from rlsys.batch import TrainSequence, response_token_count, shard
-from rlsys.config import AlgorithmConfig, LearnerConfig, PoolConfig, RolloutConfig, VerifierConfig
+from rlsys.config import (
+    AlgorithmConfig,
+    LearnerConfig,
+    PoolConfig,
+    RewardModelConfig,
+    RolloutConfig,
+    VerifierConfig,
+)
 from rlsys.errors import PoolError
+from rlsys.rlhf.combine import add_component
 from rlsys.types import Prompt, Reward, Sample
 
 
@@ -196,6 +206,35 @@ class VerifierPool(_ActorPool):
         self.idle_streak = 0  # judge the new size on its own steps
 
 
+class RewardPool(_ActorPool):
+    """Reward-model scorers: each holds the whole (small) reward model and scores a share of the samples.
+
+    Like verifiers they keep no state between calls, so a restarted actor needs no preparation.
+    """
+
+    def __init__(self, config: RewardModelConfig, *, dtype: str) -> None:
+        cls = ray.remote(RewardModelScorer).options(**_actor_options(config, restartable=True))
+        threads = config.threads or max(1, int(config.num_cpus))
+        super().__init__(
+            [
+                cls.remote(config.path, batch_size=config.batch_size, threads=threads, dtype=dtype)
+                for _ in range(config.replicas)
+            ]
+        )
+        self.name, self.weight = config.name, config.weight
+
+    def submit_score(
+        self, index: int, prompts: Sequence[Sequence[dict[str, str]]], responses: Sequence[str]
+    ) -> _Task:
+        return self.submit(index, "score", [list(p) for p in prompts], list(responses))
+
+    def score(self, prompts: Sequence[Sequence[dict[str, str]]], responses: Sequence[str]) -> list[float]:
+        """One score per (prompt messages, response), in order; the batch is spread over the scorers."""
+        parts = zip(_chunks(prompts, self.size()), _chunks(responses, self.size()), strict=True)
+        tasks = [self.submit_score(i, ps, rs) for i, (ps, rs) in enumerate(parts)]
+        return [value for part in self.gather(tasks) for value in part]
+
+
 class LearnerPool:
     """DeepSpeed ranks in one process group; a batch is sharded across them, one optimizer step per call."""
 
@@ -212,13 +251,18 @@ class LearnerPool:
         master_addr, master_port = ray.get(self.actors[0].rendezvous_address.remote())
         ray.get([actor.setup.remote(master_addr, master_port) for actor in self.actors])
 
-    def train_step(self, sequences: Sequence[TrainSequence]) -> dict[str, float]:
-        """One optimizer step over all sequences; metrics are global per-token means."""
+    def train_step(
+        self, sequences: Sequence[TrainSequence], kl_coef: float | None = None
+    ) -> dict[str, float]:
+        """One optimizer step over all sequences; metrics are global per-token means.
+
+        `kl_coef` is this step's KL weight (an adaptive beta); None: the configured `algorithm.kl_coef`.
+        """
         num_tokens = response_token_count(sequences)
         parts = shard(sequences, len(self.actors))
         results = ray.get(
             [
-                actor.train_step.remote(part, num_tokens)
+                actor.train_step.remote(part, num_tokens, kl_coef=kl_coef)
                 for actor, part in zip(self.actors, parts, strict=True)
             ]
         )
@@ -252,8 +296,8 @@ class ScoredRollout:
     groups: list[list[Sample]]
     rewards: list[list[Reward]]
     generate_s: float  # until the last engine finished
-    verify_wait_s: float  # scoring that did not overlap generation: what verification added to the step
-    verify_backlog: int  # scoring tasks still queued or running when generation finished
+    verify_wait_s: float  # scoring that did not overlap generation: what scoring added to the step
+    verify_backlog: int  # verifier tasks still queued or running when generation finished
 
 
 def generate_and_score(
@@ -262,24 +306,42 @@ def generate_and_score(
     prompts: Sequence[Prompt],
     settings: SamplingSettings,
     seeds: Sequence[int | None],
+    reward: RewardPool | None = None,
 ) -> ScoredRollout:
     """Sample groups for the prompts and score them, streaming: each engine's chunk is spread over the
-    verifiers as soon as it is done, while the other engines still generate."""
+    verifiers (and the reward-model scorers) as soon as it is done, while the other engines still generate.
+
+    With a reward pool, each sample's Reward gains the reward model's score as the component
+    `reward.name`, added to the total with `reward.weight`."""
     start = time.perf_counter()
-    gold_of = {p.id: p.gold for p in prompts}
+    prompt_of = {p.id: p for p in prompts}
     chunks: dict[int, list[list[Sample]]] = {}
-    scored_samples: list[Sample] = []  # in the order their scoring tasks cover them
-    score_tasks = []
+    verified: list[Sample] = []  # in the order the verifier tasks cover them
+    modelled: list[Sample] = []  # in the order the reward-model tasks cover them
+    verify_tasks, model_tasks = [], []
     for index, groups in rollout.as_completed(rollout.submit_generate(prompts, settings, seeds)):
         chunks[index] = groups
-        for part in _chunks([s for group in groups for s in group], verifier.size()):
-            scored_samples.extend(part)
-            texts, golds = [s.text for s in part], [gold_of[s.prompt_id] for s in part]
-            score_tasks.append(verifier.submit_score(len(score_tasks), texts, golds))
+        samples = [s for group in groups for s in group]
+        for part in _chunks(samples, verifier.size()):
+            verified.extend(part)
+            texts, golds = [s.text for s in part], [prompt_of[s.prompt_id].gold for s in part]
+            verify_tasks.append(verifier.submit_score(len(verify_tasks), texts, golds))
+        if reward is None:
+            continue
+        for part in _chunks(samples, reward.size()):
+            modelled.extend(part)
+            chats = [prompt_of[s.prompt_id].messages for s in part]
+            model_tasks.append(reward.submit_score(len(model_tasks), chats, [s.text for s in part]))
     generated = time.perf_counter()
-    _, backlog = ray.wait([t.ref for t in score_tasks], num_returns=len(score_tasks), timeout=0)
-    flat_rewards = [reward for part in verifier.gather(score_tasks) for reward in part]
-    reward_of = {id(sample): reward for sample, reward in zip(scored_samples, flat_rewards, strict=True)}
+    _, backlog = ray.wait([t.ref for t in verify_tasks], num_returns=len(verify_tasks), timeout=0)
+    flat_rewards = [r for part in verifier.gather(verify_tasks) for r in part]
+    reward_of = dict(zip(map(id, verified), flat_rewards, strict=True))
+    if reward is not None:
+        scores = [value for part in reward.gather(model_tasks) for value in part]
+        combined = add_component(
+            [reward_of[id(s)] for s in modelled], scores, name=reward.name, weight=reward.weight
+        )
+        reward_of = dict(zip(map(id, modelled), combined, strict=True))
     groups_out = [group for index in sorted(chunks) for group in chunks[index]]
     return ScoredRollout(
         groups=groups_out,

@@ -26,6 +26,8 @@ class RewardModelScorer:
         if threads:
             torch.set_num_threads(threads)
         self.model, self.tokenizer = load_reward_model(model_dir, _DTYPES[dtype])
+        if torch.cuda.is_available():  # a GPU the pool reserved (num_gpus); CPU otherwise
+            self.model.cuda()
         info_file = Path(model_dir) / INFO_FILE
         info = json.loads(info_file.read_text()) if info_file.is_file() else {}
         # Score with the truncation the model was trained with; a model from elsewhere gets its context size.
