@@ -139,6 +139,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"eval/accuracy_sampled: {summary.sampled_before:.3f} -> {summary.sampled_after:.3f}")
     print(f"mlflow run id: {summary.run_id}")
     print(f"policy saved to: {summary.model_dir}")
+    if config.monitor is not None:
+        alert = "none" if summary.alert_step is None else f"at step {summary.alert_step}"
+        print(f"reward-hacking alert: {alert}; best gold at step {summary.best_gold_step}")
+        print(f"best-gold policy saved to: {summary.best_gold_dir}")
+    if summary.steps_done < config.train.steps:
+        print(f"stopped after step {summary.steps_done} of {config.train.steps} (monitor.stop_on_alert)")
     if summary.model_uri:
         print(f"registered as: {summary.model_uri}")
     return 0

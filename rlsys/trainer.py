@@ -1,12 +1,19 @@
-"""The central learner loop: generate → verify → advantages → train → sync weights → eval.
+"""The central learner loop: generate → verify/score → advantages → train → sync weights → eval/monitor.
 
 Run locally with `rlsys run jobs/quickstart.yaml`, or on a cluster with
 `ray job submit --address http://HEAD:8265 --working-dir . -- rlsys run jobs/quickstart.yaml`.
-The driver holds no model: rollout engines (vLLM), verifiers and learner ranks (DeepSpeed) are Ray actor
-pools, each sized and placed by its own section of the job config.
+The driver holds no model: rollout engines (vLLM), verifiers, reward-model scorers and learner ranks
+(DeepSpeed) are Ray actor pools, each sized and placed by its own section of the job config.
+
+RLHF (`jobs/rlhf_quickstart.yaml`): a `reward_model` section adds the reward pool's score to every sample's
+reward; `algorithm.kl_target` adapts the KL weight each step; a `monitor` section scores greedy held-out
+answers every `monitor.every` steps with the proxy (the job's reward) and a gold reference, and raises
+`monitor/hacking_alert` when the proxy is being gamed (`rlsys.rlhf.monitor`).
 """
 
+import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -16,7 +23,7 @@ import ray
 import torch
 from rich.console import Console
 
-from actors.pools import LearnerPool, RolloutPool, VerifierPool, generate_and_score
+from actors.pools import LearnerPool, RewardPool, RolloutPool, VerifierPool, generate_and_score
 from actors.rollout import SamplingSettings
 from rlsys.algorithms.advantages import group_normalized_advantages, informative_groups
 from rlsys.batch import TrainSequence
@@ -25,6 +32,10 @@ from rlsys.config import EMBEDDED_MODEL, JobConfig, ModelConfig
 from rlsys.data import request_seed, step_batch, task_prompts
 from rlsys.errors import ConfigError
 from rlsys.plots import training_summary
+from rlsys.rlhf.kl import KLController
+from rlsys.rlhf.measure import step_stats
+from rlsys.rlhf.monitor import HackingMonitor
+from rlsys.rlhf.plots import proxy_vs_gold
 from rlsys.tracking import Tracker, read_metric_history
 from rlsys.types import Prompt, Reward, Sample
 
@@ -41,6 +52,10 @@ class RunSummary:
     sampled_after: float
     model_dir: str
     model_uri: str | None  # the registered model version, when tracking.registered_model is set
+    steps_done: int = 0  # fewer than train.steps when the monitor stopped the run
+    alert_step: int | None = None  # the monitor's first alert
+    best_gold_step: int | None = None
+    best_gold_dir: str | None = None  # the policy of the best-gold step
 
 
 def resolve_model(model: ModelConfig) -> str:
@@ -53,22 +68,27 @@ def resolve_model(model: ModelConfig) -> str:
 
 
 class Pools:
-    """The three pools a job runs on."""
+    """The pools a job runs on: rollout, verifier, learner, and a reward pool with a reward model."""
 
     def __init__(self, config: JobConfig, model_path: str) -> None:
         dtype = config.model.dtype
         self.rollout = RolloutPool(model_path, config.rollout, dtype=dtype, seed=config.seed)
         self.verifier = VerifierPool(config.verifier)
+        self.reward = RewardPool(config.reward_model, dtype=dtype) if config.reward_model else None
         self.learner = LearnerPool(
             model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed
         )
 
     def sizes(self) -> dict[str, float]:
-        return {
+        scorers = [self.rollout, self.verifier, *([self.reward] if self.reward else [])]
+        sizes = {
             "pool/rollout_replicas": self.rollout.size(),
             "pool/verifier_replicas": self.verifier.size(),
-            "pool/retried_tasks": self.rollout.retried_tasks + self.verifier.retried_tasks,
+            "pool/retried_tasks": sum(pool.retried_tasks for pool in scorers),
         }
+        if self.reward is not None:
+            sizes["pool/reward_replicas"] = self.reward.size()
+        return sizes
 
 
 def evaluate(pools: Pools, prompts: list[Prompt], config: JobConfig, step: int) -> dict[str, float]:
@@ -190,6 +210,11 @@ class LearnerLoop:
             max_new_tokens=config.rollout.max_new_tokens,
         )
         self.sample_rows: list[dict] = []
+        algorithm = config.algorithm
+        self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
+        self.last_kl: float | None = None  # the latest train/kl, for the monitor
+        self.monitor = HackingMonitor(config.monitor) if config.monitor is not None else None
+        self.monitor_rows: list[dict] = []
 
     def run(self, checkpoint: CheckpointInfo | None) -> RunSummary:
         config, tracker = self.config, self.tracker
@@ -199,18 +224,24 @@ class LearnerLoop:
         console.log(f"MLflow run {tracker.run_id}; starting pools")
         self.pools = Pools(config, self.model_path)
         if checkpoint is None:
-            start = 0
+            last = 0
             self._evaluate(0)
+            self._watch(0)
         else:
-            start = self._restore(checkpoint)
-        for step in range(start + 1, config.train.steps + 1):
+            last = self._restore(checkpoint)
+        for step in range(last + 1, config.train.steps + 1):
             self._step(step)
-            if step < config.train.steps and config.train.eval_every and step % config.train.eval_every == 0:
+            last = step
+            stop = self._watch(step)
+            if not stop and step < config.train.steps and is_due(step, config.train.eval_every):
                 self._evaluate(step)
-            if config.train.checkpoint_every and step % config.train.checkpoint_every == 0:
+            if is_due(step, config.train.checkpoint_every):
                 self._checkpoint(step)
-        self._evaluate(config.train.steps)
-        return self._finish()
+            if stop:
+                console.log(f"monitor.stop_on_alert: stopping after step {step}")
+                break
+        self._evaluate(last)
+        return self._finish(last)
 
     def _step(self, step: int) -> None:
         """One RL step: sample and score, train on the informative groups, push the weights out."""
@@ -220,12 +251,19 @@ class LearnerLoop:
         seeds = [request_seed(config.seed, step - 1, i) for i in range(len(prompts))]
         self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
         start = time.perf_counter()
-        rollout = generate_and_score(pools.rollout, pools.verifier, prompts, self.settings, seeds)
+        rollout = generate_and_score(
+            pools.rollout, pools.verifier, prompts, self.settings, seeds, reward=pools.reward
+        )
         groups, rewards = rollout.groups, rollout.rewards
         scored = time.perf_counter()
         sequences, metrics = training_batch(groups, rewards, config)
+        metrics["train/kl_coef"] = self.kl.beta  # the beta this step trains with
         if sequences:
-            metrics.update({f"train/{k}": v for k, v in pools.learner.train_step(sequences).items()})
+            trained_on = pools.learner.train_step(sequences, kl_coef=self.kl.beta)
+            metrics.update({f"train/{k}": v for k, v in trained_on.items()})
+            if "kl" in trained_on:  # measured against the reference (kl_coef > 0)
+                self.last_kl = trained_on["kl"]
+                self.kl.update(trained_on["kl"], len(sequences))
         trained = time.perf_counter()
         pools.rollout.sync_weights(pools.learner.weights(), policy_version=step)
         synced = time.perf_counter()
@@ -256,22 +294,82 @@ class LearnerLoop:
             f"multi-line answers {metrics['eval/multiline_share']:.2f}"
         )
 
+    def _watch(self, step: int) -> bool:
+        """The reward-hacking monitor's look at this step, when one is due; True when it says stop.
+
+        Greedy answers to the held-out prompts, scored by the job's reward (the proxy) and the gold
+        reference; the monitor's metrics are logged, the run tagged at an alert, the best-gold policy kept.
+        """
+        if self.monitor is None or not is_due(step, self.config.monitor.every, at_zero=True):
+            return False
+        settings = self.config.monitor
+        prompts = self.eval_prompts[: settings.prompts]
+        greedy = SamplingSettings(n=1, temperature=0.0, max_new_tokens=self.config.rollout.max_new_tokens)
+        pools = self.pools
+        scored = generate_and_score(
+            pools.rollout, pools.verifier, prompts, greedy, [None] * len(prompts), reward=pools.reward
+        )
+        samples, rewards = [g[0] for g in scored.groups], [r[0] for r in scored.rewards]
+        reward_model = self.config.reward_model.name if self.config.reward_model else None
+        stats = step_stats(
+            step, prompts, samples, rewards, gold=settings.gold, reward_model=reward_model, kl=self.last_kl
+        )
+        update = self.monitor.update(stats)
+        self.tracker.log_metrics(
+            {**update.metrics, "monitor/accuracy": _mean(r.correct for r in rewards)}, step
+        )
+        self.monitor_rows.extend(_monitor_rows(stats, rewards, prompts, limit=4))
+        gold = "n/a" if stats.gold is None else f"{stats.gold:.3f}"
+        console.log(f"monitor at step {step}: proxy {stats.proxy:.3f}  gold {gold}  {_alert_words(update)}")
+        for alert in update.new:
+            console.log(
+                f"[bold red]reward-hacking alert[/] at step {step} ({alert.detector}): {alert.reason}"
+            )
+        if update.new:
+            self.tracker.set_tags(self.monitor.tags())
+        if update.is_best_gold:
+            self._save_best_gold(step, stats.gold)
+        return self.monitor.should_stop
+
+    def _save_best_gold(self, step: int, gold: float) -> None:
+        """The policy of the best-gold step so far, as a Hugging Face directory (replaced, never partial)."""
+        final = self.best_gold_dir()
+        staging = final.with_name(final.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        self.pools.learner.save_pretrained(str(staging))
+        (staging / "best_gold.json").write_text(json.dumps({"step": step, "gold": gold}) + "\n")
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+
+    def best_gold_dir(self) -> Path:
+        return self.store.run_dir(self.tracker.run_id) / "best_gold_policy"
+
     def _checkpoint(self, step: int) -> None:
         directory = self.store.checkpoint_dir(self.tracker.run_id)
         info = CheckpointInfo(run_id=self.tracker.run_id, step=step, directory=str(directory))
-        self.pools.learner.save_checkpoint(str(directory), info.tag, {"step": step})
+        self.pools.learner.save_checkpoint(str(directory), info.tag, self._loop_state(step))
         self.store.commit(info, keep=self.config.train.keep_checkpoints)
         console.log(f"checkpoint at step {step}: {directory / info.tag}")
 
+    def _loop_state(self, step: int) -> dict:
+        """What the loop itself must carry across a resume, stored with the learner's checkpoint."""
+        monitor = json.dumps(self.monitor.state_dict()) if self.monitor is not None else None
+        return {"step": step, "kl_coef": self.kl.beta, "last_kl": self.last_kl, "monitor": monitor}
+
     def _restore(self, checkpoint: CheckpointInfo) -> int:
         """Load the learner state and push its weights to the engines; returns the step to continue after."""
-        self.pools.learner.load_checkpoint(checkpoint.directory, checkpoint.tag)
+        state = self.pools.learner.load_checkpoint(checkpoint.directory, checkpoint.tag)
+        # Checkpoints written before the loop kept its own state hold only the step.
+        self.kl.beta = state.get("kl_coef", self.kl.beta)
+        self.last_kl = state.get("last_kl")
+        if self.monitor is not None and state.get("monitor"):
+            self.monitor = HackingMonitor.from_state_dict(self.config.monitor, json.loads(state["monitor"]))
         self.pools.rollout.sync_weights(self.pools.learner.weights(), policy_version=checkpoint.step)
         console.log(f"resumed run {checkpoint.run_id} after step {checkpoint.step}")
         return checkpoint.step
 
-    def _finish(self) -> RunSummary:
-        tracker, steps = self.tracker, self.config.train.steps
+    def _finish(self, last: int) -> RunSummary:
+        tracker = self.tracker
         history = {key: read_metric_history(tracker.run_id, key) for key in SUMMARY_METRICS}
         model_dir = self.store.run_dir(tracker.run_id) / "policy"
         self.pools.learner.save_pretrained(str(model_dir))
@@ -283,20 +381,75 @@ class LearnerLoop:
             tracker.set_tags({"rlsys.model_uri": model_uri})
         tracker.log_table(self.sample_rows, "samples.json")
         tracker.log_figure(training_summary(history), "plots/accuracy.png")
-        first = {key: _value_at(history[key], 0) for key in ("eval/accuracy", "eval/accuracy_sampled")}
-        last = {key: _value_at(history[key], steps) for key in ("eval/accuracy", "eval/accuracy_sampled")}
+        monitor = self._finish_monitor() if self.monitor is not None else {}
+        keys = ("eval/accuracy", "eval/accuracy_sampled")
+        before = {key: _value_at(history[key], 0) for key in keys}
+        after = {key: _value_at(history[key], last) for key in keys}
         return RunSummary(
             run_id=tracker.run_id,
-            accuracy_before=first["eval/accuracy"],
-            accuracy_after=last["eval/accuracy"],
-            sampled_before=first["eval/accuracy_sampled"],
-            sampled_after=last["eval/accuracy_sampled"],
+            accuracy_before=before["eval/accuracy"],
+            accuracy_after=after["eval/accuracy"],
+            sampled_before=before["eval/accuracy_sampled"],
+            sampled_after=after["eval/accuracy_sampled"],
             model_dir=str(model_dir),
             model_uri=model_uri,
+            steps_done=last,
+            **monitor,
         )
+
+    def _finish_monitor(self) -> dict:
+        """Tags, the monitor's answers table and the proxy-vs-gold plot; the summary's monitor fields."""
+        monitor, tracker = self.monitor, self.tracker
+        alert = monitor.first_alert
+        best_dir = self.best_gold_dir() if monitor.best_gold_step is not None else None
+        tags = monitor.tags() or {"monitor.hacking_alert": "false"}
+        if best_dir is not None:
+            tags.update(
+                {
+                    "monitor.best_gold_step": str(monitor.best_gold_step),
+                    "monitor.best_gold_policy": str(best_dir),
+                }
+            )
+        tracker.set_tags(tags)
+        tracker.log_table(self.monitor_rows, "monitor_samples.json")
+        history = {key: read_metric_history(tracker.run_id, key) for key in ("monitor/proxy", "monitor/gold")}
+        figure = proxy_vs_gold(
+            history, alert_step=alert.step if alert else None, best_gold_step=monitor.best_gold_step
+        )
+        tracker.log_figure(figure, "plots/proxy_vs_gold.png")
+        return {
+            "alert_step": alert.step if alert else None,
+            "best_gold_step": monitor.best_gold_step,
+            "best_gold_dir": str(best_dir) if best_dir else None,
+        }
 
 
 SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
+
+
+def is_due(step: int, every: int, *, at_zero: bool = False) -> bool:
+    """Whether an action due every `every` steps (0: never) runs after `step`; at step 0 only if `at_zero`."""
+    if not every or (step == 0 and not at_zero):
+        return False
+    return step % every == 0
+
+
+def _alert_words(update) -> str:
+    return f"ALERT: {', '.join(a.detector for a in update.active)}" if update.active else "no alert"
+
+
+def _monitor_rows(stats, rewards, prompts, limit: int) -> list[dict]:
+    """The first `limit` greedy answers the monitor scored, for the monitor's samples table."""
+    return [
+        {
+            "step": stats.step,
+            "prompt": prompt.messages[-1]["content"],
+            "completion": text,
+            "reward": reward.score,
+            "components": json.dumps(reward.components),
+        }
+        for prompt, text, reward in list(zip(prompts, stats.responses, rewards, strict=True))[:limit]
+    ]
 
 
 def _value_at(history: list[tuple[int, float]], step: int) -> float:

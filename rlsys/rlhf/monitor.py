@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -258,6 +258,31 @@ class HackingMonitor:
         self.fired.update({alert.detector: alert for alert in new})
         metrics["monitor/hacking_alert"] = float(bool(active))
         return MonitorUpdate(metrics=metrics, active=active, new=new, is_best_gold=is_best)
+
+    def state_dict(self) -> dict:
+        """What the monitor remembers (not its config) as JSON-able data, saved with a checkpoint so a
+        resumed run continues the same series and keeps its first alert."""
+        return {
+            "baseline": asdict(self.baseline) if self.baseline is not None else None,
+            "proxies": list(self.proxies),
+            "golds": list(self.golds),
+            "gold_steps": list(self.gold_steps),
+            "fired": {detector: asdict(alert) for detector, alert in self.fired.items()},
+        }
+
+    @classmethod
+    def from_state_dict(cls, config: MonitorConfig, state: dict) -> HackingMonitor:
+        baseline = state["baseline"]
+        if baseline is not None:  # JSON turned the tuples into lists
+            baseline = StepStats(**{k: tuple(v) if isinstance(v, list) else v for k, v in baseline.items()})
+        return cls(
+            config=config,
+            baseline=baseline,
+            proxies=list(state["proxies"]),
+            golds=list(state["golds"]),
+            gold_steps=list(state["gold_steps"]),
+            fired={detector: Alert(**alert) for detector, alert in state["fired"].items()},
+        )
 
     def tags(self) -> dict[str, str]:
         """MLflow run tags once an alert fired (empty before)."""
