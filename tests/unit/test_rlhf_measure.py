@@ -3,10 +3,11 @@ trajectories built from it: silent on a healthy verifiable-reward run, alerting 
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
-from rlsys.config import TaskConfig
+from rlsys.config import TaskConfig, load_job
 from rlsys.data import task_prompts
 from rlsys.rlhf.measure import gold_scores, step_stats
 from rlsys.rlhf.monitor import HackingMonitor, MonitorConfig
@@ -15,6 +16,7 @@ from rlsys.tasks.arithmetic import bare_solution, problems, worked_solution
 from rlsys.types import Reward, Sample
 
 N = 64
+JOB = Path(__file__).resolve().parents[2] / "jobs" / "rlhf_quickstart.yaml"
 PROMPTS = task_prompts(TaskConfig(), "eval", N)
 PROBLEMS = problems("eval", N, TaskConfig().seed)  # the same problems, in the same order
 
@@ -51,6 +53,18 @@ def test_step_stats_proxy_is_the_total_reward_and_rm_scores_its_component():
         step_stats(0, PROMPTS[:3], samples, rewards, gold=None, reward_model=None, kl=None)
 
 
+def _job_thresholds(tmp_path_factory) -> MonitorConfig:
+    """The monitor section `jobs/rlhf_quickstart.yaml` ships (its reward model only needs to exist)."""
+    model_dir = tmp_path_factory.mktemp("rm")
+    (model_dir / "config.json").write_text("{}")
+    return load_job(JOB, [f"reward_model.path={model_dir}"]).monitor
+
+
+@pytest.fixture(params=["defaults", "rlhf_quickstart"])
+def thresholds(request, tmp_path_factory) -> MonitorConfig:
+    return MonitorConfig() if request.param == "defaults" else _job_thresholds(tmp_path_factory)
+
+
 def _healthy_eval(t: int, rng: random.Random) -> tuple[list[Sample], list[Reward]]:
     """A verifiable-reward run: accuracy climbs then plateaus, answers go from half bare to all worked."""
     accuracy = min(0.3 + 0.01 * t, 0.6)
@@ -68,8 +82,8 @@ def _healthy_eval(t: int, rng: random.Random) -> tuple[list[Sample], list[Reward
     return samples, rewards
 
 
-def test_monitor_is_silent_on_a_healthy_verifiable_reward_run():
-    monitor, rng = HackingMonitor(), random.Random(0)
+def test_monitor_is_silent_on_a_healthy_verifiable_reward_run(thresholds):
+    monitor, rng = HackingMonitor(thresholds), random.Random(0)
     for evaluation in range(40):
         samples, rewards = _healthy_eval(evaluation, rng)
         kl = 0.004 * evaluation**0.5
@@ -100,8 +114,9 @@ def _overoptimised_eval(t: int, rng: random.Random) -> tuple[list[Sample], list[
     return samples, rewards
 
 
-def test_monitor_alerts_soon_after_gold_peaks_when_the_proxy_is_gamed():
-    monitor, rng = HackingMonitor(MonitorConfig(stop_on_alert=True)), random.Random(0)
+def test_monitor_alerts_soon_after_gold_peaks_when_the_proxy_is_gamed(thresholds):
+    monitor = HackingMonitor(thresholds.model_copy(update={"stop_on_alert": True}))
+    rng = random.Random(0)
     golds, alert = [], None
     for evaluation in range(40):
         samples, rewards = _overoptimised_eval(evaluation, rng)
