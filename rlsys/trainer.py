@@ -36,6 +36,7 @@ from rlsys.rlhf.kl import KLController
 from rlsys.rlhf.measure import step_stats
 from rlsys.rlhf.monitor import HackingMonitor
 from rlsys.rlhf.plots import proxy_vs_gold
+from rlsys.rlhf.reward_model import INFO_FILE
 from rlsys.tracking import Tracker, read_metric_history
 from rlsys.types import Prompt, Reward, Sample
 
@@ -181,6 +182,8 @@ def run(config: JobConfig, *, resume: bool = False) -> RunSummary:
     if resume and checkpoint is None:
         raise ConfigError(f"nothing to resume: no checkpoint under {store.job_dir} (run without --resume)")
     model_path = resolve_model(config.model)
+    if config.reward_model is not None:
+        check_reward_model_base(config.reward_model.path, model_path)
     _connect_ray()
     tracker = Tracker(
         config.tracking,
@@ -194,6 +197,19 @@ def run(config: JobConfig, *, resume: bool = False) -> RunSummary:
         raise
     tracker.finish()
     return summary
+
+
+def check_reward_model_base(reward_model_dir: str, policy_dir: str) -> None:
+    """Say so when the reward model learned from another model's answers than the policy's: it scores fine,
+    but it was never shown answers like the policy's, so it is a weaker proxy (e.g. after a rebuilt
+    embedded model: train the reward model again)."""
+    info_file = Path(reward_model_dir) / INFO_FILE
+    base = json.loads(info_file.read_text()).get("base_model") if info_file.is_file() else None
+    if base is not None and Path(base).resolve() != Path(policy_dir).resolve():
+        console.log(
+            f"[yellow]note:[/] the reward model was trained from {base}, the policy is {policy_dir}: "
+            f"retrain it (`rlsys train-rm`) for a proxy that has seen this policy's answers"
+        )
 
 
 class LearnerLoop:

@@ -1,5 +1,7 @@
 """The learner loop's small pure helpers: when periodic work is due, and what a step's batch logs."""
 
+import json
+
 import pytest
 
 from rlsys.config import load_job
@@ -44,3 +46,15 @@ def test_kl_controller_is_fixed_without_a_target():
         config.algorithm.kl_coef, config.algorithm.kl_target, config.algorithm.kl_horizon
     )
     assert controller.update(kl=10.0, n_samples=128) == 0.05
+
+
+def test_a_reward_model_from_another_base_is_pointed_out(tmp_path, capsys):
+    from rlsys.trainer import check_reward_model_base
+
+    policy, other = tmp_path / "policy", tmp_path / "other"
+    (tmp_path / "rm").mkdir()
+    (tmp_path / "rm" / "reward_model.json").write_text(json.dumps({"base_model": str(policy)}))
+    check_reward_model_base(str(tmp_path / "rm"), str(policy))
+    assert "retrain" not in capsys.readouterr().err
+    check_reward_model_base(str(tmp_path / "rm"), str(other))
+    assert "retrain it" in capsys.readouterr().err
