@@ -183,10 +183,12 @@ class Learner:
             if self.settings.zero_stage == 3
             else nullcontext()
         )
+        # Ray's object store copies the returned tensors anyway; only ZeRO-3's gathered parameters must be
+        # copied here, before the gather frees them (a second copy cost ~1 s per sync at 114M parameters).
+        copy = self.settings.zero_stage == 3
         with gather, torch.no_grad():
-            return [
-                (name, tensor.detach().to("cpu", copy=True)) for name, tensor in module.state_dict().items()
-            ]
+            state = module.state_dict()
+            return [(name, tensor.detach().to("cpu", copy=copy)) for name, tensor in state.items()]
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
         """DeepSpeed checkpoint of model, optimizer and scheduler (every rank calls)."""
