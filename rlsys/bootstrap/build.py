@@ -40,16 +40,23 @@ class Recipe:
     pretrain_fact_sheets: int = 10_000
     """Documents of eight single-operation facts each, in the pretraining text."""
     block_size: int = 256
-    pretrain_steps: int = 300
+    pretrain_steps: int = 150
     pretrain_batch: int = 32
     pretrain_lr: float = 6e-3
     sft_examples: int = 20_000
     """Conversations from the ``sft`` split."""
-    sft_steps: int = 300
+    sft_steps: int = 1000
+    """SFT gets most of the compute: its loss covers only answers, so each step teaches more arithmetic than a
+    pretraining step of mostly question text (measured: 150 + 1000 steps beat 300 + 300 steps, 0.31 vs 0.12
+    greedy, with worked answers right 50% of the time against 9%)."""
     sft_batch: int = 32
-    sft_lr: float = 1e-3
-    bare_share: float = 0.5
-    """Share of SFT answers that are a bare ``#### N``: less accurate than worked ones, so RL has room."""
+    sft_lr: float = 3e-3
+    bare_share: float = 0.6
+    """Share of SFT answers that are a bare ``#### N``: less accurate than worked ones, so RL has room. A
+    little over one half, greedy decoding answers bare while sampling still writes the steps often enough for
+    RL to find them. Measured: at 0.5 greedy chose bare for 12% to 55% of questions depending on the build's
+    seed; at 0.6, 94% bare greedy and 37% worked samples (RL then took greedy accuracy from 0.16 to 0.36 in
+    50 steps); at 0.7, 100% bare greedy but only 20% worked samples, and RL sharpened the bare answers."""
 
 
 DEFAULT_RECIPE = Recipe()
