@@ -183,12 +183,11 @@ class Learner:
             if self.settings.zero_stage == 3
             else nullcontext()
         )
-        # Ray's object store copies the returned tensors anyway; only ZeRO-3's gathered parameters must be
-        # copied here, before the gather frees them (a second copy cost ~1 s per sync at 114M parameters).
-        copy = self.settings.zero_stage == 3
+        # Copy every tensor: the module's parameters can be views into DeepSpeed's flat buffers, and pickling
+        # a view sends its whole storage (returning views slowed the tiny model sync 5x: 0.09 -> 0.45 s).
         with gather, torch.no_grad():
             state = module.state_dict()
-            return [(name, tensor.detach().to("cpu", copy=copy)) for name, tensor in state.items()]
+            return [(name, tensor.detach().to("cpu", copy=True)) for name, tensor in state.items()]
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
         """DeepSpeed checkpoint of model, optimizer and scheduler (every rank calls)."""
