@@ -30,11 +30,29 @@ class KeyedError(ValueError):
         self.key, self.value = key, value
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A config section: unknown keys are errors, defaults are validated too."""
+
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
+    def flat(self) -> dict[str, Any]:
+        """The resolved config as `section.key -> value`, for MLflow params.
 
-class ModelConfig(_Section):
+        Nested sections are dotted all the way down; a field's own value (a mapping such as
+        `verifier.rewards`, a list, or an optional section left out as None) stays one entry.
+        """
+        dumped = self.model_dump(mode="json")
+        flat: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, BaseModel):
+                flat.update({f"{name}.{key}": item for key, item in Section.flat(value).items()})
+            else:
+                flat[name] = dumped[name]
+        return flat
+
+
+class ModelConfig(Section):
     path: str = Field(
         EMBEDDED_MODEL,
         description="Hugging Face model directory, or 'embedded' for the tiny model rlsys builds itself.",
@@ -53,7 +71,7 @@ class ModelConfig(_Section):
         return path
 
 
-class TaskConfig(_Section):
+class TaskConfig(Section):
     kind: Literal["arithmetic"] = Field("arithmetic", description="The task family prompts are drawn from.")
     seed: int = Field(0, description="Seed of the task generator (problem sets and their order).")
     eval_size: int = Field(500, ge=1, description="Held-out problems for eval/accuracy.")
@@ -64,7 +82,7 @@ class TaskConfig(_Section):
     )
 
 
-class PoolConfig(_Section):
+class PoolConfig(Section):
     replicas: int = Field(1, ge=1, description="Number of actors in the pool.")
     num_cpus: float = Field(1.0, ge=0, description="CPUs Ray reserves for each actor.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs Ray reserves for each actor.")
@@ -159,7 +177,7 @@ class LearnerConfig(PoolConfig):
     torch_threads: int = Field(0, ge=0, description="Torch threads of each CPU rank (0: Ray's num_cpus).")
 
 
-class AlgorithmConfig(_Section):
+class AlgorithmConfig(Section):
     name: Literal["grpo"] = Field("grpo", description="The policy-gradient algorithm.")
     clip_eps: float = Field(0.2, gt=0, description="PPO clip range of the probability ratio.")
     kl_coef: float = Field(
@@ -192,7 +210,7 @@ class AlgorithmConfig(_Section):
         return self
 
 
-class TrainConfig(_Section):
+class TrainConfig(Section):
     steps: int = Field(100, ge=1, description="RL steps (one weight update and sync each).")
     prompts_per_step: int = Field(16, ge=1, description="Prompts sampled per step.")
     eval_every: int = Field(0, ge=0, description="Held-out eval every K steps (0: only at start and end).")
@@ -219,7 +237,7 @@ class MonitorConfig(MonitorThresholds):
     )
 
 
-class TrackingConfig(_Section):
+class TrackingConfig(Section):
     experiment: str = Field("rlsys", description="MLflow experiment name.")
     tracking_uri: str | None = Field(
         None,
@@ -231,7 +249,7 @@ class TrackingConfig(_Section):
     )
 
 
-class JobConfig(_Section):
+class JobConfig(Section):
     name: str = Field("job", description="Job name: the MLflow run name and the checkpoint folder.")
     seed: int = Field(0, description="Seed of sampling and training (with step and prompt index).")
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -284,16 +302,6 @@ class JobConfig(_Section):
                 f"optimising it), or set null",
             )
         return self
-
-    def flat(self) -> dict[str, Any]:
-        """The resolved config as `section.key -> value`, for MLflow params."""
-        flat: dict[str, Any] = {}
-        for name, value in self.model_dump(mode="json").items():
-            if isinstance(getattr(self, name), BaseModel):  # an optional section left out stays one `None`
-                flat.update({f"{name}.{key}": item for key, item in value.items()})
-            else:
-                flat[name] = value
-        return flat
 
 
 def apply_override(tree: dict[str, Any], override: str) -> None:

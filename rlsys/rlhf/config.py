@@ -5,18 +5,14 @@ bad values fail with a message naming the key and the fix, `key.sub=value` overr
 """
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from rlsys.config import ModelConfig, TrackingConfig, load_config
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+from rlsys.config import ModelConfig, Section, TrackingConfig, load_config
 
 
-class GenerateConfig(_Section):
+class GenerateConfig(Section):
     """Rankings made on the fly: the model's own answers ranked by the hidden preference (the quickstart)."""
 
     prompts: int = Field(
@@ -34,7 +30,7 @@ class GenerateConfig(_Section):
     )
 
 
-class RMDataConfig(_Section):
+class RMDataConfig(Section):
     path: str | None = Field(
         None, description="JSONL of rankings or chosen/rejected pairs; null: generate (see data.generate)."
     )
@@ -55,7 +51,7 @@ class RMDataConfig(_Section):
         return path
 
 
-class RMTrainConfig(_Section):
+class RMTrainConfig(Section):
     loss: Literal["bradley_terry", "plackett_luce"] = Field(
         "bradley_terry",
         description="Pairwise Bradley–Terry over all implied pairs, or listwise Plackett–Luce.",
@@ -80,27 +76,13 @@ class RMTrainConfig(_Section):
     )
 
 
-class RMConfig(_Section):
+class RMConfig(Section):
     name: str = Field("reward_model", description="Job name: the MLflow run name and the output folder.")
     seed: int = Field(0, description="Seed of the scalar head's init and of the batch order.")
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: RMDataConfig = Field(default_factory=RMDataConfig)
     train: RMTrainConfig = Field(default_factory=RMTrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-
-    def flat(self) -> dict[str, Any]:
-        """The resolved config as `section.key -> value` (nested sections dotted), for MLflow params."""
-        return _flatten(self.model_dump(mode="json"))
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def load_rm_config(path: str | Path | None, overrides: list[str] = ()) -> RMConfig:
