@@ -17,9 +17,7 @@ import torch
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
 from rlsys.algorithms.objective import grpo_loss
 from rlsys.batch import PackedBatch, TrainSequence, micro_batches, pack
-from rlsys.config import AlgorithmConfig, LearnerConfig
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from rlsys.config import AlgorithmConfig, LearnerConfig, torch_dtype
 
 
 def free_port() -> tuple[str, int]:
@@ -62,7 +60,7 @@ class Learner:
         self.algorithm = algorithm
         self.rank = rank
         self.world_size = world_size
-        self.dtype = _DTYPES[dtype]
+        self.dtype = torch_dtype(dtype)
         self.seed = seed
         if settings.torch_threads or settings.num_cpus >= 1:
             torch.set_num_threads(settings.torch_threads or int(settings.num_cpus))

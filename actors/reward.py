@@ -12,9 +12,8 @@ from pathlib import Path
 
 import torch
 
+from rlsys.config import torch_dtype
 from rlsys.rlhf.reward_model import INFO_FILE, load_reward_model, score
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class RewardModelScorer:
@@ -25,7 +24,7 @@ class RewardModelScorer:
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
-        self.model, self.tokenizer = load_reward_model(model_dir, _DTYPES[dtype])
+        self.model, self.tokenizer = load_reward_model(model_dir, torch_dtype(dtype))
         if torch.cuda.is_available():  # a GPU the pool reserved (num_gpus); CPU otherwise
             self.model.cuda()
         info_file = Path(model_dir) / INFO_FILE

@@ -17,6 +17,16 @@ from rlsys.rlhf.monitor import MonitorConfig as MonitorThresholds
 EMBEDDED_MODEL = "embedded"
 HIDDEN_PREFERENCE = "hidden_preference"  # the quickstart's people (rlsys.rlhf.preference), a gold measure
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+Dtype = Literal["float32", "bfloat16", "float16"]
+
+
+def torch_dtype(name: str):
+    """The torch dtype a `model.dtype` name stands for (torch is imported only here, not with the config)."""
+    if name not in get_args(Dtype):
+        raise ValueError(f"unknown dtype {name!r}; expected one of {list(get_args(Dtype))}")
+    import torch
+
+    return getattr(torch, name)
 
 
 class KeyedError(ValueError):
@@ -58,7 +68,7 @@ class ModelConfig(Section):
         description="Hugging Face model directory, or 'embedded' for the tiny model rlsys builds itself.",
     )
     seed: int = Field(0, description="Seed of the embedded model's build (ignored for a model path).")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights and compute.")
+    dtype: Dtype = Field("float32", description="Weights and compute.")
 
     @field_validator("path")
     @classmethod

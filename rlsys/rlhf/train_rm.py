@@ -22,13 +22,11 @@ from pathlib import Path
 
 import torch
 
-from rlsys.config import EMBEDDED_MODEL, ModelConfig
+from rlsys.config import EMBEDDED_MODEL, ModelConfig, torch_dtype
 from rlsys.rlhf.config import RMConfig, RMTrainConfig
 from rlsys.rlhf.data import Ranking, load_pairs, load_rankings, write_rankings
 from rlsys.rlhf.losses import RANKING_LOSSES, pair_metrics
 from rlsys.rlhf.reward_model import collate, encode, forward_scores, init_reward_model, save_reward_model
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -145,7 +143,7 @@ class RewardModelTrainer:
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
         self.settings = settings
         self.loss_fn = RANKING_LOSSES[settings.loss]
-        model = init_reward_model(base, _DTYPES[dtype], seed)
+        model = init_reward_model(base, torch_dtype(dtype), seed)
         self.pad_id = model.config.pad_token_id
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         warmup = settings.warmup_steps
