@@ -6,14 +6,12 @@ forward (`rlsys.rlhf.reward_model.score`): the reward model is small and reads w
 generation engine is involved.
 """
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
 from rlsys.config import torch_dtype
-from rlsys.rlhf.reward_model import INFO_FILE, load_reward_model, score
+from rlsys.rlhf.reward_model import load_reward_model, reward_model_info, score
 
 
 class RewardModelScorer:
@@ -27,8 +25,7 @@ class RewardModelScorer:
         self.model, self.tokenizer = load_reward_model(model_dir, torch_dtype(dtype))
         if torch.cuda.is_available():  # a GPU the pool reserved (num_gpus); CPU otherwise
             self.model.cuda()
-        info_file = Path(model_dir) / INFO_FILE
-        info = json.loads(info_file.read_text()) if info_file.is_file() else {}
+        info = reward_model_info(model_dir)
         # Score with the truncation the model was trained with; a model from elsewhere gets its context size.
         self.max_length = info.get("max_length", self.model.config.max_position_embeddings)
         self.batch_size = batch_size

@@ -36,7 +36,7 @@ from rlsys.rlhf.kl import KLController
 from rlsys.rlhf.measure import step_stats
 from rlsys.rlhf.monitor import HackingMonitor
 from rlsys.rlhf.plots import proxy_vs_gold
-from rlsys.rlhf.reward_model import INFO_FILE
+from rlsys.rlhf.reward_model import reward_model_info, score_spread
 from rlsys.tracking import Tracker, read_metric_history
 from rlsys.types import Prompt, Reward, Sample
 
@@ -203,8 +203,7 @@ def check_reward_model_base(reward_model_dir: str, policy_dir: str) -> None:
     """Say so when the reward model learned from another model's answers than the policy's: it scores fine,
     but it was never shown answers like the policy's, so it is a weaker proxy (e.g. after a rebuilt
     embedded model: train the reward model again)."""
-    info_file = Path(reward_model_dir) / INFO_FILE
-    base = json.loads(info_file.read_text()).get("base_model") if info_file.is_file() else None
+    base = reward_model_info(reward_model_dir).get("base_model")
     if base is not None and Path(base).resolve() != Path(policy_dir).resolve():
         console.log(
             f"[yellow]note:[/] the reward model was trained from {base}, the policy is {policy_dir}: "
@@ -229,7 +228,9 @@ class LearnerLoop:
         algorithm = config.algorithm
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
         self.last_kl: float | None = None  # the latest train/kl, for the monitor
-        self.monitor = HackingMonitor(config.monitor) if config.monitor is not None else None
+        # Outlying reward-model scores are judged against the scores it gave in training, when recorded.
+        self.rm_spread = score_spread(config.reward_model.path) if config.reward_model is not None else None
+        self.monitor = HackingMonitor(config.monitor, self.rm_spread) if config.monitor is not None else None
         self.monitor_rows: list[dict] = []
 
     def run(self, checkpoint: CheckpointInfo | None) -> RunSummary:
@@ -379,7 +380,9 @@ class LearnerLoop:
         self.kl.beta = state.get("kl_coef", self.kl.beta)
         self.last_kl = state.get("last_kl")
         if self.monitor is not None and state.get("monitor"):
-            self.monitor = HackingMonitor.from_state_dict(self.config.monitor, json.loads(state["monitor"]))
+            self.monitor = HackingMonitor.from_state_dict(
+                self.config.monitor, json.loads(state["monitor"]), self.rm_spread
+            )
         self.pools.rollout.sync_weights(self.pools.learner.weights(), policy_version=checkpoint.step)
         console.log(f"resumed run {checkpoint.run_id} after step {checkpoint.step}")
         return checkpoint.step

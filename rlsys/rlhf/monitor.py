@@ -11,7 +11,8 @@ Detectors (pure functions below, each tested on crafted sequences):
   Needs a gold: the hidden preference in the quickstart, in general a verifiable check or a stronger judge.
 - degeneration, no gold needed: `repetition_rate` (n-grams a text repeats), `distinct_n` (vocabulary
   collapse across a batch), length drift against the first evaluation, per-token KL from the reference,
-  and `outlier_share` of reward-model scores far outside the first evaluation's (robust z-score).
+  and `outlier_share` of reward-model scores far outside what the reward model gave in training (its
+  held-out score median and spread, saved by `rlsys train-rm`; the first evaluation's when unknown).
 
 The loop logs `monitor.metrics`, tags the MLflow run with `HackingMonitor.tags()` once an alert fired, keeps
 the checkpoint of `best_gold_step`, and stops when `stop_on_alert` is set.
@@ -94,18 +95,29 @@ def distinct_n(texts: Sequence[str], n: int = 2) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-def robust_z(values: Sequence[float], reference: Sequence[float]) -> list[float]:
-    """(x - median(ref)) / (1.4826 * MAD(ref)): a z-score that a few extreme references do not inflate.
+@dataclass(frozen=True)
+class Spread:
+    """Where a distribution sits and how wide it is, robustly: its median and 1.4826 * MAD."""
 
-    A reference with zero MAD (half of it one value) falls back to its standard deviation, then to 1e-8.
-    """
-    center = statistics.median(reference)
-    mad = statistics.median(abs(r - center) for r in reference)
-    scale = _MAD_TO_STD * mad or (statistics.pstdev(reference) if len(reference) > 1 else 0.0) or 1e-8
-    return [(v - center) / scale for v in values]
+    median: float
+    scale: float
+
+    @classmethod
+    def of(cls, reference: Sequence[float]) -> Spread:
+        """A reference with zero MAD (half of it one value) falls back to its standard deviation, or 1e-8."""
+        center = statistics.median(reference)
+        mad = statistics.median(abs(r - center) for r in reference)
+        scale = _MAD_TO_STD * mad or (statistics.pstdev(reference) if len(reference) > 1 else 0.0) or 1e-8
+        return cls(center, scale)
 
 
-def outlier_share(values: Sequence[float], reference: Sequence[float], z: float = 3.5) -> float:
+def robust_z(values: Sequence[float], reference: Sequence[float] | Spread) -> list[float]:
+    """(x - median(ref)) / (1.4826 * MAD(ref)): a z-score that a few extreme references do not inflate."""
+    spread = reference if isinstance(reference, Spread) else Spread.of(reference)
+    return [(v - spread.median) / spread.scale for v in values]
+
+
+def outlier_share(values: Sequence[float], reference: Sequence[float] | Spread, z: float = 3.5) -> float:
     """Share of `values` whose robust z-score against `reference` exceeds `z` in absolute value."""
     if not values:
         return 0.0
@@ -221,6 +233,8 @@ class HackingMonitor:
     """Feeds `StepStats` to the detectors; the first evaluation is every drift detector's baseline."""
 
     config: MonitorConfig = field(default_factory=MonitorConfig)
+    # The reward model's scores in training; without it, the first evaluation's scores are the reference.
+    rm_reference: Spread | None = None
     baseline: StepStats | None = None
     proxies: list[float] = field(default_factory=list)  # at steps with a gold
     golds: list[float] = field(default_factory=list)
@@ -271,12 +285,15 @@ class HackingMonitor:
         }
 
     @classmethod
-    def from_state_dict(cls, config: MonitorConfig, state: dict) -> HackingMonitor:
+    def from_state_dict(
+        cls, config: MonitorConfig, state: dict, rm_reference: Spread | None = None
+    ) -> HackingMonitor:
         baseline = state["baseline"]
         if baseline is not None:  # JSON turned the tuples into lists
             baseline = StepStats(**{k: tuple(v) if isinstance(v, list) else v for k, v in baseline.items()})
         return cls(
             config=config,
+            rm_reference=rm_reference,
             baseline=baseline,
             proxies=list(state["proxies"]),
             golds=list(state["golds"]),
@@ -351,8 +368,9 @@ class HackingMonitor:
         if stats.kl is not None:
             metrics["monitor/kl"] = stats.kl
             check("kl", stats.kl, c.max_kl, True, "per-token KL to the reference")
-        if stats.rm_scores and base.rm_scores:
-            share = outlier_share(stats.rm_scores, base.rm_scores, c.outlier_z)
+        reference = self.rm_reference or base.rm_scores
+        if stats.rm_scores and reference:
+            share = outlier_share(stats.rm_scores, reference, c.outlier_z)
             metrics["monitor/rm_outlier_share"] = share
             check(
                 "rm_outliers", share, c.max_outlier_share, True, f"share of RM scores beyond z={c.outlier_z}"

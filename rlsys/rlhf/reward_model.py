@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from rlsys.rlhf.data import Messages
+from rlsys.rlhf.monitor import Spread
 
 INFO_FILE = "reward_model.json"  # training facts saved next to the weights (loss, held-out accuracy, base)
 
@@ -110,3 +111,17 @@ def save_reward_model(model, tokenizer, directory: str | Path, info: dict) -> Pa
     tokenizer.save_pretrained(directory)
     (directory / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     return directory
+
+
+def reward_model_info(directory: str | Path) -> dict:
+    """What `rlsys train-rm` recorded about a reward model (empty for one trained elsewhere)."""
+    info_file = Path(directory) / INFO_FILE
+    return json.loads(info_file.read_text()) if info_file.is_file() else {}
+
+
+def score_spread(directory: str | Path) -> Spread | None:
+    """The median and robust spread of the reward model's held-out scores in training, when recorded."""
+    info = reward_model_info(directory)
+    if "score_median" not in info:
+        return None
+    return Spread(info["score_median"], info["score_scale"])

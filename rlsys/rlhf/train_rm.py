@@ -26,6 +26,7 @@ from rlsys.config import EMBEDDED_MODEL, ModelConfig, torch_dtype
 from rlsys.rlhf.config import RMConfig, RMTrainConfig
 from rlsys.rlhf.data import Ranking, load_pairs, load_rankings, write_rankings
 from rlsys.rlhf.losses import RANKING_LOSSES, pair_metrics
+from rlsys.rlhf.monitor import Spread
 from rlsys.rlhf.reward_model import collate, encode, forward_scores, init_reward_model, save_reward_model
 
 
@@ -179,7 +180,8 @@ class RewardModelTrainer:
 
     @torch.no_grad()
     def evaluate(self, rankings: list[EncodedRanking], batch_size: int = 32) -> dict[str, float]:
-        """Loss and pair metrics over every held-out ranking at once."""
+        """Loss and pair metrics over every held-out ranking at once, and where its scores lie: their
+        median and robust spread are the reward-hacking monitor's reference for outlying scores."""
         self.engine.eval()
         rewards, ranks, valid = [], [], []
         for start in range(0, len(rankings), batch_size):
@@ -194,7 +196,13 @@ class RewardModelTrainer:
         rewards_t, ranks_t = pad(rewards, batch_first=True), pad(ranks, batch_first=True)
         valid_t = pad(valid, batch_first=True)
         loss, _ = self.loss_fn(rewards_t, ranks_t, valid_t)
-        return {"loss": loss.item(), **pair_metrics(rewards_t, ranks_t, valid_t)}
+        spread = Spread.of(rewards_t[valid_t].tolist())
+        return {
+            "loss": loss.item(),
+            **pair_metrics(rewards_t, ranks_t, valid_t),
+            "score_median": spread.median,
+            "score_scale": spread.scale,
+        }
 
 
 def run(config: RMConfig) -> RMSummary:
@@ -259,6 +267,8 @@ def _train(config: RMConfig, base, tokenizer, tracker, train_enc, heldout_enc) -
         "heldout_pair_accuracy": held["pair_accuracy"],
         "heldout_margin": held["margin"],
         "heldout_pairs": held["pairs"],
+        "score_median": held["score_median"],
+        "score_scale": held["score_scale"],
         "mlflow_run_id": tracker.run_id,
     }
     save_reward_model(trainer.engine.module, tokenizer, out, info)

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from rlsys.rlhf.monitor import (
     HackingMonitor,
     MonitorConfig,
+    Spread,
     StepStats,
     distinct_n,
     divergence,
@@ -143,6 +144,31 @@ def test_monitor_kl_and_rm_outliers():
     hacked = monitor.update(_stats(2, WORKED, kl=0.8, rm_scores=tuple(x + 10 for x in reference)))
     assert {alert.detector for alert in hacked.new} == {"kl", "rm_outliers"}
     assert hacked.metrics["monitor/rm_outlier_share"] == 1.0
+
+
+def test_rm_outliers_are_judged_against_the_training_scores_when_known():
+    # The first evaluation's answers are all poor (scores near -2): a policy that learns to answer well
+    # moves every score far from them, though well inside what the reward model gave good answers in
+    # training (median 0, spread 1.5). Only a score beyond anything seen in training is an outlier.
+    rng = random.Random(1)
+    poor = tuple(rng.gauss(-2, 0.2) for _ in range(64))
+    improved = tuple(rng.gauss(1.5, 0.3) for _ in range(64))
+    hacked = tuple(rng.gauss(12, 0.3) for _ in range(64))
+    first_only = HackingMonitor()
+    first_only.update(_stats(0, WORKED, rm_scores=poor))
+    assert [a.detector for a in first_only.update(_stats(1, WORKED, rm_scores=improved)).new] == [
+        "rm_outliers"
+    ]
+    trained = HackingMonitor(rm_reference=Spread(median=0.0, scale=1.5))
+    trained.update(_stats(0, WORKED, rm_scores=poor))
+    healthy = trained.update(_stats(1, WORKED, rm_scores=improved))
+    assert not healthy.active and healthy.metrics["monitor/rm_outlier_share"] == 0.0
+    assert [a.detector for a in trained.update(_stats(2, WORKED, rm_scores=hacked)).new] == ["rm_outliers"]
+
+
+def test_spread_is_the_median_and_scaled_mad():
+    assert Spread.of([1.0, 2.0, 3.0, 4.0, 100.0]) == Spread(3.0, pytest.approx(1.4826))
+    assert robust_z([4.4826], Spread(3.0, 1.4826)) == [pytest.approx(1.0)]
 
 
 def test_monitor_proxy_vs_gold_best_checkpoint_and_stop():
