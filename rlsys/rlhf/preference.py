@@ -133,13 +133,15 @@ def sample_responses(
 ) -> list[list[str]]:
     """`k` sampled answers per problem from a causal LM (HF `generate`: the tiny model needs no vLLM)."""
     import torch
+    from rich.progress import track
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"  # generation continues from the right edge
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     out: list[list[str]] = []
-    for start in range(0, len(prompts), batch_size):
+    batches = range(0, len(prompts), batch_size)
+    for start in track(batches, description=f"sampling {k} answers to {len(prompts)} problems"):
         chunk = prompts[start : start + batch_size]
         texts = [
             tokenizer.apply_chat_template(chat_messages(p), tokenize=False, add_generation_prompt=True)
