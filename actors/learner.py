@@ -9,11 +9,13 @@ the gradient of the per-token mean over the whole batch whatever the number of r
 import logging
 import os
 import socket
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 
+from actors.weights import PackedWeights
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
 from rlsys.algorithms.objective import grpo_loss
 from rlsys.batch import PackedBatch, TrainSequence, micro_batches, pack
@@ -170,22 +172,28 @@ class Learner:
         totals["lr"] = engine.get_lr()[0] / self.world_size
         return totals
 
-    def named_weights(self) -> list[tuple[str, torch.Tensor]]:
-        """The full policy weights under Hugging Face names, on CPU (ZeRO-3: every rank must call)."""
+    @contextmanager
+    def _full_state_dict(self) -> Iterator[dict[str, torch.Tensor]]:
+        """The module's state dict under Hugging Face names, ZeRO-3 shards gathered (every rank must enter).
+
+        Its tensors can be views into DeepSpeed's flat buffers: copy what leaves the context (pickling a
+        view sends its whole storage; returning views slowed the tiny model's sync 7x, 0.06 -> 0.45 s).
+        """
         import deepspeed
 
         module = self.engine.module
-        params = list(module.parameters())
         gather = (
-            deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+            deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
             if self.settings.zero_stage == 3
             else nullcontext()
         )
-        # Copy every tensor: the module's parameters can be views into DeepSpeed's flat buffers, and pickling
-        # a view sends its whole storage (returning views slowed the tiny model sync 7x: 0.06 -> 0.45 s).
         with gather, torch.no_grad():
-            state = module.state_dict()
-            return [(name, tensor.detach().to("cpu", copy=True)) for name, tensor in state.items()]
+            yield module.state_dict()
+
+    def packed_weights(self) -> PackedWeights:
+        """The full policy weights in one buffer, for the rollout engines (ZeRO-3: every rank must call)."""
+        with self._full_state_dict() as state:
+            return PackedWeights.pack(state.items())
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
         """DeepSpeed checkpoint of model, optimizer and scheduler (every rank calls)."""
@@ -199,7 +207,8 @@ class Learner:
         """Write the current policy as a Hugging Face model directory, tokenizer included (rank 0)."""
         from transformers import AutoTokenizer
 
-        weights = dict(self.named_weights())
+        with self._full_state_dict() as state:
+            weights = {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
         self.engine.module.save_pretrained(directory, state_dict=weights)
         AutoTokenizer.from_pretrained(self.model_path).save_pretrained(directory)
         generation_config = Path(self.model_path) / "generation_config.json"

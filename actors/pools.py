@@ -269,12 +269,12 @@ class LearnerPool:
         return {key: sum(r[key] for r in results) for key in results[0]}
 
     def weights(self) -> ray.ObjectRef:
-        """An object ref to the full weights (rank 0's copy), for the rollout engines to fetch."""
+        """An object ref to the full weights (rank 0's `PackedWeights`), for the rollout engines to fetch."""
         if self.zero_stage == 3:  # gathering ZeRO-3 shards is collective: every rank takes part
-            refs = [actor.named_weights.remote() for actor in self.actors]
+            refs = [actor.packed_weights.remote() for actor in self.actors]
             ray.wait(refs, num_returns=len(refs))
             return refs[0]
-        return self.actors[0].named_weights.remote()
+        return self.actors[0].packed_weights.remote()
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
         ray.get([a.save_checkpoint.remote(directory, tag, client_state) for a in self.actors])

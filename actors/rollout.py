@@ -6,11 +6,12 @@ repacks linear weights, so loading through the model's own `load_weights` would 
 """
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from actors.weights import PackedWeights
 from rlsys.types import Prompt, Sample
 
 
@@ -24,9 +25,9 @@ class SamplingSettings:
     max_new_tokens: int = 128
 
 
-def _reload_worker_weights(worker, weights: list[tuple[str, torch.Tensor]]) -> None:
+def _reload_worker_weights(worker, weights: PackedWeights) -> None:
     # Runs inside each vLLM worker (module-level so it pickles by reference for multi-process engines).
-    worker.reload_weights(weights_iterator=iter(weights), is_checkpoint_format=True)
+    worker.reload_weights(weights_iterator=iter(weights.tensors()), is_checkpoint_format=True)
 
 
 class RolloutEngine:
@@ -116,8 +117,8 @@ class RolloutEngine:
             policy_version=self.policy_version,
         )
 
-    def sync_weights(self, weights: Iterable[tuple[str, torch.Tensor]], policy_version: int) -> None:
+    def sync_weights(self, weights: PackedWeights, policy_version: int) -> None:
         """Load new weights (Hugging Face names) into the running engine; later samples carry the version."""
-        self.llm.collective_rpc(_reload_worker_weights, args=(list(weights),))
+        self.llm.collective_rpc(_reload_worker_weights, args=(weights,))
         self.llm.reset_prefix_cache()
         self.policy_version = policy_version

@@ -53,7 +53,7 @@ class Evaluator:
         self.version = 0
 
     def accuracy(self, weights) -> float:
-        """`weights`: (name, tensor) pairs or an object ref to them; None keeps the engine's weights."""
+        """`weights`: `PackedWeights` or an object ref to them; None keeps the engine's weights."""
         import ray
 
         from actors.rollout import SamplingSettings
@@ -104,6 +104,7 @@ def run_trl(model_dir: str, args, evaluator: Evaluator, train_prompts) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
+    from actors.weights import PackedWeights
     from rlsys.data import step_batch
     from verifiers.rewards import math_reward
 
@@ -163,8 +164,7 @@ def run_trl(model_dir: str, args, evaluator: Evaluator, train_prompts) -> dict:
             self.wall += now - self.mark
             step = state.global_step
             if step % args.eval_every == 0 or step == args.steps:
-                weights = [(k, v.detach().clone()) for k, v in kw["model"].state_dict().items()]
-                acc = evaluator.accuracy(weights)
+                acc = evaluator.accuracy(PackedWeights.pack(kw["model"].state_dict().items()))
                 self.curve.append((step, self.wall, acc))
                 log(f"TRL step {step}: wall {self.wall:.1f}s  held-out accuracy {acc:.3f}  {machine()}")
             self.mark = time.perf_counter()

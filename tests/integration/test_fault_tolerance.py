@@ -5,6 +5,7 @@ import torch
 
 from actors.pools import RolloutPool, VerifierPool, generate_and_score
 from actors.rollout import SamplingSettings
+from actors.weights import PackedWeights
 from rlsys.config import RolloutConfig, TaskConfig, VerifierConfig
 from rlsys.data import task_prompts
 
@@ -26,7 +27,7 @@ def test_step_survives_killed_rollout_and_verifier_actors(tiny_model_dir, ray_ru
     with torch.no_grad():
         for param in model.parameters():
             param.mul_(1.01)
-    rollout.sync_weights(ray.put(list(model.state_dict().items())), policy_version=7)
+    rollout.sync_weights(ray.put(PackedWeights.pack(model.state_dict().items())), policy_version=7)
 
     prompts = task_prompts(TaskConfig(), "rl", 8)
     settings = SamplingSettings(n=3, temperature=1.0, max_new_tokens=24)

@@ -56,7 +56,7 @@ def test_grpo_step_and_weight_sync(tiny_model_dir, ray_runtime):
     assert all(s.policy_version == 0 and len(s.token_ids) == len(s.logprobs) > 0 for g in groups for s in g)
     assert all(set(r.components) == {"math", "format"} for group in rewards for r in group)
 
-    initial = dict(ray.get(learner.weights()))
+    initial = dict(ray.get(learner.weights()).tensors())
     # A barely trained model rarely scores, so the step uses fixed advantages: the plumbing is under test.
     sequences = [
         TrainSequence(s.prompt_token_ids, s.token_ids, 1.0 if i % 2 else -1.0, s.logprobs)
@@ -70,7 +70,7 @@ def test_grpo_step_and_weight_sync(tiny_model_dir, ray_runtime):
     assert metrics["sampler_logprob_diff"] < 0.05
 
     weights_ref = learner.weights()
-    updated = dict(ray.get(weights_ref))
+    updated = dict(ray.get(weights_ref).tensors())
     assert max((updated[k] - initial[k]).abs().max().item() for k in initial) > 1e-3
 
     rollout.sync_weights(weights_ref, policy_version=1)
