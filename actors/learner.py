@@ -122,12 +122,20 @@ class Learner:
         return logits
 
     def train_step(
-        self, sequences: list[TrainSequence], num_tokens: int, kl_coef: float | None = None
+        self,
+        sequences: list[TrainSequence],
+        num_tokens: int,
+        kl_coef: float | None = None,
+        off_policy: bool = False,
     ) -> dict[str, float]:
         """One optimizer step on this rank's shard; `num_tokens` is the global response-token count.
 
-        `kl_coef` is this step's KL weight (the loop may adapt it); None: the configured one. Returns this
-        rank's share of each metric; the pool sums them across ranks into global token means.
+        `kl_coef` is this step's KL weight (the loop may adapt it); None: the configured one. `off_policy`:
+        the samples came from older weights (generated ahead), so the PPO ratio is taken against the
+        sampler's log-probs: it reweights each token by pi_now / pi_sampler and the clip bounds how far the
+        step follows a stale sample. On-policy the old log-probs are the current ones, detached (ratio 1),
+        which spares the ratio the small numeric gap between the engine's and the learner's forward.
+        Returns this rank's share of each metric; the pool sums them across ranks into global token means.
         """
         kl_coef = self.algorithm.kl_coef if kl_coef is None else kl_coef
         if kl_coef > 0 and self.reference is None:
@@ -147,11 +155,10 @@ class Learner:
             if self.reference is not None:
                 with torch.no_grad():
                     ref_logprobs = token_logprobs(self._forward(self.reference, batch), batch.targets)
-            # One optimizer step per batch: the policy that sampled is the one being differentiated, so
-            # the old log-probs are the current ones, detached (ratio 1; the clip bounds nothing yet).
+            sampler_logprobs = batch.sampler_logprobs.to(engine.device)
             loss, metrics = grpo_loss(
                 logprobs,
-                logprobs.detach(),
+                sampler_logprobs if off_policy else logprobs.detach(),
                 batch.advantages.to(engine.device),
                 mask,
                 num_tokens=num_tokens,
@@ -163,7 +170,7 @@ class Learner:
             engine.backward(loss * self.world_size, scale_wrt_gas=False)
             with torch.no_grad():
                 metrics["entropy"] = (token_entropy(logits) * mask).sum().item() / num_tokens
-                drift = (logprobs.detach() - batch.sampler_logprobs.to(engine.device)).abs()
+                drift = (logprobs.detach() - sampler_logprobs).abs()
                 metrics["sampler_logprob_diff"] = (drift * mask).sum().item() / num_tokens
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value

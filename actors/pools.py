@@ -252,17 +252,18 @@ class LearnerPool:
         ray.get([actor.setup.remote(master_addr, master_port) for actor in self.actors])
 
     def train_step(
-        self, sequences: Sequence[TrainSequence], kl_coef: float | None = None
+        self, sequences: Sequence[TrainSequence], kl_coef: float | None = None, off_policy: bool = False
     ) -> dict[str, float]:
         """One optimizer step over all sequences; metrics are global per-token means.
 
         `kl_coef` is this step's KL weight (an adaptive beta); None: the configured `algorithm.kl_coef`.
+        `off_policy`: the samples came from older weights than the learner's (see `Learner.train_step`).
         """
         num_tokens = response_token_count(sequences)
         parts = shard(sequences, len(self.actors))
         results = ray.get(
             [
-                actor.train_step.remote(part, num_tokens, kl_coef=kl_coef)
+                actor.train_step.remote(part, num_tokens, kl_coef=kl_coef, off_policy=off_policy)
                 for actor, part in zip(self.actors, parts, strict=True)
             ]
         )

@@ -10,6 +10,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +112,7 @@ def start_ray(num_cpus: int, niceness: int | None = None) -> None:
 
 
 class RlsysSteps:
-    """The quickstart job (or a variant by overrides) run step by step through `LearnerLoop._step`.
+    """The quickstart job (or a variant by overrides) run step by step through `LearnerLoop.train_steps`.
 
     The loop logs its per-phase times to MLflow (a throw-away SQLite store); a recording tracker keeps the
     last step's metrics in memory so the caller can read them without querying MLflow.
@@ -149,12 +150,20 @@ class RlsysSteps:
         self.loop.pools = Pools(self.config, model_path)
         self.pools = self.loop.pools
 
+    def steps(self, first: int, last: int) -> Iterator[dict[str, float]]:
+        """Run RL steps `first`..`last` (from 1) as the loop does (`LearnerLoop.train_steps`, so with
+        `train.generate_ahead` too); yields each step's metrics, with `time/wall_s`: the wall time since the
+        previous step ended, not counting the caller's own work between steps (nothing runs meanwhile)."""
+        mark = time.perf_counter()
+        for _ in self.loop.train_steps(first, last):
+            metrics = dict(self.tracker.last)
+            metrics["time/wall_s"] = time.perf_counter() - mark
+            yield metrics
+            mark = time.perf_counter()
+
     def step(self, step: int) -> dict[str, float]:
-        """Run RL step `step` (from 1); returns its metrics, with `time/wall_s` measured here."""
-        start = time.perf_counter()
-        self.loop._step(step)
-        metrics = dict(self.tracker.last)
-        metrics["time/wall_s"] = time.perf_counter() - start
+        """Run RL step `step` alone; its metrics."""
+        [metrics] = self.steps(step, step)
         return metrics
 
     def close(self) -> None:

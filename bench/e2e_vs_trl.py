@@ -9,9 +9,10 @@ rate, betas, weight decay and gradient clipping, one optimizer step per batch, t
 Differences that remain, by design of each library: rlsys drops groups whose samples all got the same reward
 (TRL keeps them, with zero advantage, in the loss's token count; `--match-loss` makes rlsys keep them too).
 
-rlsys runs its real learner loop (`LearnerLoop._step`: Ray rollout, verifier and DeepSpeed learner pools,
-weight sync) in a private local Ray runtime. Held-out accuracy is measured the same way for both, outside the
-timed wall clock: the policy's weights are loaded into one evaluation vLLM engine (a Ray actor) and
+rlsys runs its real learner loop (`LearnerLoop.train_steps`: Ray rollout, verifier and DeepSpeed learner
+pools, weight sync) in a private local Ray runtime; `--generate-ahead` overlaps each step's training with the
+next step's sampling (`train.generate_ahead`). Held-out accuracy is measured the same way for both, outside
+the timed wall clock: the policy's weights are loaded into one evaluation vLLM engine (a Ray actor) and
 `--eval-size` held-out problems are answered greedily and checked by the math verifier.
 
 Reported: median wall time per step (and per phase for rlsys), training wall time to reach a target held-out
@@ -78,11 +79,12 @@ def run_rlsys(model_dir: str, args, evaluator: Evaluator) -> dict:
     ]
     if args.match_loss:
         overrides.append("algorithm.drop_uninformative_groups=false")
+    if args.generate_ahead:
+        overrides.append("train.generate_ahead=true")
     run = RlsysSteps(model_dir, overrides)
     curve, rows, wall = [], [], 0.0
     try:
-        for step in range(1, args.steps + 1):
-            metrics = run.step(step)
+        for step, metrics in enumerate(run.steps(1, args.steps), start=1):
             wall += metrics["time/wall_s"]
             rows.append(metrics)
             if step % args.eval_every == 0 or step == args.steps:
@@ -92,7 +94,8 @@ def run_rlsys(model_dir: str, args, evaluator: Evaluator) -> dict:
     finally:
         run.close()
     phases = {
-        k: median(r[f"time/{k}_s"] for r in rows) for k in ("generate", "verify", "train", "sync", "step")
+        k: median(r[f"time/{k}_s"] for r in rows)
+        for k in ("generate", "verify", "rollout_wait", "train", "ahead_wait", "sync", "step")
     }
     phases["wall"] = median(r["time/wall_s"] for r in rows)
     return {"curve": curve, "step_s": phases["wall"], "phases": phases, "load": loadavg()}
@@ -220,6 +223,11 @@ def main() -> None:
     parser.add_argument("--target", type=float, help="held-out accuracy to reach (default: start + gain)")
     parser.add_argument("--target-gain", type=float, default=0.04)
     parser.add_argument("--match-loss", action="store_true", help="rlsys keeps zero-variance groups too")
+    parser.add_argument(
+        "--generate-ahead",
+        action="store_true",
+        help="rlsys samples step s+1 while step s trains (train.generate_ahead: one update off-policy)",
+    )
     parser.add_argument(
         "--ray-niceness", type=int, default=0, help="niceness of rlsys's pool actors (Ray's own default: 15)"
     )

@@ -3,7 +3,7 @@
 For each rollout pool size R (a fresh set of pools; with R engines each engine gets max(1, cores // R) torch
 threads, so R=1 is not handicapped) and each verifier pool size V (a prefix of the largest verifier pool, so
 verifiers are not restarted between sizes), the quickstart job's steps run through the real learner loop
-(`LearnerLoop._step`) and the median step time and phase times are reported, against R=1, V=1.
+(`LearnerLoop.train_steps`) and the median step time and phase times are reported, against R=1, V=1.
 
 A calibration pass then measures the two costs the cluster model needs: engine-seconds of generation per
 sample (g) and verifier-seconds per sample (v, from `Reward.elapsed_s`). With N samples per step, streaming

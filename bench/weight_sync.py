@@ -1,12 +1,12 @@
 """Benchmark: weight-sync time against RL step time, for the embedded model and a larger random model of the
 same architecture.
 
-Each model runs the quickstart job's steps through the real learner loop (`LearnerLoop._step`: rollout pool
-→ verifier pool → DeepSpeed learner pool → `RolloutPool.sync_weights`) in a private local Ray runtime, and
-reads `time/sync_s` and `time/step_s` from the loop's own metrics. After the steps, the sync is split into
-its two halves, timed separately: the learner rank copying its weights to CPU and putting them in Ray's
-object store (`LearnerPool.weights`), then each engine fetching them and loading them with `collective_rpc`
-+ `reload_weights` (`RolloutPool.sync_weights`).
+Each model runs the quickstart job's steps through the real learner loop (`LearnerLoop.train_steps`:
+rollout pool → verifier pool → DeepSpeed learner pool → `RolloutPool.sync_weights`) in a private local Ray
+runtime, and reads `time/sync_s` and `time/step_s` from the loop's own metrics. After the steps, the sync is
+split into its two halves, timed separately: the learner rank packing its weights into one buffer and putting
+it in Ray's object store (`LearnerPool.weights`), then each engine mapping it and loading it with
+`collective_rpc` + `reload_weights` (`RolloutPool.sync_weights`).
 
 The random model (default hidden 768, 12 layers, ~85M parameters) never emits an end-of-turn token, so its
 rollouts all run to the token limit and score 0; uninformative groups are kept (zero advantages) so the

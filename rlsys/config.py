@@ -225,6 +225,12 @@ class TrainConfig(Section):
     prompts_per_step: int = Field(16, ge=1, description="Prompts sampled per step.")
     eval_every: int = Field(0, ge=0, description="Held-out eval every K steps (0: only at start and end).")
     eval_samples: int = Field(4, ge=1, description="Samples per held-out problem for eval/accuracy_sampled.")
+    generate_ahead: bool = Field(
+        False,
+        description="Sample step s+1 while step s trains: the samples are one update behind, and the PPO "
+        "ratio against the sampler's log-probs corrects for it. Faster when generation and training "
+        "leave each other idle resources.",
+    )
     checkpoint_every: int = Field(0, ge=0, description="Checkpoint every K steps (0: never; no resume).")
     keep_checkpoints: int = Field(2, ge=1, description="How many of the newest checkpoints to keep on disk.")
     log_samples: int = Field(8, ge=0, description="Completions per step kept for the samples table.")

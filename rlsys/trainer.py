@@ -16,6 +16,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,14 @@ import ray
 import torch
 from rich.console import Console
 
-from actors.pools import LearnerPool, RewardPool, RolloutPool, VerifierPool, generate_and_score
+from actors.pools import (
+    LearnerPool,
+    RewardPool,
+    RolloutPool,
+    ScoredRollout,
+    VerifierPool,
+    generate_and_score,
+)
 from actors.rollout import SamplingSettings
 from rlsys.algorithms.advantages import group_normalized_advantages, informative_groups
 from rlsys.batch import TrainSequence
@@ -42,6 +51,12 @@ from rlsys.types import Prompt, Reward, Sample
 
 # Logs and CI captures are not terminals: keep one line per event there instead of wrapping at 80 columns.
 console = Console(stderr=True, log_path=False, width=None if sys.stderr.isatty() else 200)
+
+
+@dataclass(frozen=True)
+class StepRollout:
+    prompts: list[Prompt]
+    scored: ScoredRollout
 
 
 @dataclass(frozen=True)
@@ -158,7 +173,7 @@ def _step_line(step: int, total: int, metrics: dict[str, float]) -> str:
         f"acc {metrics['train/accuracy']:.3f}  len {metrics['train/response_length']:.0f}  "
         f"gen {metrics['time/generate_s']:.2f}s  verify {metrics['time/verify_s']:.2f}s  "
         f"train {metrics['time/train_s']:.2f}s  "
-        f"sync {metrics['time/sync_s']:.2f}s"
+        f"sync {metrics['time/sync_s']:.2f}s  step {metrics['time/step_s']:.2f}s"
     )
 
 
@@ -246,8 +261,7 @@ class LearnerLoop:
             self._watch(0)
         else:
             last = self._restore(checkpoint)
-        for step in range(last + 1, config.train.steps + 1):
-            self._step(step)
+        for step in self.train_steps(last + 1, config.train.steps):
             last = step
             stop = self._watch(step)
             if not stop and step < config.train.steps and is_due(step, config.train.eval_every):
@@ -260,46 +274,79 @@ class LearnerLoop:
         self._evaluate(last)
         return self._finish(last)
 
-    def _step(self, step: int) -> None:
-        """One RL step: sample and score, train on the informative groups, push the weights out."""
+    def train_steps(self, first: int, last: int) -> Iterator[int]:
+        """Run RL steps `first`..`last`, yielding each one once its weights are synced and its metrics logged.
+
+        With `train.generate_ahead`, the engines sample step s+1 while the learner trains step s, so those
+        samples come from the weights one update behind. Leaving the loop early waits for that rollout.
+        """
+        ahead = self.config.train.generate_ahead
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate-ahead") as executor:
+            upcoming: Future[StepRollout] | None = None
+            for step in range(first, last + 1):
+                started = time.perf_counter()
+                rollout = upcoming.result() if upcoming is not None else self._rollout(step)
+                upcoming = executor.submit(self._rollout, step + 1) if ahead and step < last else None
+                self._step(step, rollout, upcoming, started)
+                yield step
+
+    def _rollout(self, step: int) -> StepRollout:
+        """Step `step`'s prompts, sampled and scored with the weights the engines hold now."""
         config, pools = self.config, self.pools
         # Steps count from 1; the batch and seeds of step s are those of index s-1 in the prompt order.
         prompts = step_batch(self.train_prompts, step - 1, config.train.prompts_per_step, config.seed)
         seeds = [request_seed(config.seed, step - 1, i) for i in range(len(prompts))]
         self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
-        start = time.perf_counter()
-        rollout = generate_and_score(
+        scored = generate_and_score(
             pools.rollout, pools.verifier, prompts, self.settings, seeds, reward=pools.reward
         )
-        groups, rewards = rollout.groups, rollout.rewards
+        return StepRollout(prompts, scored)
+
+    def _step(self, step: int, rollout: StepRollout, upcoming: Future | None, started: float) -> None:
+        """One RL step: train on the informative groups, push the weights out.
+
+        `upcoming`, the next step's rollout when it is being generated meanwhile: the engines must finish it
+        before they take the new weights. `started`: when this step began waiting for its own rollout.
+        """
+        config, pools = self.config, self.pools
+        groups, rewards = rollout.scored.groups, rollout.scored.rewards
         scored = time.perf_counter()
         sequences, metrics = training_batch(groups, rewards, config)
-        metrics["train/kl_coef"] = self.kl.beta  # the beta this step trains with
+        # Updates the sampling weights are behind the weights being trained (1 when generating ahead).
+        lag = step - 1 - min(s.policy_version for group in groups for s in group)
+        metrics.update({"train/kl_coef": self.kl.beta, "train/policy_lag": lag})
         if sequences:
-            trained_on = pools.learner.train_step(sequences, kl_coef=self.kl.beta)
+            trained_on = pools.learner.train_step(sequences, kl_coef=self.kl.beta, off_policy=lag > 0)
             metrics.update({f"train/{k}": v for k, v in trained_on.items()})
             if "kl" in trained_on:  # measured against the reference (kl_coef > 0)
                 self.last_kl = trained_on["kl"]
                 self.kl.update(trained_on["kl"], len(sequences))
         trained = time.perf_counter()
+        if upcoming is not None:
+            wait([upcoming])
+        generated_ahead = time.perf_counter()
         pools.rollout.sync_weights(pools.learner.weights(), policy_version=step)
         synced = time.perf_counter()
-        pools.verifier.autoscale(rollout.verify_wait_s, rollout.generate_s)
+        pools.verifier.autoscale(rollout.scored.verify_wait_s, rollout.scored.generate_s)
         new_tokens = sum(len(s.token_ids) for group in groups for s in group)
         metrics.update(
             {
-                "time/generate_s": rollout.generate_s,
-                "time/verify_s": rollout.verify_wait_s,  # scoring overlaps generation; this is the rest
+                "time/generate_s": rollout.scored.generate_s,
+                "time/verify_s": rollout.scored.verify_wait_s,  # scoring overlaps generation; the rest
+                "time/rollout_wait_s": scored - started,  # the whole rollout, unless generated ahead
                 "time/train_s": trained - scored,
-                "time/sync_s": synced - trained,
-                "time/step_s": synced - start,
-                "rollout/tokens_per_s": new_tokens / rollout.generate_s,
-                "pool/verifier_backlog": rollout.verify_backlog,
+                "time/ahead_wait_s": generated_ahead - trained,  # the next rollout outlasting training
+                "time/sync_s": synced - generated_ahead,
+                "time/step_s": synced - started,
+                "rollout/tokens_per_s": new_tokens / rollout.scored.generate_s,
+                "pool/verifier_backlog": rollout.scored.verify_backlog,
                 **pools.sizes(),
             }
         )
         self.tracker.log_metrics(metrics, step)
-        self.sample_rows.extend(_sample_rows(step, prompts, groups, rewards, config.train.log_samples))
+        self.sample_rows.extend(
+            _sample_rows(step, rollout.prompts, groups, rewards, config.train.log_samples)
+        )
         console.log(_step_line(step, config.train.steps, metrics))
 
     def _evaluate(self, step: int) -> None:

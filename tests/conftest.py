@@ -115,6 +115,20 @@ def ray_runtime():
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def reward_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model's body with a fresh scalar head, saved as `rlsys train-rm` saves one (untrained: the
+    plumbing is under test, not what it prefers)."""
+    from transformers import AutoTokenizer
+
+    from rlsys.rlhf.reward_model import init_reward_model, save_reward_model
+
+    out = tmp_path_factory.mktemp("random-rm") / "reward_model"
+    model = init_reward_model(str(tiny_model_dir), seed=0)
+    save_reward_model(model, AutoTokenizer.from_pretrained(tiny_model_dir), out, {"max_length": 256})
+    return out
+
+
 @pytest.fixture
 def mlflow_store(tmp_path, monkeypatch) -> str:
     """A fresh SQLite MLflow store for one test."""

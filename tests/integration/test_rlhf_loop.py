@@ -10,23 +10,10 @@ from actors.pools import RewardPool
 from actors.reward import RewardModelScorer
 from rlsys.config import RewardModelConfig, load_job
 from rlsys.rlhf.kl import KLController
-from rlsys.rlhf.reward_model import init_reward_model, save_reward_model
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def reward_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """The tiny model's body with a fresh scalar head, saved as `rlsys train-rm` saves one (untrained: the
-    plumbing is under test, not what it prefers)."""
-    from transformers import AutoTokenizer
-
-    out = tmp_path_factory.mktemp("random-rm") / "reward_model"
-    model = init_reward_model(str(tiny_model_dir), seed=0)
-    save_reward_model(model, AutoTokenizer.from_pretrained(tiny_model_dir), out, {"max_length": 256})
-    return out
 
 
 def test_reward_pool_scores_a_batch_across_replicas(reward_model_dir, ray_runtime):
