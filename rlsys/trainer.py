@@ -45,7 +45,7 @@ from rlsys.rlhf.kl import KLController
 from rlsys.rlhf.measure import step_stats
 from rlsys.rlhf.monitor import HackingMonitor
 from rlsys.rlhf.plots import proxy_vs_gold
-from rlsys.rlhf.reward_model import reward_model_info, score_spread
+from rlsys.rlhf.reward_model import reward_model_info, training_reference
 from rlsys.tracking import Tracker, read_metric_history
 from rlsys.types import Prompt, Reward, Sample
 
@@ -243,9 +243,12 @@ class LearnerLoop:
         algorithm = config.algorithm
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
         self.last_kl: float | None = None  # the latest train/kl, for the monitor
-        # Outlying reward-model scores are judged against the scores it gave in training, when recorded.
-        self.rm_spread = score_spread(config.reward_model.path) if config.reward_model is not None else None
-        self.monitor = HackingMonitor(config.monitor, self.rm_spread) if config.monitor is not None else None
+        # Length drift and outlying scores are judged against what the reward model saw, when recorded.
+        reward_model = config.reward_model
+        self.rm_reference = training_reference(reward_model.path) if reward_model is not None else None
+        self.monitor = (
+            HackingMonitor(config.monitor, self.rm_reference) if config.monitor is not None else None
+        )
         self.monitor_rows: list[dict] = []
 
     def run(self, checkpoint: CheckpointInfo | None) -> RunSummary:
@@ -428,7 +431,7 @@ class LearnerLoop:
         self.last_kl = state.get("last_kl")
         if self.monitor is not None and state.get("monitor"):
             self.monitor = HackingMonitor.from_state_dict(
-                self.config.monitor, json.loads(state["monitor"]), self.rm_spread
+                self.config.monitor, json.loads(state["monitor"]), self.rm_reference
             )
         self.pools.rollout.sync_weights(self.pools.learner.weights(), policy_version=checkpoint.step)
         console.log(f"resumed run {checkpoint.run_id} after step {checkpoint.step}")

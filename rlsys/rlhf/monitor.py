@@ -10,9 +10,12 @@ Detectors (pure functions below, each tested on crafted sequences):
   evaluations in a row while the smoothed proxy rose above its value at gold's best (both beyond noise).
   Needs a gold: the hidden preference in the quickstart, in general a verifiable check or a stronger judge.
 - degeneration, no gold needed: `repetition_rate` (n-grams a text repeats), `distinct_n` (vocabulary
-  collapse across a batch), length drift against the first evaluation, per-token KL from the reference,
-  and `outlier_share` of reward-model scores far outside what the reward model gave in training (its
-  held-out score median and spread, saved by `rlsys train-rm`; the first evaluation's when unknown).
+  collapse across a batch), length drift, per-token KL from the reference, and `outlier_share` of
+  reward-model scores far outside the usual (robust z-score). Length and scores are judged against what the
+  reward model saw in training (`TrainingReference`, saved by `rlsys train-rm`): answers far longer, or
+  scored far higher, than anything it learned from are where a proxy stops meaning anything. Without that
+  record the first evaluation is the reference, which mistakes a policy that learns to show its work (bare
+  answers -> worked ones, several times longer) for drift.
 
 The loop logs `monitor.metrics`, tags the MLflow run with `HackingMonitor.tags()` once an alert fired, keeps
 the checkpoint of `best_gold_step`, and stops when `stop_on_alert` is set.
@@ -111,6 +114,14 @@ class Spread:
         return cls(center, scale)
 
 
+@dataclass(frozen=True)
+class TrainingReference:
+    """What the reward model was trained on: its held-out scores' spread and mean response length (tokens)."""
+
+    scores: Spread
+    mean_length: float
+
+
 def robust_z(values: Sequence[float], reference: Sequence[float] | Spread) -> list[float]:
     """(x - median(ref)) / (1.4826 * MAD(ref)): a z-score that a few extreme references do not inflate."""
     spread = reference if isinstance(reference, Spread) else Spread.of(reference)
@@ -130,16 +141,19 @@ def trailing_mean(values: Sequence[float], window: int) -> list[float]:
 
 
 def noise_scale(values: Sequence[float]) -> float:
-    """The point-to-point noise of a series: 1.4826 * MAD(first differences) / sqrt(2).
+    """The point-to-point noise of a series: 1.4826 * MAD(second differences) / sqrt(6).
 
-    Differencing removes a slow trend, the median ignores the odd jump (a real peak), and each difference
-    carries the noise of two points, hence the sqrt(2). Zero with fewer than three points.
+    A second difference x[t+1] - 2 x[t] + x[t-1] cancels any locally straight trend, so a curve that climbs
+    or falls fast but smoothly does not pass for noise (first differences did: a fast rise inflated the
+    noise and delayed the alert by several evaluations); the median ignores the few bends (a real peak).
+    Each second difference carries 1 + 4 + 1 = 6 times a point's noise variance, hence the sqrt(6).
+    Zero with fewer than four points.
     """
-    diffs = [b - a for a, b in zip(values, values[1:], strict=False)]
-    if len(diffs) < 2:
+    curvature = [a - 2 * b + c for a, b, c in zip(values, values[1:], values[2:], strict=False)]
+    if len(curvature) < 2:
         return 0.0
-    center = statistics.median(diffs)
-    return _MAD_TO_STD * statistics.median(abs(d - center) for d in diffs) / math.sqrt(2)
+    center = statistics.median(curvature)
+    return _MAD_TO_STD * statistics.median(abs(d - center) for d in curvature) / math.sqrt(6)
 
 
 @dataclass(frozen=True)
@@ -233,8 +247,8 @@ class HackingMonitor:
     """Feeds `StepStats` to the detectors; the first evaluation is every drift detector's baseline."""
 
     config: MonitorConfig = field(default_factory=MonitorConfig)
-    # The reward model's scores in training; without it, the first evaluation's scores are the reference.
-    rm_reference: Spread | None = None
+    # What the reward model saw in training; without it, the first evaluation is the drift reference.
+    reference: TrainingReference | None = None
     baseline: StepStats | None = None
     proxies: list[float] = field(default_factory=list)  # at steps with a gold
     golds: list[float] = field(default_factory=list)
@@ -286,14 +300,14 @@ class HackingMonitor:
 
     @classmethod
     def from_state_dict(
-        cls, config: MonitorConfig, state: dict, rm_reference: Spread | None = None
+        cls, config: MonitorConfig, state: dict, reference: TrainingReference | None = None
     ) -> HackingMonitor:
         baseline = state["baseline"]
         if baseline is not None:  # JSON turned the tuples into lists
             baseline = StepStats(**{k: tuple(v) if isinstance(v, list) else v for k, v in baseline.items()})
         return cls(
             config=config,
-            rm_reference=rm_reference,
+            reference=reference,
             baseline=baseline,
             proxies=list(state["proxies"]),
             golds=list(state["golds"]),
@@ -360,15 +374,18 @@ class HackingMonitor:
             if base_distinct > 0:
                 metrics["monitor/distinct_ratio"] = distinct / base_distinct
                 check("distinct", distinct / base_distinct, c.min_distinct_ratio, False, "distinct-2 / first")
-        if stats.lengths and base.lengths:
-            ratio = statistics.fmean(stats.lengths) / max(statistics.fmean(base.lengths), 1e-8)
+        known = self.reference
+        base_length = known.mean_length if known else statistics.fmean(base.lengths) if base.lengths else 0.0
+        if stats.lengths and base_length > 0:
+            ratio = statistics.fmean(stats.lengths) / base_length
+            what = f"mean length / {'reward-model training' if known else 'first'}"
             metrics["monitor/length_ratio"] = ratio
-            check("length", ratio, c.max_length_ratio, True, "mean length / first")
-            check("length", ratio, c.min_length_ratio, False, "mean length / first")
+            check("length", ratio, c.max_length_ratio, True, what)
+            check("length", ratio, c.min_length_ratio, False, what)
         if stats.kl is not None:
             metrics["monitor/kl"] = stats.kl
             check("kl", stats.kl, c.max_kl, True, "per-token KL to the reference")
-        reference = self.rm_reference or base.rm_scores
+        reference = known.scores if known else base.rm_scores
         if stats.rm_scores and reference:
             share = outlier_share(stats.rm_scores, reference, c.outlier_z)
             metrics["monitor/rm_outlier_share"] = share

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import random
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -219,12 +220,24 @@ def run(config: RMConfig) -> RMSummary:
     tokenizer = AutoTokenizer.from_pretrained(base)
     train_enc = encode_rankings(tokenizer, train, config.data.max_length)
     heldout_enc = encode_rankings(tokenizer, heldout, config.data.max_length)
+    # The monitor's length reference: answers much longer than these are beyond what the model learned from.
+    mean_response_tokens = statistics.fmean(
+        len(tokenizer(response, add_special_tokens=False)["input_ids"])
+        for ranking in heldout
+        for response in ranking.responses
+    )
 
     tracker = Tracker(config.tracking, run_name=config.tracking.run_name or config.name)
     try:
         tracker.log_params({**config.flat(), "model.resolved_path": base, "data.resolved_path": data_path})
-        tracker.log_params({"data.train_rankings": len(train), "data.heldout_rankings": len(heldout)})
-        summary = _train(config, base, tokenizer, tracker, train_enc, heldout_enc)
+        tracker.log_params(
+            {
+                "data.train_rankings": len(train),
+                "data.heldout_rankings": len(heldout),
+                "data.heldout_mean_response_tokens": round(mean_response_tokens, 2),
+            }
+        )
+        summary = _train(config, base, tokenizer, tracker, train_enc, heldout_enc, mean_response_tokens)
     except BaseException:
         tracker.finish("FAILED")
         raise
@@ -232,7 +245,9 @@ def run(config: RMConfig) -> RMSummary:
     return summary
 
 
-def _train(config: RMConfig, base, tokenizer, tracker, train_enc, heldout_enc) -> RMSummary:
+def _train(
+    config: RMConfig, base, tokenizer, tracker, train_enc, heldout_enc, mean_response_tokens: float
+) -> RMSummary:
     settings = config.train
     trainer = RewardModelTrainer(base, settings, dtype=config.model.dtype, seed=config.seed)
     rng = random.Random(config.seed)
@@ -269,6 +284,7 @@ def _train(config: RMConfig, base, tokenizer, tracker, train_enc, heldout_enc) -
         "heldout_pairs": held["pairs"],
         "score_median": held["score_median"],
         "score_scale": held["score_scale"],
+        "mean_response_tokens": mean_response_tokens,
         "mlflow_run_id": tracker.run_id,
     }
     save_reward_model(trainer.engine.module, tokenizer, out, info)

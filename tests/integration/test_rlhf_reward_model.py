@@ -9,8 +9,8 @@ import pytest
 from actors.reward import RewardModelScorer
 from rlsys.rlhf.config import load_rm_config
 from rlsys.rlhf.data import Ranking, write_rankings
-from rlsys.rlhf.monitor import Spread
-from rlsys.rlhf.reward_model import score_spread
+from rlsys.rlhf.monitor import Spread, TrainingReference
+from rlsys.rlhf.reward_model import training_reference
 from rlsys.rlhf.train_rm import run
 
 pytestmark = pytest.mark.integration
@@ -70,8 +70,9 @@ def test_training_learns_and_logs(trained):
     assert info["heldout_pair_accuracy"] == pytest.approx(summary.heldout_accuracy)
     # The monitor's reference for outlying scores: the held-out scores' median and robust spread.
     assert info["score_median"] == pytest.approx(metrics["rm/heldout_score_median"])
-    assert info["score_scale"] > 0 and score_spread(summary.model_dir) == Spread(
-        info["score_median"], info["score_scale"]
+    assert info["score_scale"] > 0 and info["mean_response_tokens"] > 1
+    assert training_reference(summary.model_dir) == TrainingReference(
+        Spread(info["score_median"], info["score_scale"]), info["mean_response_tokens"]
     )
 
 

@@ -11,6 +11,7 @@ from rlsys.rlhf.monitor import (
     MonitorConfig,
     Spread,
     StepStats,
+    TrainingReference,
     distinct_n,
     divergence,
     noise_scale,
@@ -146,6 +147,21 @@ def test_monitor_kl_and_rm_outliers():
     assert hacked.metrics["monitor/rm_outlier_share"] == 1.0
 
 
+def test_length_drift_is_judged_against_the_reward_models_training_answers_when_known():
+    bare, worked = ["#### 8"] * 20, ["4 + 4 = 8\n8 * 2 = 16\n16 - 1 = 15\n#### 15"] * 20
+    padded = [worked[0] + "\n" + "\n".join(f"check 15 plus {i} minus {i} gives 15" for i in range(6))] * 20
+    first_only = HackingMonitor()
+    first_only.update(_stats(0, bare))
+    assert [a.detector for a in first_only.update(_stats(1, worked)).new] == ["length"]  # 2 -> 17 words
+    # The reward model learned from sampled answers, bare and worked, 6 words long on average.
+    trained = HackingMonitor(reference=TrainingReference(Spread(0.0, 1.0), mean_length=6.0))
+    trained.update(_stats(0, bare))
+    healthy = trained.update(_stats(1, worked))
+    assert not healthy.active and healthy.metrics["monitor/length_ratio"] == pytest.approx(17 / 6)
+    blown = trained.update(_stats(2, padded))
+    assert [a.detector for a in blown.new] == ["length"] and "reward-model training" in blown.new[0].reason
+
+
 def test_rm_outliers_are_judged_against_the_training_scores_when_known():
     # The first evaluation's answers are all poor (scores near -2): a policy that learns to answer well
     # moves every score far from them, though well inside what the reward model gave good answers in
@@ -159,7 +175,7 @@ def test_rm_outliers_are_judged_against_the_training_scores_when_known():
     assert [a.detector for a in first_only.update(_stats(1, WORKED, rm_scores=improved)).new] == [
         "rm_outliers"
     ]
-    trained = HackingMonitor(rm_reference=Spread(median=0.0, scale=1.5))
+    trained = HackingMonitor(reference=TrainingReference(Spread(median=0.0, scale=1.5), mean_length=3.0))
     trained.update(_stats(0, WORKED, rm_scores=poor))
     healthy = trained.update(_stats(1, WORKED, rm_scores=improved))
     assert not healthy.active and healthy.metrics["monitor/rm_outlier_share"] == 0.0
