@@ -25,7 +25,7 @@ def test_rlhf_quickstart_validates_with_a_reward_model(reward_model_dir):
     assert config.reward_model.name == "reward_model" and config.reward_model.weight == 1.0
     assert config.monitor.gold == "hidden_preference" and config.monitor.every >= 1
     assert config.verifier.rewards == {"math": 0.0}  # logged, not optimised
-    assert config.monitor.window == 3 and config.monitor.max_outlier_share is None  # thresholds, same section
+    assert config.monitor.window == 3 and config.monitor.max_outlier_share == 0.5  # thresholds, same section
 
 
 def test_rlhf_quickstart_fits_the_two_core_reference_machine(reward_model_dir):
