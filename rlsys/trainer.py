@@ -43,7 +43,7 @@ from rlsys.errors import ConfigError
 from rlsys.plots import training_summary
 from rlsys.rlhf.kl import KLController
 from rlsys.rlhf.measure import step_stats
-from rlsys.rlhf.monitor import HackingMonitor
+from rlsys.rlhf.monitor import DriftReference, HackingMonitor
 from rlsys.rlhf.plots import proxy_vs_gold
 from rlsys.rlhf.reward_model import reward_model_info, training_reference
 from rlsys.tracking import Tracker, read_metric_history
@@ -244,11 +244,9 @@ class LearnerLoop:
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
         self.last_kl: float | None = None  # the latest train/kl, for the monitor
         # Length drift and outlying scores are judged against what the reward model saw, when recorded.
-        reward_model = config.reward_model
-        self.rm_reference = training_reference(reward_model.path) if reward_model is not None else None
-        self.monitor = (
-            HackingMonitor(config.monitor, self.rm_reference) if config.monitor is not None else None
-        )
+        reward_model, monitor = config.reward_model, config.monitor
+        reference = training_reference(reward_model.path) if reward_model is not None else DriftReference()
+        self.monitor = HackingMonitor(monitor, reference) if monitor is not None else None
         self.monitor_rows: list[dict] = []
 
     def run(self, checkpoint: CheckpointInfo | None) -> RunSummary:
@@ -332,6 +330,8 @@ class LearnerLoop:
         synced = time.perf_counter()
         pools.verifier.autoscale(rollout.scored.verify_wait_s, rollout.scored.generate_s)
         new_tokens = sum(len(s.token_ids) for group in groups for s in group)
+        if self.monitor is not None and lag == step - 1:  # sampled by the untrained policy
+            self.monitor.observe_policy_samples([len(s.token_ids) for group in groups for s in group])
         metrics.update(
             {
                 "time/generate_s": rollout.scored.generate_s,
@@ -431,7 +431,7 @@ class LearnerLoop:
         self.last_kl = state.get("last_kl")
         if self.monitor is not None and state.get("monitor"):
             self.monitor = HackingMonitor.from_state_dict(
-                self.config.monitor, json.loads(state["monitor"]), self.rm_reference
+                self.config.monitor, json.loads(state["monitor"]), self.monitor.reference
             )
         self.pools.rollout.sync_weights(self.pools.learner.weights(), policy_version=checkpoint.step)
         console.log(f"resumed run {checkpoint.run_id} after step {checkpoint.step}")

@@ -11,11 +11,12 @@ Detectors (pure functions below, each tested on crafted sequences):
   Needs a gold: the hidden preference in the quickstart, in general a verifiable check or a stronger judge.
 - degeneration, no gold needed: `repetition_rate` (n-grams a text repeats), `distinct_n` (vocabulary
   collapse across a batch), length drift, per-token KL from the reference, and `outlier_share` of
-  reward-model scores far outside the usual (robust z-score). Length and scores are judged against what the
-  reward model saw in training (`TrainingReference`, saved by `rlsys train-rm`): answers far longer, or
-  scored far higher, than anything it learned from are where a proxy stops meaning anything. Without that
-  record the first evaluation is the reference, which mistakes a policy that learns to show its work (bare
-  answers -> worked ones, several times longer) for drift.
+  reward-model scores far outside the usual (robust z-score). "Usual" is a `DriftReference`: the reward
+  model's scores on its held-out training data (saved by `rlsys train-rm`), and the mean length of the
+  policy's *sampled* answers before RL (the reward model's training answers, or the first training step's
+  samples): answers far longer, or scored far higher, than those are where a proxy stops meaning
+  anything. The first evaluation is the fallback only: its greedy answers are a narrow slice (the
+  embedded model answers bare, so learning to show its work would look like a 4x length drift).
 
 The loop logs `monitor.metrics`, tags the MLflow run with `HackingMonitor.tags()` once an alert fired, keeps
 the checkpoint of `best_gold_step`, and stops when `stop_on_alert` is set.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -115,11 +116,12 @@ class Spread:
 
 
 @dataclass(frozen=True)
-class TrainingReference:
-    """What the reward model was trained on: its held-out scores' spread and mean response length (tokens)."""
+class DriftReference:
+    """What the drift detectors compare with: reward-model scores in training, and the mean length (tokens)
+    of the policy's sampled answers before RL. None: not known (yet); the first evaluation stands in."""
 
-    scores: Spread
-    mean_length: float
+    scores: Spread | None = None
+    mean_length: float | None = None
 
 
 def robust_z(values: Sequence[float], reference: Sequence[float] | Spread) -> list[float]:
@@ -247,8 +249,7 @@ class HackingMonitor:
     """Feeds `StepStats` to the detectors; the first evaluation is every drift detector's baseline."""
 
     config: MonitorConfig = field(default_factory=MonitorConfig)
-    # What the reward model saw in training; without it, the first evaluation is the drift reference.
-    reference: TrainingReference | None = None
+    reference: DriftReference = field(default_factory=DriftReference)
     baseline: StepStats | None = None
     proxies: list[float] = field(default_factory=list)  # at steps with a gold
     golds: list[float] = field(default_factory=list)
@@ -268,6 +269,12 @@ class HackingMonitor:
     @property
     def should_stop(self) -> bool:
         return self.config.stop_on_alert and bool(self.fired)
+
+    def observe_policy_samples(self, lengths: Sequence[int]) -> None:
+        """The untrained policy's sampled answers: their mean length is the length reference, unless the
+        reward model's training answers already gave one."""
+        if self.reference.mean_length is None and lengths:
+            self.reference = replace(self.reference, mean_length=statistics.fmean(lengths))
 
     def update(self, stats: StepStats) -> MonitorUpdate:
         if self.baseline is None:
@@ -291,6 +298,7 @@ class HackingMonitor:
         """What the monitor remembers (not its config) as JSON-able data, saved with a checkpoint so a
         resumed run continues the same series and keeps its first alert."""
         return {
+            "reference": asdict(self.reference),
             "baseline": asdict(self.baseline) if self.baseline is not None else None,
             "proxies": list(self.proxies),
             "golds": list(self.golds),
@@ -300,14 +308,19 @@ class HackingMonitor:
 
     @classmethod
     def from_state_dict(
-        cls, config: MonitorConfig, state: dict, reference: TrainingReference | None = None
+        cls, config: MonitorConfig, state: dict, reference: DriftReference | None = None
     ) -> HackingMonitor:
+        """`reference`: for a state saved before the monitor kept its own."""
         baseline = state["baseline"]
         if baseline is not None:  # JSON turned the tuples into lists
             baseline = StepStats(**{k: tuple(v) if isinstance(v, list) else v for k, v in baseline.items()})
+        if state.get("reference") is not None:
+            saved = state["reference"]
+            scores = Spread(**saved["scores"]) if saved["scores"] is not None else None
+            reference = DriftReference(scores, saved["mean_length"])
         return cls(
             config=config,
-            reference=reference,
+            reference=reference or DriftReference(),
             baseline=baseline,
             proxies=list(state["proxies"]),
             golds=list(state["golds"]),
@@ -375,17 +388,17 @@ class HackingMonitor:
                 metrics["monitor/distinct_ratio"] = distinct / base_distinct
                 check("distinct", distinct / base_distinct, c.min_distinct_ratio, False, "distinct-2 / first")
         known = self.reference
-        base_length = known.mean_length if known else statistics.fmean(base.lengths) if base.lengths else 0.0
+        base_length = known.mean_length or (statistics.fmean(base.lengths) if base.lengths else 0.0)
         if stats.lengths and base_length > 0:
             ratio = statistics.fmean(stats.lengths) / base_length
-            what = f"mean length / {'reward-model training' if known else 'first'}"
+            what = f"mean length / {'sampled before RL' if known.mean_length else 'first evaluation'}"
             metrics["monitor/length_ratio"] = ratio
             check("length", ratio, c.max_length_ratio, True, what)
             check("length", ratio, c.min_length_ratio, False, what)
         if stats.kl is not None:
             metrics["monitor/kl"] = stats.kl
             check("kl", stats.kl, c.max_kl, True, "per-token KL to the reference")
-        reference = known.scores if known else base.rm_scores
+        reference = known.scores or base.rm_scores
         if stats.rm_scores and reference:
             share = outlier_share(stats.rm_scores, reference, c.outlier_z)
             metrics["monitor/rm_outlier_share"] = share

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from rlsys.rlhf.data import Messages
-from rlsys.rlhf.monitor import Spread, TrainingReference
+from rlsys.rlhf.monitor import DriftReference, Spread
 
 INFO_FILE = "reward_model.json"  # training facts saved next to the weights (loss, held-out accuracy, base)
 
@@ -119,9 +119,8 @@ def reward_model_info(directory: str | Path) -> dict:
     return json.loads(info_file.read_text()) if info_file.is_file() else {}
 
 
-def training_reference(directory: str | Path) -> TrainingReference | None:
-    """What the reward model saw in training (scores, answer lengths), if `rlsys train-rm` recorded it."""
+def training_reference(directory: str | Path) -> DriftReference:
+    """What the reward model saw in training (scores, answer lengths), as far as `rlsys train-rm` recorded."""
     info = reward_model_info(directory)
-    if "score_median" not in info or "mean_response_tokens" not in info:
-        return None
-    return TrainingReference(Spread(info["score_median"], info["score_scale"]), info["mean_response_tokens"])
+    scores = Spread(info["score_median"], info["score_scale"]) if "score_median" in info else None
+    return DriftReference(scores, info.get("mean_response_tokens"))

@@ -9,7 +9,7 @@ import pytest
 from actors.reward import RewardModelScorer
 from rlsys.rlhf.config import load_rm_config
 from rlsys.rlhf.data import Ranking, write_rankings
-from rlsys.rlhf.monitor import Spread, TrainingReference
+from rlsys.rlhf.monitor import DriftReference, Spread
 from rlsys.rlhf.reward_model import training_reference
 from rlsys.rlhf.train_rm import run
 
@@ -71,7 +71,7 @@ def test_training_learns_and_logs(trained):
     # The monitor's reference for outlying scores: the held-out scores' median and robust spread.
     assert info["score_median"] == pytest.approx(metrics["rm/heldout_score_median"])
     assert info["score_scale"] > 0 and info["mean_response_tokens"] > 1
-    assert training_reference(summary.model_dir) == TrainingReference(
+    assert training_reference(summary.model_dir) == DriftReference(
         Spread(info["score_median"], info["score_scale"]), info["mean_response_tokens"]
     )
 

@@ -1,5 +1,6 @@
 """The reward-hacking monitor's detectors on crafted sequences: degeneration, drift, and proxy-vs-gold."""
 
+import json
 import math
 import random
 
@@ -7,11 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from rlsys.rlhf.monitor import (
+    DriftReference,
     HackingMonitor,
     MonitorConfig,
     Spread,
     StepStats,
-    TrainingReference,
     distinct_n,
     divergence,
     noise_scale,
@@ -147,19 +148,29 @@ def test_monitor_kl_and_rm_outliers():
     assert hacked.metrics["monitor/rm_outlier_share"] == 1.0
 
 
-def test_length_drift_is_judged_against_the_reward_models_training_answers_when_known():
+@pytest.mark.parametrize("source", ["reward model", "first training step"])
+def test_length_drift_is_judged_against_the_policys_samples_before_rl(source):
     bare, worked = ["#### 8"] * 20, ["4 + 4 = 8\n8 * 2 = 16\n16 - 1 = 15\n#### 15"] * 20
     padded = [worked[0] + "\n" + "\n".join(f"check 15 plus {i} minus {i} gives 15" for i in range(6))] * 20
     first_only = HackingMonitor()
     first_only.update(_stats(0, bare))
     assert [a.detector for a in first_only.update(_stats(1, worked)).new] == ["length"]  # 2 -> 17 words
-    # The reward model learned from sampled answers, bare and worked, 6 words long on average.
-    trained = HackingMonitor(reference=TrainingReference(Spread(0.0, 1.0), mean_length=6.0))
-    trained.update(_stats(0, bare))
-    healthy = trained.update(_stats(1, worked))
+    # Sampled answers before RL, bare and worked, 6 words long on average: the reward model's training
+    # answers, or (no reward model) the first training step's samples, which arrive after evaluation 0.
+    if source == "reward model":
+        monitor = HackingMonitor(reference=DriftReference(Spread(0.0, 1.0), mean_length=6.0))
+        monitor.update(_stats(0, bare))
+    else:
+        monitor = HackingMonitor()
+        monitor.update(_stats(0, bare))
+        monitor.observe_policy_samples([2, 2, 17, 3])
+    monitor.observe_policy_samples([100, 100])  # later samples never move the reference
+    healthy = monitor.update(_stats(1, worked))
     assert not healthy.active and healthy.metrics["monitor/length_ratio"] == pytest.approx(17 / 6)
-    blown = trained.update(_stats(2, padded))
-    assert [a.detector for a in blown.new] == ["length"] and "reward-model training" in blown.new[0].reason
+    blown = monitor.update(_stats(2, padded))
+    assert [a.detector for a in blown.new] == ["length"] and "sampled before RL" in blown.new[0].reason
+    restored = HackingMonitor.from_state_dict(MonitorConfig(), json.loads(json.dumps(monitor.state_dict())))
+    assert restored.reference == monitor.reference
 
 
 def test_rm_outliers_are_judged_against_the_training_scores_when_known():
@@ -175,7 +186,7 @@ def test_rm_outliers_are_judged_against_the_training_scores_when_known():
     assert [a.detector for a in first_only.update(_stats(1, WORKED, rm_scores=improved)).new] == [
         "rm_outliers"
     ]
-    trained = HackingMonitor(reference=TrainingReference(Spread(median=0.0, scale=1.5), mean_length=3.0))
+    trained = HackingMonitor(reference=DriftReference(Spread(median=0.0, scale=1.5), mean_length=3.0))
     trained.update(_stats(0, WORKED, rm_scores=poor))
     healthy = trained.update(_stats(1, WORKED, rm_scores=improved))
     assert not healthy.active and healthy.metrics["monitor/rm_outlier_share"] == 0.0
