@@ -31,6 +31,7 @@ def proxy_vs_gold(
         )
     proxy_axes.set(title="Reward model (proxy) against the people (gold), held-out prompts", xlabel="RL step")
     handles = [h for axes in (proxy_axes, gold_axes) for h in axes.get_legend_handles_labels()[0]]
-    proxy_axes.legend(handles=handles, loc="lower left")
-    figure.tight_layout()
+    # Below the axes: inside, any corner can hide the curves (both start low and one of them ends low).
+    figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
     return figure
