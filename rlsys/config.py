@@ -184,6 +184,12 @@ class LearnerConfig(PoolConfig):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this.")
     micro_batch_size: int = Field(64, ge=1, description="Sequences per forward/backward on one rank.")
+    max_tokens_per_micro_batch: int | None = Field(
+        None,
+        ge=1,
+        description="Also cap each forward/backward at this many padded tokens (rows x longest row), so "
+        "short answers are not padded to the longest one; null: no cap.",
+    )
     torch_threads: int = Field(0, ge=0, description="Torch threads of each CPU rank (0: Ray's num_cpus).")
 
 

@@ -38,6 +38,17 @@ def test_micro_batches_cover_all():
     assert sorted(len(s.token_ids) for c in chunks for s in c) == [1, 2, 3, 4, 5]
 
 
+def test_micro_batches_cap_padded_tokens():
+    # Total lengths (prompt 1 + response n): 2, 3, 4, 9, 10, 21.
+    seqs = [_seq([1], [2] * n) for n in (20, 1, 9, 2, 3, 8)]
+    chunks = micro_batches(seqs, size=10, max_tokens=20)
+    lengths = [[len(s.prompt_token_ids) + len(s.token_ids) for s in chunk] for chunk in chunks]
+    assert lengths == [[2, 3, 4], [9, 10], [21]]  # 3x4 and 2x10 padded tokens; 21 alone, over the cap
+    assert all(len(c) * max(row) <= 20 for c, row in zip(chunks, lengths, strict=True) if len(c) > 1)
+    assert micro_batches(seqs, size=10) == [sorted(seqs, key=lambda s: len(s.token_ids))]  # no cap
+    assert [len(c) for c in micro_batches(seqs, size=2, max_tokens=1000)] == [2, 2, 2]
+
+
 def test_step_batches_are_deterministic_and_cover_each_epoch():
     prompts = task_prompts(TaskConfig(), "rl", 40)
     first = [p.id for step in range(5) for p in step_batch(prompts, step, 8, seed=3)]
