@@ -64,6 +64,16 @@ class RolloutEngine:
         self.tokenizer = self.llm.get_tokenizer()
         self.seed = seed
         self.policy_version = 0
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """The engine's first `generate` pays one-off set-up (about 2 s on CPU, whatever its size); pay it
+        while the pools start, beside the learner's own start-up, instead of in the first RL step."""
+        from vllm import SamplingParams, TokensPrompt
+
+        prompt = TokensPrompt(prompt_token_ids=self.tokenizer.encode("warm up", add_special_tokens=False))
+        params = SamplingParams(n=2, temperature=1.0, max_tokens=2, logprobs=0, seed=self.seed)
+        self.llm.generate([prompt], params, use_tqdm=False)
 
     def prompt_token_ids(self, prompt: Prompt) -> list[int]:
         text = self.tokenizer.apply_chat_template(
