@@ -289,6 +289,13 @@ class JobConfig(Section):
         None, description="Watch for reward hacking on held-out prompts (null: no monitor)."
     )
 
+    def pools(self) -> dict[str, PoolConfig]:
+        """The job's actor pools by section name."""
+        pools = {"rollout": self.rollout, "verifier": self.verifier, "learner": self.learner}
+        if self.reward_model is not None:
+            pools["reward_model"] = self.reward_model
+        return pools
+
     @model_validator(mode="after")
     def _batch_fits(self) -> "JobConfig":
         if self.train.prompts_per_step * self.rollout.samples_per_prompt < self.learner.replicas:

@@ -187,6 +187,23 @@ def _connect_ray() -> None:
         )
 
 
+def resource_shortfall(config: JobConfig, cluster: dict[str, float]) -> list[str]:
+    """One line per Ray resource the pools reserve beyond what `cluster` has (empty when all fit)."""
+    demand: dict[str, float] = {}
+    parts: dict[str, list[str]] = {}
+    for name, pool in config.pools().items():
+        for resource, per_actor in {"CPU": pool.num_cpus, "GPU": pool.num_gpus, **pool.resources}.items():
+            if per_actor > 0:
+                demand[resource] = demand.get(resource, 0.0) + per_actor * pool.replicas
+                parts.setdefault(resource, []).append(f"{name} {pool.replicas} x {per_actor:g}")
+    return [
+        f"{resource}: the pools reserve {total:g} ({', '.join(parts[resource])}), "
+        f"the cluster has {cluster.get(resource, 0.0):g}"
+        for resource, total in demand.items()
+        if total > cluster.get(resource, 0.0) + 1e-9
+    ]
+
+
 def run(config: JobConfig, *, resume: bool = False) -> RunSummary:
     """Run a whole job: pools up, eval, `train.steps` RL steps, eval, save; everything logged to MLflow.
 
@@ -200,6 +217,12 @@ def run(config: JobConfig, *, resume: bool = False) -> RunSummary:
     if config.reward_model is not None:
         check_reward_model_base(config.reward_model.path, model_path)
     _connect_ray()
+    for line in resource_shortfall(config, ray.cluster_resources()):
+        # Ray queues an actor that fits nowhere until a node with room joins: without an autoscaler, never.
+        console.log(
+            f"[yellow]note:[/] {line}. The actors that do not fit wait for the autoscaler to add a node; "
+            "on a fixed cluster or locally, lower those pools' replicas or num_cpus/num_gpus"
+        )
     tracker = Tracker(
         config.tracking,
         run_name=config.tracking.run_name or config.name,

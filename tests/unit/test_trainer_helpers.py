@@ -1,6 +1,7 @@
 """The learner loop's small pure helpers: when periodic work is due, and what a step's batch logs."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +10,8 @@ from rlsys.rlhf.combine import add_component
 from rlsys.rlhf.kl import KLController
 from rlsys.trainer import is_due, training_batch
 from rlsys.types import Reward, Sample
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -58,3 +61,20 @@ def test_a_reward_model_from_another_base_is_pointed_out(tmp_path, capsys):
     assert "retrain" not in capsys.readouterr().err
     check_reward_model_base(str(tmp_path / "rm"), str(other))
     assert "retrain it" in capsys.readouterr().err
+
+
+def test_resource_shortfall_names_the_pools_that_do_not_fit():
+    from rlsys.trainer import resource_shortfall
+
+    config = load_job(
+        ROOT / "jobs" / "quickstart.yaml",
+        ["rollout.replicas=3", "learner.num_gpus=1", "verifier.resources={verifier_node: 1}"],
+    )
+    lines = resource_shortfall(config, {"CPU": 2.0, "GPU": 1.0})
+    # rollout 3 x 0.5 + verifier 0.25 + learner 0.75 = 2.5 CPUs; the GPU fits; no node has verifier_node.
+    assert lines == [
+        "CPU: the pools reserve 2.5 (rollout 3 x 0.5, verifier 1 x 0.25, learner 1 x 0.75), "
+        "the cluster has 2",
+        "verifier_node: the pools reserve 1 (verifier 1 x 1), the cluster has 0",
+    ]
+    assert resource_shortfall(load_job(ROOT / "jobs" / "quickstart.yaml"), {"CPU": 2.0}) == []
