@@ -149,6 +149,8 @@ class RlsysSteps:
         self.loop = LearnerLoop(self.config, model_path, self.tracker, store)
         self.loop.pools = Pools(self.config, model_path)
         self.pools = self.loop.pools
+        # Start-up is not training time (TRL's trainer, too, loads its model before the clock starts).
+        log(f"pools started in {self.pools.wait_ready():.1f}s")
 
     def steps(self, first: int, last: int) -> Iterator[dict[str, float]]:
         """Run RL steps `first`..`last` (from 1) as the loop does (`LearnerLoop.train_steps`, so with

@@ -95,6 +95,16 @@ class Pools:
             model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed
         )
 
+    def wait_ready(self) -> float:
+        """Block until every actor has started (models loaded, engines warmed up); the seconds waited.
+
+        Creating an actor returns at once; without this wait the first call to a pool waits for it instead.
+        """
+        start = time.perf_counter()
+        pools = [self.rollout, self.verifier, self.learner, *([self.reward] if self.reward else [])]
+        ray.get([actor.__ray_ready__.remote() for pool in pools for actor in pool.actors])
+        return time.perf_counter() - start
+
     def sizes(self) -> dict[str, float]:
         scorers = [self.rollout, self.verifier, *([self.reward] if self.reward else [])]
         sizes = {
@@ -279,6 +289,7 @@ class LearnerLoop:
             tracker.log_dict(config.model_dump(mode="json"), "config/job.json")
         console.log(f"MLflow run {tracker.run_id}; starting pools")
         self.pools = Pools(config, self.model_path)
+        console.log(f"pools started in {self.pools.wait_ready():.1f}s")
         if checkpoint is None:
             last = 0
             self._evaluate(0)
