@@ -135,4 +135,8 @@ def mlflow_store(tmp_path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)  # artifacts and checkpoints land in the test's folder
+    import mlflow
+
+    # The fluent API remembers the last experiment set, by id, across stores: start from this store's own.
+    mlflow.set_experiment("Default")
     return uri

@@ -240,7 +240,7 @@ def test_proxy_vs_gold_plot_marks_alert_and_best():
     gold = _rise_then_fall(peak_at=10, steps=20)
     history = {"monitor/proxy": [(t, 0.1 * t) for t in range(20)], "monitor/gold": list(enumerate(gold))}
     figure = proxy_vs_gold(history, alert_step=16, best_gold_step=10)
-    labels = figure.axes[0].get_legend().get_texts()
+    labels = figure.legends[0].get_texts()  # below the axes, on the figure
     assert [label.get_text() for label in labels] == [
         "proxy",
         "best gold (step 10)",
