@@ -81,6 +81,7 @@ def run_rlsys(model_dir: str, args, evaluator: Evaluator) -> dict:
         overrides.append("algorithm.drop_uninformative_groups=false")
     if args.generate_ahead:
         overrides.append("train.generate_ahead=true")
+    overrides += args.set
     run = RlsysSteps(model_dir, overrides)
     curve, rows, wall = [], [], 0.0
     try:
@@ -223,6 +224,13 @@ def main() -> None:
     parser.add_argument("--target", type=float, help="held-out accuracy to reach (default: start + gain)")
     parser.add_argument("--target-gain", type=float, default=0.04)
     parser.add_argument("--match-loss", action="store_true", help="rlsys keeps zero-variance groups too")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a job-config override for rlsys (repeatable): learner.max_tokens_per_micro_batch=null",
+    )
     parser.add_argument(
         "--generate-ahead",
         action="store_true",
