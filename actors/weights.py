@@ -8,6 +8,7 @@ Bytes, not a numpy dtype, because numpy has no bfloat16.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -55,11 +56,7 @@ class PackedWeights:
             buffer = torch.from_numpy(self.buffer)
         return [(slot.name, _view(buffer, slot)) for slot in self.slots]
 
-    @property
-    def nbytes(self) -> int:
-        return self.buffer.nbytes
-
 
 def _view(buffer: torch.Tensor, slot: TensorSlot) -> torch.Tensor:
-    size = int(np.prod(slot.shape, dtype=np.int64)) * torch.empty((), dtype=slot.dtype).element_size()
+    size = math.prod(slot.shape) * slot.dtype.itemsize
     return buffer[slot.offset : slot.offset + size].view(slot.dtype).view(slot.shape)
