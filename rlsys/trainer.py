@@ -363,9 +363,9 @@ class LearnerLoop:
         pools.rollout.sync_weights(pools.learner.weights(), policy_version=step)
         synced = time.perf_counter()
         pools.verifier.autoscale(rollout.scored.verify_wait_s, rollout.scored.generate_s)
-        new_tokens = sum(len(s.token_ids) for group in groups for s in group)
+        lengths = [len(s.token_ids) for group in groups for s in group]
         if self.monitor is not None and lag == step - 1:  # sampled by the untrained policy
-            self.monitor.observe_policy_samples([len(s.token_ids) for group in groups for s in group])
+            self.monitor.observe_policy_samples(lengths)
         metrics.update(
             {
                 "time/generate_s": rollout.scored.generate_s,
@@ -375,7 +375,7 @@ class LearnerLoop:
                 "time/ahead_wait_s": generated_ahead - trained,  # the next rollout outlasting training
                 "time/sync_s": synced - generated_ahead,
                 "time/step_s": synced - started,
-                "rollout/tokens_per_s": new_tokens / rollout.scored.generate_s,
+                "rollout/tokens_per_s": sum(lengths) / rollout.scored.generate_s,
                 "pool/verifier_backlog": rollout.scored.verify_backlog,
                 **pools.sizes(),
             }
