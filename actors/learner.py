@@ -1,55 +1,33 @@
 """A learner rank: one DeepSpeed ZeRO engine holding a shard of the policy's training state.
 
-`Learner` is a plain class; `actors.pools.LearnerPool` runs `world_size` of them as Ray actors that meet
-in one torch.distributed group (gloo on CPU, NCCL on GPU). Ranks receive disjoint shards of the step's
+`LearnerRank` is a plain class; `actors.pools.RayLearnerPool` runs `world_size` of them as Ray actors that
+meet in one torch.distributed group (gloo on CPU, NCCL on GPU). Ranks receive disjoint shards of the step's
 batch; the loss of each is divided by the *global* response-token count, so the all-reduced gradient is
 the gradient of the per-token mean over the whole batch whatever the number of ranks.
 """
 
-import logging
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 
+from actors.deepspeed_engine import build_engine, free_port, join_process_group
 from actors.weights import PackedWeights
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
 from rlsys.algorithms.objective import grpo_loss
-from rlsys.batch import PackedBatch, TrainSequence, micro_batches, pack
+from rlsys.batch import PackedBatch, micro_batches, pack
 from rlsys.config import AlgorithmConfig, LearnerConfig, torch_dtype
+from rlsys.types import TrainSequence
 
 
-def free_port() -> tuple[str, int]:
-    """This node's IP and a free TCP port, for rank 0 to host the process-group rendezvous."""
-    with socket.socket() as sock:
-        sock.bind(("", 0))
-        port = sock.getsockname()[1]
-    return socket.gethostbyname(socket.gethostname()), port
-
-
-def set_rank_env(rank: int, world_size: int, master_addr: str, master_port: int) -> None:
-    # The environment torch.distributed and DeepSpeed read; one place sets it for every rank.
-    os.environ.update(
-        MASTER_ADDR=master_addr,
-        MASTER_PORT=str(master_port),
-        RANK=str(rank),
-        LOCAL_RANK="0",  # each rank is its own actor process with at most its own device
-        WORLD_SIZE=str(world_size),
-    )
-    if not torch.cuda.is_available():
-        os.environ["DS_ACCELERATOR"] = "cpu"
-
-
-class Learner:
+class LearnerRank:
     """One rank of the learner pool."""
 
     def __init__(
         self,
         model_path: str,
-        settings: LearnerConfig,
+        config: LearnerConfig,
         algorithm: AlgorithmConfig,
         *,
         rank: int,
@@ -58,14 +36,14 @@ class Learner:
         seed: int = 0,
     ) -> None:
         self.model_path = model_path
-        self.settings = settings
+        self.config = config
         self.algorithm = algorithm
         self.rank = rank
         self.world_size = world_size
         self.dtype = torch_dtype(dtype)
         self.seed = seed
-        if settings.torch_threads or settings.num_cpus >= 1:
-            torch.set_num_threads(settings.torch_threads or int(settings.num_cpus))
+        if config.torch_threads or config.num_cpus >= 1:
+            torch.set_num_threads(config.torch_threads or int(config.num_cpus))
 
     def rendezvous_address(self) -> tuple[str, int]:
         """Where the process group meets: this rank's node and a free port (asked of rank 0)."""
@@ -73,46 +51,19 @@ class Learner:
 
     def setup(self, master_addr: str, master_port: int) -> None:
         """Join the process group and build the DeepSpeed engine (every rank calls this together)."""
-        set_rank_env(self.rank, self.world_size, master_addr, master_port)
-        import deepspeed
         from transformers import AutoModelForCausalLM
 
-        logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
-        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+        join_process_group(self.rank, self.world_size, master_addr, master_port)
         torch.manual_seed(self.seed)
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
         self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
-        optimizer = torch.optim.AdamW(
-            model.parameters(),
-            lr=self.settings.lr,
-            betas=self.settings.betas,
-            weight_decay=self.settings.weight_decay,
-        )
-        warmup = self.settings.warmup_steps
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
-        )
-        self.engine, *_ = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=self._deepspeed_config()
-        )
+        # Micro-batching and accumulation are driven here (the batch size varies per step), so DeepSpeed is
+        # told one sequence per micro-step and the accumulation boundary is set by hand.
+        self.engine = build_engine(model, self.config, dtype=self.dtype, micro_batch_size=1)
         self.reference = None
         if self.algorithm.kl_coef > 0:
             self.reference = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
             self.reference.to(self.engine.device).eval().requires_grad_(False)
-
-    def _deepspeed_config(self) -> dict:
-        return {
-            # Micro-batching and accumulation are driven here (the batch size varies per step), so DeepSpeed
-            # is told one sequence per micro-step and the accumulation boundary is set by hand.
-            "train_micro_batch_size_per_gpu": 1,
-            "gradient_accumulation_steps": 1,
-            "gradient_clipping": self.settings.grad_clip,
-            "zero_optimization": {"stage": self.settings.zero_stage},
-            "zero_allow_untested_optimizer": True,
-            "bf16": {"enabled": self.dtype == torch.bfloat16},
-            "fp16": {"enabled": self.dtype == torch.float16},
-            "steps_per_print": 2**31,
-        }
 
     def _forward(self, model, batch: PackedBatch) -> torch.Tensor:
         device = self.engine.device
@@ -143,8 +94,9 @@ class Learner:
                 "a KL weight was given but no reference model is loaded: algorithm.kl_coef was 0 at start"
             )
         engine = self.engine
-        settings = self.settings
-        chunks = micro_batches(sequences, settings.micro_batch_size, settings.max_tokens_per_micro_batch)
+        chunks = micro_batches(
+            sequences, self.config.micro_batch_size, self.config.max_tokens_per_micro_batch
+        )
         totals: dict[str, float] = {}
         for index, chunk in enumerate(chunks):
             batch = pack(chunk, self.pad_id)
@@ -192,7 +144,7 @@ class Learner:
         module = self.engine.module
         gather = (
             deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
-            if self.settings.zero_stage == 3
+            if self.config.zero_stage == 3
             else nullcontext()
         )
         with gather, torch.no_grad():

@@ -1,14 +1,12 @@
-"""Ray pools: replicas of the rollout, verifier, reward-model and learner classes, each scaled and placed on
-its own.
+"""Ray pools: replicas of the rollout engine, the verifier, the reward-model scorer and the learner rank, each
+scaled and placed on its own, behind the verbs of `rlsys.protocols`.
 
-The learner loop talks to pools through coarse verbs (`generate`, `score`, `train_step`, `sync_weights`).
-A crashed rollout, verifier or reward-model actor is restarted by Ray (`max_restarts`) and the work it
-held is dispatched again (to the restarted actor or a sibling), so a step completes with every sample or
+A crashed rollout, verifier or reward-model actor is restarted by Ray (`max_restarts`) and the work it held
+is dispatched again (to the restarted actor or a sibling), so a rollout completes with every sample or
 fails loudly with `PoolError`. Learner ranks are not restarted: a lost rank loses optimizer state, so the
 job fails and resumes from its last checkpoint.
 """
 
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
@@ -16,12 +14,11 @@ from itertools import count
 import ray
 from ray.exceptions import RayActorError
 
-from actors.learner import Learner
+from actors.learner import LearnerRank
 from actors.reward import RewardModelScorer
-from actors.rollout import RolloutEngine, SamplingSettings
-from actors.verifier import Verifier
+from actors.rollout import RolloutEngine
 from rlsys.autoscale import ScalingRule, target_replicas
-from rlsys.batch import TrainSequence, response_token_count, shard
+from rlsys.batch import response_token_count, shard
 from rlsys.config import (
     AlgorithmConfig,
     LearnerConfig,
@@ -31,8 +28,9 @@ from rlsys.config import (
     VerifierConfig,
 )
 from rlsys.errors import PoolError
-from rlsys.rlhf.combine import add_component
-from rlsys.types import Prompt, Reward, Sample
+from rlsys.protocols import Chunk
+from rlsys.rewards import Verifier
+from rlsys.types import Prompt, Reward, Sample, Sampling, TrainSequence
 
 
 def _actor_options(pool: PoolConfig, *, restartable: bool) -> dict:
@@ -45,14 +43,16 @@ def _actor_options(pool: PoolConfig, *, restartable: bool) -> dict:
     }
 
 
-def _chunks(items: Sequence, parts: int) -> list[list]:
-    """Split into at most `parts` contiguous, nearly equal, non-empty chunks."""
-    parts = max(1, min(parts, len(items)))
-    size, extra = divmod(len(items), parts)
-    bounds = [0]
+def _bounds(total: int, parts: int) -> list[tuple[int, int]]:
+    """[start, end) of at most `parts` contiguous, nearly equal, non-empty slices of `total` items."""
+    parts = max(1, min(parts, total))
+    size, extra = divmod(total, parts)
+    bounds, start = [], 0
     for i in range(parts):
-        bounds.append(bounds[-1] + size + (1 if i < extra else 0))
-    return [list(items[bounds[i] : bounds[i + 1]]) for i in range(parts)]
+        end = start + size + (1 if i < extra else 0)
+        bounds.append((start, end))
+        start = end
+    return bounds
 
 
 @dataclass
@@ -70,7 +70,8 @@ class _ActorPool:
 
     max_attempts = 3
 
-    def __init__(self, actors: list) -> None:
+    def __init__(self, name: str, actors: list) -> None:
+        self.name = name
         self.actors = actors
         self._next = count()
         self.retried_tasks = 0
@@ -99,7 +100,9 @@ class _ActorPool:
                 result = ray.get(task.ref)
             except RayActorError as err:
                 if task.attempt + 1 >= self.max_attempts:
-                    raise PoolError(f"{task.method} failed {self.max_attempts} times: {err}") from err
+                    raise PoolError(
+                        f"{self.name} pool: {task.method} failed {self.max_attempts} times: {err}"
+                    ) from err
                 self.retried_tasks += 1
                 self._lost(task.actor_index)
                 actor_index = (task.actor_index + 1) % len(self.actors)
@@ -115,60 +118,84 @@ class _ActorPool:
         results = dict(self.as_completed(tasks))
         return [results[i] for i in sorted(results)]
 
+    def ready_refs(self) -> list[ray.ObjectRef]:
+        """One call per actor that returns once its constructor has finished (the start-up check)."""
+        return [actor.ready.remote() for actor in self.actors]
+
     def size(self) -> int:
         return len(self.actors)
 
+    def metrics(self) -> dict[str, float]:
+        return {f"pool/{self.name}_replicas": self.size(), "pool/retried_tasks": self.retried_tasks}
 
-class RolloutPool(_ActorPool):
-    """vLLM engines; each holds the whole policy and serves a share of the prompts."""
+
+class _PendingScores:
+    """Scoring calls under way (`rlsys.protocols.Pending`): the parts of one batch, joined in order."""
+
+    def __init__(self, pool: _ActorPool, tasks: list[_Task]) -> None:
+        self.pool, self.tasks = pool, tasks
+
+    def done(self) -> bool:
+        refs = [task.ref for task in self.tasks]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        return len(ready) == len(refs)
+
+    def result(self) -> list[Reward]:
+        return [reward for part in self.pool.gather(self.tasks) for reward in part]
+
+
+class RayRolloutPool(_ActorPool):
+    """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts."""
 
     def __init__(self, model_path: str, config: RolloutConfig, *, dtype: str, seed: int) -> None:
         cls = ray.remote(RolloutEngine).options(**_actor_options(config, restartable=True))
         threads = config.engine_threads or max(1, int(config.num_cpus))
-        super().__init__(
-            [
-                cls.remote(
-                    model_path,
-                    seed=seed + replica,
-                    dtype=dtype,
-                    kv_cache_gib=config.kv_cache_gib,
-                    gpu_memory_utilization=config.gpu_memory_utilization,
-                    threads=threads,
-                )
-                for replica in range(config.replicas)
-            ]
-        )
+        engines = [
+            cls.remote(
+                model_path,
+                seed=seed + replica,
+                dtype=dtype,
+                kv_cache_gib=config.kv_cache_gib,
+                gpu_memory_utilization=config.gpu_memory_utilization,
+                threads=threads,
+            )
+            for replica in range(config.replicas)
+        ]
+        super().__init__("rollout", engines)
         self.weights: ray.ObjectRef | None = None
         self.policy_version = 0
         self._stale: set[int] = set()
 
-    def submit_generate(
-        self, prompts: Sequence[Prompt], settings: SamplingSettings, seeds: Sequence[int | None]
-    ) -> list[_Task]:
-        """Split the prompts over the engines, one contiguous chunk each."""
-        chunks = zip(_chunks(prompts, self.size()), _chunks(seeds, self.size()), strict=True)
-        return [self.submit(i, "generate", ps, settings, ss) for i, (ps, ss) in enumerate(chunks)]
-
     def generate(
-        self, prompts: Sequence[Prompt], settings: SamplingSettings, seeds: Sequence[int | None]
-    ) -> list[list[Sample]]:
-        """`settings.n` samples of each prompt, one group per prompt, in prompt order."""
-        return [
-            group for chunk in self.gather(self.submit_generate(prompts, settings, seeds)) for group in chunk
+        self, prompts: Sequence[Prompt], sampling: Sampling, seeds: Sequence[int | None]
+    ) -> Iterator[Chunk]:
+        """One contiguous chunk of prompts per engine, sent at once; each chunk's groups as soon as its engine
+        is done."""
+        bounds = _bounds(len(prompts), self.size())
+        tasks = [
+            self.submit(i, "generate", list(prompts[start:end]), sampling, list(seeds[start:end]))
+            for i, (start, end) in enumerate(bounds)
         ]
+        return (
+            [(bounds[index][0] + k, group) for k, group in enumerate(groups)]
+            for index, groups in self.as_completed(tasks)
+        )
 
-    def sync_weights(self, weights: ray.ObjectRef, policy_version: int) -> None:
+    def sync_weights(self, weights: ray.ObjectRef, version: int) -> None:
         """Every engine loads `weights` (an object ref: fetched once per node, not through the driver).
 
         An engine that died meanwhile takes them when it is next given work.
         """
-        self.weights, self.policy_version = weights, policy_version
-        refs = [actor.sync_weights.remote(weights, policy_version) for actor in self.actors]
+        self.weights, self.policy_version = weights, version
+        refs = [actor.sync_weights.remote(weights, version) for actor in self.actors]
         for actor_index, ref in enumerate(refs):
             try:
                 ray.get(ref)
             except RayActorError:
                 self._lost(actor_index)
+
+    def autoscale(self, wait_s: float, generate_s: float) -> None:
+        """Fixed size (elastic rollout pools are future work)."""
 
     def _lost(self, actor_index: int) -> None:
         # A restarted engine comes back with the initial weights: it must take the latest before new work.
@@ -180,18 +207,25 @@ class RolloutPool(_ActorPool):
         self._stale.discard(actor_index)
 
 
-class VerifierPool(_ActorPool):
-    """Reward scoring; cheap to restart, so re-dispatch needs no preparation. Grows with its backlog."""
+class RayVerifierPool(_ActorPool):
+    """Reward functions (`rlsys.rewards.Verifier`); cheap to restart, so re-dispatch needs no preparation.
+    Grows with its backlog up to `max_replicas`."""
 
     def __init__(self, config: VerifierConfig) -> None:
         cls = ray.remote(Verifier).options(**_actor_options(config, restartable=True))
         self._spawn = lambda: cls.remote(config.rewards, config.timeout_s)
-        super().__init__([self._spawn() for _ in range(config.replicas)])
+        super().__init__("verifier", [self._spawn() for _ in range(config.replicas)])
         self.rule = ScalingRule(config.replicas, config.max_replicas or config.replicas)
         self.idle_streak = 0
 
-    def submit_score(self, index: int, responses: Sequence[str], golds: Sequence[str]) -> _Task:
-        return self.submit(index, "score", list(responses), list(golds))
+    def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> _PendingScores:
+        """The batch spread over the verifiers, one contiguous part each."""
+        texts = [sample.text for sample in samples]
+        tasks = [
+            self.submit(i, "score", list(prompts[start:end]), texts[start:end])
+            for i, (start, end) in enumerate(_bounds(len(samples), self.size()))
+        ]
+        return _PendingScores(self, tasks)
 
     def autoscale(self, wait_s: float, generate_s: float) -> None:
         """Between steps: add a replica while scoring delays steps, drop one after a spell of idleness."""
@@ -206,58 +240,71 @@ class VerifierPool(_ActorPool):
         self.idle_streak = 0  # judge the new size on its own steps
 
 
-class RewardPool(_ActorPool):
+class RayRewardPool(_ActorPool):
     """Reward-model scorers: each holds the whole (small) reward model and scores a share of the samples.
 
-    Like verifiers they keep no state between calls, so a restarted actor needs no preparation.
+    Like verifiers they keep no state between calls, so a restarted actor needs no preparation. A sample's
+    Reward is `weight * score`, with the score itself as the component `config.name`.
     """
 
     def __init__(self, config: RewardModelConfig, *, dtype: str) -> None:
         cls = ray.remote(RewardModelScorer).options(**_actor_options(config, restartable=True))
         threads = config.threads or max(1, int(config.num_cpus))
-        super().__init__(
-            [
-                cls.remote(config.path, batch_size=config.batch_size, threads=threads, dtype=dtype)
-                for _ in range(config.replicas)
-            ]
-        )
-        self.name, self.weight = config.name, config.weight
+        scorers = [
+            cls.remote(
+                config.path,
+                name=config.name,
+                weight=config.weight,
+                batch_size=config.batch_size,
+                threads=threads,
+                dtype=dtype,
+            )
+            for _ in range(config.replicas)
+        ]
+        super().__init__("reward", scorers)
 
-    def submit_score(
-        self, index: int, prompts: Sequence[Sequence[dict[str, str]]], responses: Sequence[str]
-    ) -> _Task:
-        return self.submit(index, "score", [list(p) for p in prompts], list(responses))
+    def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> _PendingScores:
+        """The batch spread over the scorers, one contiguous part each."""
+        chats = [list(prompt.messages) for prompt in prompts]
+        texts = [sample.text for sample in samples]
+        tasks = [
+            self.submit(i, "rewards", chats[start:end], texts[start:end])
+            for i, (start, end) in enumerate(_bounds(len(samples), self.size()))
+        ]
+        return _PendingScores(self, tasks)
 
-    def score(self, prompts: Sequence[Sequence[dict[str, str]]], responses: Sequence[str]) -> list[float]:
-        """One score per (prompt messages, response), in order; the batch is spread over the scorers."""
-        parts = zip(_chunks(prompts, self.size()), _chunks(responses, self.size()), strict=True)
-        tasks = [self.submit_score(i, ps, rs) for i, (ps, rs) in enumerate(parts)]
-        return [value for part in self.gather(tasks) for value in part]
+    def autoscale(self, wait_s: float, generate_s: float) -> None:
+        """Fixed size (elastic reward pools are future work)."""
 
 
-class LearnerPool:
+class RayLearnerPool:
     """DeepSpeed ranks in one process group; a batch is sharded across them, one optimizer step per call."""
 
     def __init__(
         self, model_path: str, config: LearnerConfig, algorithm: AlgorithmConfig, *, dtype: str, seed: int
     ) -> None:
-        cls = ray.remote(Learner).options(**_actor_options(config, restartable=False))
+        cls = ray.remote(LearnerRank).options(**_actor_options(config, restartable=False))
         world = config.replicas
         self.actors = [
             cls.remote(model_path, config, algorithm, rank=rank, world_size=world, dtype=dtype, seed=seed)
             for rank in range(world)
         ]
         self.zero_stage = config.zero_stage
+        self.algorithm = algorithm
         master_addr, master_port = ray.get(self.actors[0].rendezvous_address.remote())
-        ray.get([actor.setup.remote(master_addr, master_port) for actor in self.actors])
+        self._setup = [actor.setup.remote(master_addr, master_port) for actor in self.actors]
+
+    def ready_refs(self) -> list[ray.ObjectRef]:
+        """The ranks' set-up calls: they return once every rank has joined and built its engine."""
+        return list(self._setup)
 
     def train_step(
-        self, sequences: Sequence[TrainSequence], kl_coef: float | None = None, off_policy: bool = False
+        self, sequences: Sequence[TrainSequence], *, kl_coef: float, off_policy: bool
     ) -> dict[str, float]:
         """One optimizer step over all sequences; metrics are global per-token means.
 
-        `kl_coef` is this step's KL weight (an adaptive beta); None: the configured `algorithm.kl_coef`.
-        `off_policy`: the samples came from older weights than the learner's (see `Learner.train_step`).
+        `kl_coef` is this step's KL weight; `off_policy`: the samples came from older weights than the
+        learner's (see `LearnerRank.train_step`).
         """
         num_tokens = response_token_count(sequences)
         parts = shard(sequences, len(self.actors))
@@ -277,8 +324,8 @@ class LearnerPool:
             return refs[0]
         return self.actors[0].packed_weights.remote()
 
-    def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
-        ray.get([a.save_checkpoint.remote(directory, tag, client_state) for a in self.actors])
+    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
+        ray.get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors])
 
     def load_checkpoint(self, directory: str, tag: str) -> dict:
         return ray.get([a.load_checkpoint.remote(directory, tag) for a in self.actors])[0]
@@ -288,66 +335,3 @@ class LearnerPool:
             ray.get([a.save_pretrained.remote(directory) for a in self.actors])
         else:
             ray.get(self.actors[0].save_pretrained.remote(directory))
-
-
-@dataclass(frozen=True)
-class ScoredRollout:
-    """Groups of samples and their rewards, in prompt order, with where the time went."""
-
-    groups: list[list[Sample]]
-    rewards: list[list[Reward]]
-    generate_s: float  # until the last engine finished
-    verify_wait_s: float  # scoring that did not overlap generation: what scoring added to the step
-    verify_backlog: int  # verifier tasks still queued or running when generation finished
-
-
-def generate_and_score(
-    rollout: RolloutPool,
-    verifier: VerifierPool,
-    prompts: Sequence[Prompt],
-    settings: SamplingSettings,
-    seeds: Sequence[int | None],
-    reward: RewardPool | None = None,
-) -> ScoredRollout:
-    """Sample groups for the prompts and score them, streaming: each engine's chunk is spread over the
-    verifiers (and the reward-model scorers) as soon as it is done, while the other engines still generate.
-
-    With a reward pool, each sample's Reward gains the reward model's score as the component
-    `reward.name`, added to the total with `reward.weight`."""
-    start = time.perf_counter()
-    prompt_of = {p.id: p for p in prompts}
-    chunks: dict[int, list[list[Sample]]] = {}
-    verified: list[Sample] = []  # in the order the verifier tasks cover them
-    modelled: list[Sample] = []  # in the order the reward-model tasks cover them
-    verify_tasks, model_tasks = [], []
-    for index, groups in rollout.as_completed(rollout.submit_generate(prompts, settings, seeds)):
-        chunks[index] = groups
-        samples = [s for group in groups for s in group]
-        for part in _chunks(samples, verifier.size()):
-            verified.extend(part)
-            texts, golds = [s.text for s in part], [prompt_of[s.prompt_id].gold for s in part]
-            verify_tasks.append(verifier.submit_score(len(verify_tasks), texts, golds))
-        if reward is None:
-            continue
-        for part in _chunks(samples, reward.size()):
-            modelled.extend(part)
-            chats = [prompt_of[s.prompt_id].messages for s in part]
-            model_tasks.append(reward.submit_score(len(model_tasks), chats, [s.text for s in part]))
-    generated = time.perf_counter()
-    _, backlog = ray.wait([t.ref for t in verify_tasks], num_returns=len(verify_tasks), timeout=0)
-    flat_rewards = [r for part in verifier.gather(verify_tasks) for r in part]
-    reward_of = dict(zip(map(id, verified), flat_rewards, strict=True))
-    if reward is not None:
-        scores = [value for part in reward.gather(model_tasks) for value in part]
-        combined = add_component(
-            [reward_of[id(s)] for s in modelled], scores, name=reward.name, weight=reward.weight
-        )
-        reward_of = dict(zip(map(id, modelled), combined, strict=True))
-    groups_out = [group for index in sorted(chunks) for group in chunks[index]]
-    return ScoredRollout(
-        groups=groups_out,
-        rewards=[[reward_of[id(s)] for s in group] for group in groups_out],
-        generate_s=generated - start,
-        verify_wait_s=time.perf_counter() - generated,
-        verify_backlog=len(backlog),
-    )

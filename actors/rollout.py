@@ -1,28 +1,18 @@
 """The rollout engine: a vLLM engine that samples groups of completions and takes new weights in place.
 
-`RolloutEngine` is a plain class (built and tested without Ray); `actors.pools` runs it as Ray actors.
+`RolloutEngine` is a plain class (built and tested without Ray); `actors.pools.RayRolloutPool` runs it as
+Ray actors.
 Weight sync on CPU goes through `collective_rpc` into each vLLM worker's `reload_weights`: the CPU build
 repacks linear weights, so loading through the model's own `load_weights` would fail there.
 """
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
 from actors.weights import PackedWeights
-from rlsys.types import Prompt, Sample
-
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    """How to sample: `n` completions per prompt at `temperature` (0 means greedy)."""
-
-    n: int
-    temperature: float
-    top_p: float = 1.0
-    max_new_tokens: int = 128
+from rlsys.types import Prompt, Sample, Sampling
 
 
 def _reload_worker_weights(worker, weights: PackedWeights) -> None:
@@ -60,6 +50,7 @@ class RolloutEngine:
             # Prompts are scheduled whole: a partially prefilled seeded request rewinds its random
             # generator, which the CPU generator cannot do ("CPU Generator does not use offset").
             enable_chunked_prefill=False,
+            use_tqdm_on_load=False,  # a progress bar in an actor's log is a line per refresh
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.seed = seed
@@ -75,6 +66,9 @@ class RolloutEngine:
         params = SamplingParams(n=2, temperature=1.0, max_tokens=2, logprobs=0, seed=self.seed)
         self.llm.generate([prompt], params, use_tqdm=False)
 
+    def ready(self) -> None:
+        """Returns once the engine is up and warmed (the pool's start-up check)."""
+
     def prompt_token_ids(self, prompt: Prompt) -> list[int]:
         text = self.tokenizer.apply_chat_template(
             list(prompt.messages), tokenize=False, add_generation_prompt=True
@@ -84,10 +78,10 @@ class RolloutEngine:
     def generate(
         self,
         prompts: Sequence[Prompt],
-        settings: SamplingSettings,
+        sampling: Sampling,
         request_seeds: Sequence[int | None] | None = None,
     ) -> list[list[Sample]]:
-        """Sample `settings.n` completions of each prompt; one list of samples per prompt, in order.
+        """Sample `sampling.n` completions of each prompt; one list of samples per prompt, in order.
 
         `request_seeds` (one per prompt) make a rollout reproducible whatever engine serves it.
         """
@@ -96,10 +90,10 @@ class RolloutEngine:
         token_ids = [self.prompt_token_ids(p) for p in prompts]
         params = [
             SamplingParams(
-                n=settings.n,
-                temperature=settings.temperature,
-                top_p=settings.top_p,
-                max_tokens=settings.max_new_tokens,
+                n=sampling.n,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=sampling.max_new_tokens,
                 logprobs=0,  # the sampled token's own logprob only
                 seed=None if request_seeds is None else request_seeds[i],
             )

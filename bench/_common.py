@@ -1,5 +1,5 @@
 """Helpers shared by the benchmarks: the machine's state, model directories, and an rlsys run driven step by
-step through the real learner loop (`rlsys.trainer.LearnerLoop`) so each step can be timed on its own."""
+step through the real learner loop (`rlsys.loop.RLLoop`) so each step can be timed on its own."""
 
 from __future__ import annotations
 
@@ -97,6 +97,8 @@ def start_ray(num_cpus: int, niceness: int | None = None) -> None:
     """
     import ray
 
+    from rlsys.console import actor_runtime_env
+
     if niceness is not None:
         os.environ["RAY_worker_niceness"] = str(niceness)
     os.environ.setdefault("RAY_worker_niceness", "0")
@@ -107,22 +109,20 @@ def start_ray(num_cpus: int, niceness: int | None = None) -> None:
         include_dashboard=False,
         logging_level="ERROR",
         log_to_driver=False,  # worker chatter would interleave with the tables and the last line
-        runtime_env={"env_vars": {"VLLM_LOGGING_LEVEL": "ERROR", "TOKENIZERS_PARALLELISM": "false"}},
+        runtime_env=actor_runtime_env(),
     )
 
 
 class RlsysSteps:
-    """The quickstart job (or a variant by overrides) run step by step through `LearnerLoop.train_steps`.
-
-    The loop logs its per-phase times to MLflow (a throw-away SQLite store); a recording tracker keeps the
-    last step's metrics in memory so the caller can read them without querying MLflow.
-    """
+    """The quickstart job (or a variant by overrides) run step by step through `RLLoop.train_steps` on real
+    Ray pools; the loop logs to a throw-away MLflow store and hands each step's metrics back."""
 
     def __init__(self, model_path: str, overrides: list[str]) -> None:
+        from actors.cluster import start_pools
         from rlsys.checkpoint import CheckpointStore
         from rlsys.config import load_job
+        from rlsys.loop import RLLoop
         from rlsys.tracking import Tracker
-        from rlsys.trainer import LearnerLoop, Pools
 
         self.tmp = Path(tempfile.mkdtemp(prefix="rlsys-bench-"))
         self.config = load_job(
@@ -137,28 +137,20 @@ class RlsysSteps:
             ],
         )
 
-        class RecordingTracker(Tracker):
-            last: dict[str, float] = {}
-
-            def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-                super().log_metrics(metrics, step)
-                RecordingTracker.last = dict(metrics)
-
-        self.tracker = RecordingTracker(self.config.tracking, run_name="bench")
+        self.tracker = Tracker(self.config.tracking, run_name="bench")
         store = CheckpointStore(self.config.train.output_dir, self.config.name)
-        self.loop = LearnerLoop(self.config, model_path, self.tracker, store)
-        self.loop.pools = Pools(self.config, model_path)
-        self.pools = self.loop.pools
         # Start-up is not training time (TRL's trainer, too, loads its model before the clock starts).
-        log(f"pools started in {self.pools.wait_ready():.1f}s")
+        self.pools, seconds = start_pools(self.config, model_path)
+        log(f"pools started in {seconds:.1f}s")
+        self.loop = RLLoop(self.config, self.pools, self.tracker, store)
 
     def steps(self, first: int, last: int) -> Iterator[dict[str, float]]:
-        """Run RL steps `first`..`last` (from 1) as the loop does (`LearnerLoop.train_steps`, so with
+        """Run RL steps `first`..`last` (from 1) as the loop does (`RLLoop.train_steps`, so with
         `train.generate_ahead` too); yields each step's metrics, with `time/wall_s`: the wall time since the
         previous step ended, not counting the caller's own work between steps (nothing runs meanwhile)."""
         mark = time.perf_counter()
-        for _ in self.loop.train_steps(first, last):
-            metrics = dict(self.tracker.last)
+        for _, step_metrics in self.loop.train_steps(first, last):
+            metrics = dict(step_metrics)
             metrics["time/wall_s"] = time.perf_counter() - mark
             yield metrics
             mark = time.perf_counter()
@@ -169,7 +161,5 @@ class RlsysSteps:
         return metrics
 
     def close(self) -> None:
-        import mlflow
-
-        mlflow.end_run()
+        self.tracker.finish()
         shutil.rmtree(self.tmp, ignore_errors=True)

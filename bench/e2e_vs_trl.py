@@ -9,7 +9,7 @@ rate, betas, weight decay and gradient clipping, one optimizer step per batch, t
 Differences that remain, by design of each library: rlsys drops groups whose samples all got the same reward
 (TRL keeps them, with zero advantage, in the loss's token count; `--match-loss` makes rlsys keep them too).
 
-rlsys runs its real learner loop (`LearnerLoop.train_steps`: Ray rollout, verifier and DeepSpeed learner
+rlsys runs its real learner loop (`RLLoop.train_steps`: Ray rollout, verifier and DeepSpeed learner
 pools, weight sync) in a private local Ray runtime; `--generate-ahead` overlaps each step's training with the
 next step's sampling (`train.generate_ahead`). Held-out accuracy is measured the same way for both, outside
 the timed wall clock: the policy's weights are loaded into one evaluation vLLM engine (a Ray actor) and
@@ -57,13 +57,13 @@ class Evaluator:
         """`weights`: `PackedWeights` or an object ref to them; None keeps the engine's weights."""
         import ray
 
-        from actors.rollout import SamplingSettings
+        from rlsys.types import Sampling
         from verifiers.rewards import math_reward
 
         if weights is not None:
             self.version += 1
             ray.get(self.engine.sync_weights.remote(weights, self.version))
-        greedy = SamplingSettings(n=1, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS)
+        greedy = Sampling(n=1, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS)
         groups = ray.get(self.engine.generate.remote(self.prompts, greedy))
         scores = math_reward([g[0].text for g in groups], [p.gold for p in self.prompts], 5.0)
         return sum(s.value for s in scores) / len(scores)

@@ -79,10 +79,10 @@ def _profile(engine, prompts, args) -> None:
     import io
     import pstats
 
-    from actors.rollout import SamplingSettings
     from rlsys.data import request_seed
+    from rlsys.types import Sampling
 
-    settings = SamplingSettings(n=8, temperature=args.temperature, max_new_tokens=args.max_new_tokens)
+    settings = Sampling(n=8, temperature=args.temperature, max_new_tokens=args.max_new_tokens)
     batch = prompts[:16]
     timings = {}
     for label, seeds in (("seeded", [request_seed(0, 0, i) for i in range(16)]), ("unseeded", None)):
@@ -135,8 +135,9 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from actors.rollout import RolloutEngine, SamplingSettings
+    from actors.rollout import RolloutEngine
     from rlsys.data import request_seed
+    from rlsys.types import Sampling
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -165,7 +166,7 @@ def main() -> None:
     prompts = _prompts(max(args.prompts))
     token_ids = [engine.prompt_token_ids(p) for p in prompts]
     # Warm-up of both paths (first-call compilation, allocator growth).
-    warm = SamplingSettings(n=2, temperature=args.temperature, max_new_tokens=8)
+    warm = Sampling(n=2, temperature=args.temperature, max_new_tokens=8)
     engine.generate(prompts[:2], warm)
     _hf_generate(hf, tokenizer, token_ids[:2], 2, args.temperature, 8)
 
@@ -176,7 +177,7 @@ def main() -> None:
     rows, ratios = [], []
     for batch in args.prompts:
         for n in args.n:
-            settings = SamplingSettings(n=n, temperature=args.temperature, max_new_tokens=args.max_new_tokens)
+            settings = Sampling(n=n, temperature=args.temperature, max_new_tokens=args.max_new_tokens)
             best_v = best_h = 0.0
             spent = 0.0
             for attempt in range(args.repeat):

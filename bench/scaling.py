@@ -3,7 +3,7 @@
 For each rollout pool size R (a fresh set of pools; with R engines each engine gets max(1, cores // R) torch
 threads, so R=1 is not handicapped) and each verifier pool size V (a prefix of the largest verifier pool, so
 verifiers are not restarted between sizes), the quickstart job's steps run through the real learner loop
-(`LearnerLoop.train_steps`) and the median step time and phase times are reported, against R=1, V=1.
+(`RLLoop.train_steps`) and the median step time and phase times are reported, against R=1, V=1.
 
 A calibration pass then measures the two costs the cluster model needs: engine-seconds of generation per
 sample (g) and verifier-seconds per sample (v, from `Reward.elapsed_s`). With N samples per step, streaming
@@ -45,8 +45,8 @@ def main() -> None:
 
     import ray
 
-    from actors.pools import generate_and_score
     from rlsys.data import request_seed, step_batch
+    from rlsys.scoring import sample_and_score
 
     model_dir = args.model or default_model()
     log(f"model {model_dir}; {machine()}")
@@ -90,8 +90,8 @@ def main() -> None:
                     config = run.config
                     prompts = step_batch(run.loop.train_prompts, 10_000, config.train.prompts_per_step, 0)
                     seeds = [request_seed(0, 10_000, i) for i in range(len(prompts))]
-                    scored = generate_and_score(
-                        run.pools.rollout, run.pools.verifier, prompts, run.loop.settings, seeds
+                    scored = sample_and_score(
+                        run.pools.rollout, [run.pools.verifier], prompts, run.loop.sampling, seeds
                     )
                     samples = sum(len(g) for g in scored.groups)
                     costs["g"] = scored.generate_s * replicas / samples

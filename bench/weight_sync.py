@@ -1,7 +1,7 @@
 """Benchmark: weight-sync time against RL step time, for the embedded model and a larger random model of the
 same architecture.
 
-Each model runs the quickstart job's steps through the real learner loop (`LearnerLoop.train_steps`:
+Each model runs the quickstart job's steps through the real learner loop (`RLLoop.train_steps`:
 rollout pool → verifier pool → DeepSpeed learner pool → `RolloutPool.sync_weights`) in a private local Ray
 runtime, and reads `time/sync_s` and `time/step_s` from the loop's own metrics. After the steps, the sync is
 split into its two halves, timed separately: the learner rank packing its weights into one buffer and putting
@@ -71,7 +71,7 @@ def _measure(model_dir: str, overrides: list[str], steps: int, label: str) -> di
             ray.wait([ref], fetch_local=False)
             gather.append(time.perf_counter() - t)
             t = time.perf_counter()
-            run.pools.rollout.sync_weights(ref, policy_version=version)
+            run.pools.rollout.sync_weights(ref, version=version)
             load.append(time.perf_counter() - t)
         step_s = median(r["time/step_s"] for r in rows)
         sync_s = median(r["time/sync_s"] for r in rows)

@@ -1,19 +1,37 @@
-"""Turning scored samples into padded training tensors, and splitting a step's batch across learner ranks."""
+"""Turning scored samples into training sequences and padded tensors, and splitting a step's batch across
+learner ranks."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from rlsys.algorithms.advantages import group_normalized_advantages, informative_groups
+from rlsys.config import AlgorithmConfig
+from rlsys.types import Reward, Sample, TrainSequence
 
-@dataclass(frozen=True)
-class TrainSequence:
-    """What the learner needs of one sample: its tokens, its advantage, and the sampler's log-probs."""
 
-    prompt_token_ids: tuple[int, ...]
-    token_ids: tuple[int, ...]
-    advantage: float
-    sampler_logprobs: tuple[float, ...]
+def training_batch(
+    groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]], algorithm: AlgorithmConfig
+) -> tuple[list[TrainSequence], float]:
+    """Every sample of the informative groups with its advantage (`group_normalized_advantages`), and the
+    share of groups kept. A group whose rewards are all equal has no signal (`informative_groups`) and is
+    dropped when `algorithm.drop_uninformative_groups`; kept, its samples train with advantage 0.
+    """
+    scores = torch.tensor([[r.score for r in group] for group in rewards], dtype=torch.float32)  # (P, G)
+    advantages = group_normalized_advantages(scores, scale_by_std=algorithm.scale_by_std)
+    keep = (
+        informative_groups(scores)
+        if algorithm.drop_uninformative_groups
+        else torch.ones(len(groups), dtype=torch.bool)
+    )
+    sequences = [
+        TrainSequence(s.prompt_token_ids, s.token_ids, float(advantages[p, g]), s.logprobs)
+        for p in range(len(groups))
+        if keep[p]
+        for g, s in enumerate(groups[p])
+    ]
+    return sequences, keep.float().mean().item()
 
 
 @dataclass(frozen=True)

@@ -2,21 +2,22 @@
 
     rlsys run jobs/quickstart.yaml train.steps=20 rollout.replicas=2   # run a job (local Ray, or RAY_ADDRESS)
     rlsys run --help-config                                           # every config key, its type and default
+    rlsys train-rm jobs/rm_quickstart.yaml                            # a reward model from rankings
     rlsys bootstrap                                                   # build the embedded model now
     rlsys submit jobs/cluster_gpu.yaml --address http://HEAD:8265     # run it on a Ray cluster, follow logs
     rlsys status JOB_ID | rlsys logs JOB_ID --follow | rlsys stop JOB_ID   # a submitted job
 
-Exit status: 0 done, 2 bad input (config, model path), 1 anything else (for `submit` while following and
-`status`: 1 when the job failed or was stopped).
+Exit status: 0 done, 2 bad input (config, model path, data: one line naming the key, file or row and the
+fix), 1 anything else (for `submit` while following and `status`: 1 when the job failed or was stopped).
+`--verbose` (or RLSYS_VERBOSE=1) keeps the third-party notices that are silenced by default.
 """
 
 import argparse
+import os
 import signal
 import sys
 
-from rlsys.errors import ConfigError, ModelNotFoundError
-from rlsys.rlhf.cli import add_train_rm_command, train_rm_command
-from rlsys.rlhf.data import PreferenceDataError
+from rlsys.errors import ConfigError, RlsysError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Distributed RL fine-tuning of language models: vLLM rollouts, verifiable rewards, "
         "DeepSpeed updates, Ray pools, MLflow tracking.",
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="keep third-party notices (also: RLSYS_VERBOSE=1)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -32,25 +36,40 @@ def _parser() -> argparse.ArgumentParser:
         help="run an RL job from a YAML file",
         description="Run an RL job. Overrides are key=value with dotted keys, e.g. train.steps=20.",
     )
-    run.add_argument("job", nargs="?", help="job YAML (e.g. jobs/quickstart.yaml)")
-    run.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    run.add_argument("--help-config", action="store_true", help="list every config key and exit")
+    _add_job_arguments(run, "job YAML (e.g. jobs/quickstart.yaml)")
     run.add_argument(
         "--resume", action="store_true", help="continue the job's newest checkpoint, in the same MLflow run"
     )
-    run.add_argument(
-        "--dry-run", action="store_true", help="validate and print the resolved config, then exit"
+    run.set_defaults(handler=_run)
+
+    train_rm = commands.add_parser(
+        "train-rm",
+        help="train a reward model from rankings or preference pairs",
+        description="Train a scalar reward model (Bradley–Terry or Plackett–Luce) with DeepSpeed; logs to "
+        "MLflow and saves a Hugging Face model directory. Overrides are key=value with dotted keys.",
     )
+    _add_job_arguments(train_rm, "reward-model job YAML (e.g. jobs/rm_quickstart.yaml)")
+    train_rm.set_defaults(handler=_train_rm)
 
     boot = commands.add_parser(
         "bootstrap",
         help="build the embedded tiny model (tokenizer, pretraining, SFT) if it is not cached",
-        description="Build the embedded model offline (cached in $RLSYS_CACHE_DIR or ~/.cache/rlsys).",
+        description="Build the embedded model offline (cached in $RLSYS_CACHE_DIR or ~/.cache/rlsys) and "
+        "print its directory.",
     )
     boot.add_argument("--seed", type=int, default=0, help="seed of the build")
-    _add_job_commands(commands)
-    add_train_rm_command(commands)
+    boot.set_defaults(handler=_bootstrap)
+    _add_cluster_commands(commands)
     return parser
+
+
+def _add_job_arguments(parser: argparse.ArgumentParser, job_help: str) -> None:
+    parser.add_argument("job", nargs="?", help=job_help)
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    parser.add_argument("--help-config", action="store_true", help="list every config key and exit")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="validate and print the resolved config, then exit"
+    )
 
 
 def _add_address(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +80,7 @@ def _add_address(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_job_commands(commands) -> None:
+def _add_cluster_commands(commands) -> None:
     """`submit`, `status`, `logs`, `stop`: jobs on a Ray cluster, through Ray's job submission API."""
     submit = commands.add_parser(
         "submit",
@@ -92,22 +111,26 @@ def _add_job_commands(commands) -> None:
     submit.add_argument(
         "--working-dir", help="directory uploaded as the job's working dir (default: the project root)"
     )
+    submit.set_defaults(handler=_submit)
 
     status = commands.add_parser("status", help="print a submitted job's status")
     status.add_argument("job_id", help="the id `rlsys submit` printed")
     _add_address(status)
+    status.set_defaults(handler=_status)
 
     logs = commands.add_parser("logs", help="print a submitted job's logs")
     logs.add_argument("job_id", help="the id `rlsys submit` printed")
     logs.add_argument("--follow", "-f", action="store_true", help="keep streaming until the job ends")
     _add_address(logs)
+    logs.set_defaults(handler=_logs)
 
     stop = commands.add_parser("stop", help="stop a submitted job")
     stop.add_argument("job_id", help="the id `rlsys submit` printed")
     _add_address(stop)
+    stop.set_defaults(handler=_stop)
 
 
-def config_for(args: argparse.Namespace, schema, load, example: str):
+def _config(args: argparse.Namespace, schema, load, example: str):
     """The validated config a job command runs, or None once `--help-config`/`--dry-run` has printed."""
     from rlsys.config import describe_schema
 
@@ -126,10 +149,10 @@ def config_for(args: argparse.Namespace, schema, load, example: str):
 def _run(args: argparse.Namespace) -> int:
     from rlsys.config import JobConfig, load_job
 
-    config = config_for(args, JobConfig, load_job, "rlsys run jobs/quickstart.yaml")
+    config = _config(args, JobConfig, load_job, "rlsys run jobs/quickstart.yaml")
     if config is None:
         return 0
-    from rlsys.trainer import run
+    from rlsys.job import run
 
     # SIGTERM (`kill`, a stopped Ray job) unwinds like Ctrl-C: the MLflow run is marked failed and the
     # local Ray runtime shuts down with its actors instead of leaving them orphaned.
@@ -139,14 +162,33 @@ def _run(args: argparse.Namespace) -> int:
     print(f"eval/accuracy_sampled: {summary.sampled_before:.3f} -> {summary.sampled_after:.3f}")
     print(f"mlflow run id: {summary.run_id}")
     print(f"policy saved to: {summary.model_dir}")
-    if config.monitor is not None:
-        alert = "none" if summary.alert_step is None else f"at step {summary.alert_step}"
-        print(f"reward-hacking alert: {alert}; best gold at step {summary.best_gold_step}")
-        print(f"best-gold policy saved to: {summary.best_gold_dir}")
+    if summary.monitor is not None:
+        monitor = summary.monitor
+        alert = "none" if monitor.alert_step is None else f"at step {monitor.alert_step}"
+        print(f"reward-hacking alert: {alert}; best gold at step {monitor.best_gold_step}")
+        print(f"best-gold policy saved to: {monitor.best_gold_dir}")
     if summary.steps_done < config.train.steps:
         print(f"stopped after step {summary.steps_done} of {config.train.steps} (monitor.stop_on_alert)")
     if summary.model_uri:
         print(f"registered as: {summary.model_uri}")
+    return 0
+
+
+def _train_rm(args: argparse.Namespace) -> int:
+    from rlsys.rlhf.config import RMConfig, load_rm_config
+
+    config = _config(args, RMConfig, load_rm_config, "rlsys train-rm jobs/rm_quickstart.yaml")
+    if config is None:
+        return 0
+    from rlsys.rm_job import run
+
+    summary = run(config)
+    print(
+        f"rm/heldout_accuracy: {summary.heldout_accuracy:.3f} ({summary.heldout_rankings} held-out rankings)"
+    )
+    print(f"rm/heldout_margin: {summary.heldout_margin:.3f}")
+    print(f"mlflow run id: {summary.run_id}")
+    print(f"reward model saved to: {summary.model_dir}")
     return 0
 
 
@@ -224,20 +266,17 @@ def _stop(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {
-        "run": _run,
-        "bootstrap": _bootstrap,
-        "submit": _submit,
-        "status": _status,
-        "logs": _logs,
-        "stop": _stop,
-        "train-rm": train_rm_command,
-    }
+    from rlsys.console import quiet, verbose
+
+    if args.verbose:
+        os.environ["RLSYS_VERBOSE"] = "1"  # the actors of this job, too
+    elif not verbose():
+        quiet()
     try:
-        return handlers[args.command](args)
-    except (ConfigError, ModelNotFoundError, PreferenceDataError) as err:
+        return args.handler(args)
+    except RlsysError as err:
         print(f"rlsys: error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_status
 
 
 if __name__ == "__main__":

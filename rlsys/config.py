@@ -12,10 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rlsys.errors import ConfigError
-from rlsys.rlhf.monitor import MonitorConfig as MonitorThresholds
 
 EMBEDDED_MODEL = "embedded"
-HIDDEN_PREFERENCE = "hidden_preference"  # the quickstart's people (rlsys.rlhf.preference), a gold measure
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 Dtype = Literal["float32", "bfloat16", "float16"]
 
@@ -138,15 +136,14 @@ class VerifierConfig(PoolConfig):
     @field_validator("rewards")
     @classmethod
     def _known_rewards(cls, rewards: dict[str, float]) -> dict[str, float]:
-        from verifiers.rewards import REWARDS
+        from rlsys.rewards import REWARD_FUNCTIONS
 
-        unknown = sorted(set(rewards) - set(REWARDS))
+        known = sorted(REWARD_FUNCTIONS)
+        unknown = sorted(set(rewards) - set(known))
         if unknown:
-            raise ValueError(f"unknown reward function(s) {unknown}; choose from {sorted(REWARDS)}")
+            raise ValueError(f"unknown reward function(s) {unknown}; choose from {known}")
         if not rewards:
-            raise ValueError(
-                f"name at least one reward function, e.g. {{math: 1.0}}; choose from {sorted(REWARDS)}"
-            )
+            raise ValueError(f"name at least one reward function, e.g. {{math: 1.0}}; choose from {known}")
         return rewards
 
 
@@ -176,13 +173,19 @@ class RewardModelConfig(PoolConfig):
         return path
 
 
-class LearnerConfig(PoolConfig):
+class OptimizerConfig(Section):
+    """AdamW under DeepSpeed ZeRO: how every trainer (the policy's learner ranks, the reward-model trainer)
+    builds its engine (`actors.deepspeed_engine`)."""
+
     zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage.")
     lr: float = Field(1e-4, gt=0, description="AdamW learning rate (constant after warmup).")
     warmup_steps: int = Field(0, ge=0, description="Linear learning-rate warmup, in optimizer steps.")
     betas: tuple[float, float] = Field((0.9, 0.99), description="AdamW betas.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this.")
+
+
+class LearnerConfig(PoolConfig, OptimizerConfig):
     micro_batch_size: int = Field(64, ge=1, description="Sequences per forward/backward on one rank.")
     max_tokens_per_micro_batch: int | None = Field(
         None,
@@ -204,7 +207,8 @@ class AlgorithmConfig(Section):
     kl_target: float | None = Field(
         None,
         gt=0,
-        description="Per-token KL to steer beta toward (adaptive, rlsys.rlhf.kl); null: beta stays kl_coef.",
+        description="Per-token KL to steer beta toward (adaptive, rlsys.algorithms.kl_control); null: beta "
+        "stays kl_coef.",
     )
     kl_horizon: float = Field(
         10_000.0, gt=0, description="Samples over which the adaptive beta can change by up to 20%."
@@ -245,8 +249,9 @@ class TrainConfig(Section):
     )
 
 
-class MonitorConfig(MonitorThresholds):
-    """The reward-hacking monitor (rlsys.rlhf.monitor): its thresholds, and when and against what it looks."""
+class MonitorConfig(Section):
+    """The reward-hacking monitor (`rlsys.rlhf.monitor`): when and against what it looks, and the thresholds
+    of its detectors (each can be switched off with null)."""
 
     every: int = Field(5, ge=1, description="Steps between monitor evaluations (greedy held-out answers).")
     prompts: int | None = Field(
@@ -254,8 +259,46 @@ class MonitorConfig(MonitorThresholds):
     )
     gold: str | None = Field(
         None,
-        description=f"The gold reference: '{HIDDEN_PREFERENCE}' (the quickstart's people) or a "
-        "verifier.rewards name (weight 0 is fine); null: degeneration detectors only.",
+        description="The gold reference: a verifier.rewards name (weight 0 scores it without optimising it), "
+        "e.g. 'hidden_preference' (the quickstart's people) or 'math'; null: degeneration detectors only.",
+    )
+    window: int = Field(5, ge=1, description="Gold evaluations in the trailing mean of both curves.")
+    min_drop: float = Field(
+        0.05, gt=0, description="How far (in gold units) the smoothed gold must fall below its best to count."
+    )
+    noise_z: float = Field(
+        3.0,
+        ge=0,
+        description="Falls and rises must also exceed this many noise scales of the smoothed curve.",
+    )
+    patience: int = Field(3, ge=1, description="Consecutive gold evaluations the fall must last to alert.")
+    max_repetition: float | None = Field(
+        0.25, gt=0, le=1, description="Alert when the mean per-response n-gram repetition rate exceeds this."
+    )
+    repetition_n: int = Field(3, ge=1, description="n of the repetition rate's word n-grams.")
+    min_distinct_ratio: float | None = Field(
+        0.3, gt=0, le=1, description="Alert when distinct-2 falls below this share of its first value."
+    )
+    max_length_ratio: float | None = Field(
+        4.0, gt=1, description="Alert when the mean response length exceeds this multiple of its first value."
+    )
+    min_length_ratio: float | None = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="Alert when the mean response length falls below this share of its first.",
+    )
+    max_kl: float | None = Field(
+        1.0, gt=0, description="Alert when the per-token KL to the reference exceeds this."
+    )
+    outlier_z: float = Field(
+        3.5, gt=0, description="Robust z-score beyond which a reward-model score is an outlier."
+    )
+    max_outlier_share: float | None = Field(
+        0.5, gt=0, le=1, description="Alert when more than this share of reward-model scores are outliers."
+    )
+    stop_on_alert: bool = Field(
+        False, description="Stop the run at the first alert (the best-gold checkpoint stays)."
     )
 
 
@@ -322,13 +365,12 @@ class JobConfig(Section):
                 f"{self.task.eval_size}: lower monitor.prompts or raise task.eval_size",
             )
         gold = self.monitor.gold if self.monitor is not None else None
-        if gold is not None and gold != HIDDEN_PREFERENCE and gold not in rewards:
+        if gold is not None and gold not in rewards:
             raise KeyedError(
                 "monitor.gold",
                 gold,
-                f"'{gold}' is neither '{HIDDEN_PREFERENCE}' nor a verifier reward of this job "
-                f"({sorted(rewards)}): pick one, add it to verifier.rewards (weight 0 logs it without "
-                f"optimising it), or set null",
+                f"'{gold}' is not a verifier reward of this job ({sorted(rewards)}): add it to "
+                "verifier.rewards (weight 0 scores it without optimising it), pick one of those, or set null",
             )
         return self
 
@@ -345,7 +387,13 @@ def apply_override(tree: dict[str, Any], override: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"override '{override}': '{part}' is a value, not a section")
         node = child
-    node[leaf] = yaml.safe_load(raw)
+    try:
+        node[leaf] = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(
+            f"override '{override}': the value is not valid YAML ({str(err).splitlines()[0]}); "
+            "quote it or fix it"
+        ) from None
 
 
 def load_config(

@@ -1,9 +1,10 @@
 """The errors a user of rlsys sees.
 
-    RlsysError
+    RlsysError            raised on purpose; the CLI prints its message in one line, no traceback
     ├── ConfigError        a job config is malformed; the message names the key and the fix (exit status 2)
     ├── ModelNotFoundError a model path is not a Hugging Face model directory (exit status 2)
-    └── PoolError          a pool could not complete its work after re-dispatching it to restarted actors
+    ├── DataError          a data file is malformed; the message names the file, the line and the fix (exit 2)
+    └── PoolError          a pool could not complete its work after re-dispatching it (exit status 1)
 
 Everything else (a bug, a crashed library) propagates as it is.
 """
@@ -11,6 +12,8 @@ Everything else (a bug, a crashed library) propagates as it is.
 
 class RlsysError(Exception):
     """Base class of the errors rlsys raises on purpose."""
+
+    exit_status = 2  # bad input the user can fix
 
 
 class ConfigError(RlsysError):
@@ -21,5 +24,11 @@ class ModelNotFoundError(RlsysError):
     """A model path does not name a loadable model."""
 
 
+class DataError(RlsysError):
+    """A data file (prompts, rankings) is missing or malformed."""
+
+
 class PoolError(RlsysError):
     """A pool gave up on a piece of work (every retry hit a dead actor)."""
+
+    exit_status = 1

@@ -16,7 +16,10 @@ _MAX_PARAM_LENGTH = 6000
 
 
 class Tracker:
-    """A thin handle on one MLflow run."""
+    """A thin handle on one MLflow run (the loop's `rlsys.protocols.Tracker`).
+
+    As a context manager it ends the run when the block ends: FINISHED, or FAILED when the block raised.
+    """
 
     def __init__(self, config: TrackingConfig, run_name: str, run_id: str | None = None) -> None:
         if config.tracking_uri:
@@ -48,8 +51,22 @@ class Tracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         mlflow.set_tags(tags)
 
+    def history(self, key: str) -> list[tuple[int, float]]:
+        return read_metric_history(self.run_id, key)
+
+    def register_model(self, model_dir: str, name: str) -> str:
+        from rlsys.registry import register_policy
+
+        return register_policy(model_dir, name, self.run_id)
+
     def finish(self, status: str = "FINISHED") -> None:
         mlflow.end_run(status=status)
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        self.finish("FINISHED" if error_type is None else "FAILED")
 
 
 def read_metric_history(run_id: str, key: str, tracking_uri: str | None = None) -> list[tuple[int, float]]:

@@ -105,12 +105,9 @@ def ray_runtime():
     """A local Ray runtime for the session (2 logical CPUs, as on the reference machine)."""
     import ray
 
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level="ERROR",
-        runtime_env={"env_vars": {"VLLM_LOGGING_LEVEL": "ERROR", "TOKENIZERS_PARALLELISM": "false"}},
-    )
+    from rlsys.console import actor_runtime_env
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", runtime_env=actor_runtime_env())
     yield ray
     ray.shutdown()
 

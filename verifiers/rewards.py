@@ -1,8 +1,10 @@
 """The reward registry: a job names its reward functions and weights in YAML (`verifier.rewards`).
 
-A reward function scores a batch: `fn(responses, golds, timeout_s) -> list[Score]`. Batches let a verifier
-share its worker processes across answers. Each score keeps its verdict word for metrics, and `correct` where
-the function decides correctness (it feeds `train/accuracy`).
+A reward function scores a batch: `fn(responses, golds, timeout_s, **columns) -> list[Score]`, where
+`columns` are further per-response lists a caller may pass (`prompts`: the chat each response answers) and
+a function may ignore. Batches let a verifier share its worker processes across answers. Each score keeps
+its verdict word for metrics, and `correct` where the function decides correctness (it feeds
+`train/accuracy`).
 """
 
 import json
@@ -18,10 +20,10 @@ class Score:
     correct: bool | None = None  # None: this function does not judge correctness
 
 
-RewardFn = Callable[[Sequence[str], Sequence[str], float], list[Score]]
+RewardFn = Callable[..., list[Score]]
 
 
-def math_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float) -> list[Score]:
+def math_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float, **_columns) -> list[Score]:
     """1.0 when the final answer is mathematically equal to the gold answer (sympy), else 0.0."""
     from verifiers.math import verify_batch
 
@@ -32,7 +34,9 @@ def math_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float
 _FINAL_ANSWER = re.compile(r"(^####\s*\S.*$)|(\\boxed\{)", re.MULTILINE)
 
 
-def format_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float) -> list[Score]:
+def format_reward(
+    responses: Sequence[str], golds: Sequence[str], timeout_s: float, **_columns
+) -> list[Score]:
     """1.0 when the response states a final answer in a recognised form (`#### x` line or `\\boxed{x}`)."""
     return [
         Score(1.0, "formatted") if _FINAL_ANSWER.search(r) else Score(0.0, "unformatted") for r in responses
@@ -57,7 +61,7 @@ def parse_code_gold(gold: str) -> tuple[str, str | None]:
     return gold, None
 
 
-def code_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float) -> list[Score]:
+def code_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float, **_columns) -> list[Score]:
     """The share of tests the response's program passes, run in the sandbox; correct when all pass."""
     from verifiers.code import CodeJob, run_tests_batch
 

@@ -7,9 +7,9 @@ bad values fail with a message naming the key and the fix, `key.sub=value` overr
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from rlsys.config import ModelConfig, Section, TrackingConfig, load_config
+from rlsys.config import KeyedError, ModelConfig, OptimizerConfig, Section, TrackingConfig, load_config
 
 
 class GenerateConfig(Section):
@@ -51,7 +51,7 @@ class RMDataConfig(Section):
         return path
 
 
-class RMTrainConfig(Section):
+class RMTrainConfig(OptimizerConfig):
     loss: Literal["bradley_terry", "plackett_luce"] = Field(
         "bradley_terry",
         description="Pairwise Bradley–Terry over all implied pairs, or listwise Plackett–Luce.",
@@ -60,13 +60,6 @@ class RMTrainConfig(Section):
     rankings_per_batch: int = Field(
         16, ge=1, description="Rankings per optimizer step (all their responses)."
     )
-    lr: float = Field(1e-4, gt=0, description="AdamW learning rate (constant after warmup).")
-    warmup_steps: int = Field(10, ge=0, description="Linear learning-rate warmup, in optimizer steps.")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
-    grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this.")
-    zero_stage: Literal[0, 1, 2] = Field(
-        2, description="DeepSpeed ZeRO stage (3 shards weights, which one small reward model does not need)."
-    )
     torch_threads: int = Field(
         0, ge=0, description="Torch threads for generating and training (0: torch's default)."
     )
@@ -74,6 +67,16 @@ class RMTrainConfig(Section):
     output_dir: str = Field(
         "runs", description="The reward model goes to <output_dir>/<name>/<MLflow run id>/reward_model."
     )
+
+    @model_validator(mode="after")
+    def _whole_weights(self) -> "RMTrainConfig":
+        if self.zero_stage == 3:
+            raise KeyedError(
+                "zero_stage",
+                self.zero_stage,
+                "ZeRO-3 shards the weights, which one small reward model does not need: use 0, 1 or 2",
+            )
+        return self
 
 
 class RMConfig(Section):

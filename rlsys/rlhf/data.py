@@ -18,13 +18,14 @@ once, each naming the line, the field and how to fix it (`PreferenceDataError`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlsys.errors import RlsysError
+from rlsys.errors import DataError
 
 Messages = tuple[dict[str, str], ...]
 
@@ -32,7 +33,7 @@ Messages = tuple[dict[str, str], ...]
 _MAX_REPORTED = 20
 
 
-class PreferenceDataError(RlsysError):
+class PreferenceDataError(DataError):
     """A ranking or pairwise file is malformed; the message lists each problem with its line and field."""
 
 
@@ -237,3 +238,20 @@ def _split_conversation(conversation: list, field: str) -> tuple[Messages, str]:
 
 def _id(record: dict) -> str:
     return str(record.get("id", ""))
+
+
+def split_heldout(rankings: list[Ranking], share: float) -> tuple[list[Ranking], list[Ranking]]:
+    """Train and held-out rankings, split by a stable hash of the prompt: one prompt never lands in both."""
+
+    def bucket(ranking: Ranking) -> float:
+        text = json.dumps(ranking.prompt, sort_keys=True).encode()
+        return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") / 2**64
+
+    train = [r for r in rankings if bucket(r) >= share]
+    heldout = [r for r in rankings if bucket(r) < share]
+    if not train or not heldout:
+        raise PreferenceDataError(
+            f"{len(rankings)} rankings split into {len(train)} train and {len(heldout)} held-out; "
+            f"add data or change data.heldout_share"
+        )
+    return train, heldout

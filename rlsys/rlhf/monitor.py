@@ -29,55 +29,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from pydantic import BaseModel, ConfigDict, Field
+from rlsys.config import MonitorConfig
 
 # Scales a median absolute deviation to the standard deviation of a normal distribution.
 _MAD_TO_STD = 1.4826
-
-
-class MonitorConfig(BaseModel):
-    """Thresholds of the reward-hacking monitor; every detector can be switched off with null."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-    window: int = Field(5, ge=1, description="Gold evaluations in the trailing mean of both curves.")
-    min_drop: float = Field(
-        0.05, gt=0, description="How far (in gold units) the smoothed gold must fall below its best to count."
-    )
-    noise_z: float = Field(
-        3.0,
-        ge=0,
-        description="Falls and rises must also exceed this many noise scales of the smoothed curve.",
-    )
-    patience: int = Field(3, ge=1, description="Consecutive gold evaluations the fall must last to alert.")
-    max_repetition: float | None = Field(
-        0.25, gt=0, le=1, description="Alert when the mean per-response n-gram repetition rate exceeds this."
-    )
-    repetition_n: int = Field(3, ge=1, description="n of the repetition rate's word n-grams.")
-    min_distinct_ratio: float | None = Field(
-        0.3, gt=0, le=1, description="Alert when distinct-2 falls below this share of its first value."
-    )
-    max_length_ratio: float | None = Field(
-        4.0, gt=1, description="Alert when the mean response length exceeds this multiple of its first value."
-    )
-    min_length_ratio: float | None = Field(
-        0.25,
-        gt=0,
-        lt=1,
-        description="Alert when the mean response length falls below this share of its first.",
-    )
-    max_kl: float | None = Field(
-        1.0, gt=0, description="Alert when the per-token KL to the reference exceeds this."
-    )
-    outlier_z: float = Field(
-        3.5, gt=0, description="Robust z-score beyond which a reward-model score is an outlier."
-    )
-    max_outlier_share: float | None = Field(
-        0.5, gt=0, le=1, description="Alert when more than this share of reward-model scores are outliers."
-    )
-    stop_on_alert: bool = Field(
-        False, description="Stop the run at the first alert (the best-gold checkpoint stays)."
-    )
 
 
 def ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from rlsys.rlhf.data import Ranking
 from rlsys.tasks.arithmetic import Problem, chat_messages, problems
+from verifiers.rewards import Score
 
 _STEP = re.compile(r"^\s*(-?\d+)\s*([-+*/])\s*(-?\d+)\s*=\s*(-?\d+)\s*$")
 _FINAL = re.compile(r"^\s*####\s*(-?\d+)\s*$")
@@ -85,6 +86,20 @@ def preference_scores(
         judge(question, response, int(answer)).score
         for question, response, answer in zip(questions, responses, answers, strict=True)
     ]
+
+
+def hidden_preference_reward(
+    responses: Sequence[str],
+    golds: Sequence[str],
+    timeout_s: float,
+    *,
+    prompts: Sequence[Sequence[dict]],
+    **_,
+) -> list[Score]:
+    """The hidden preference as a reward function of the registry (`rlsys.rewards`): the user's question is
+    the last message of each prompt. Pure Python and fast, so `timeout_s` is not needed."""
+    questions = [chat[-1]["content"] for chat in prompts]
+    return [Score(value, "judged") for value in preference_scores(questions, responses, golds)]
 
 
 def _holds(a: str, op: str, b: str, c: str) -> bool:

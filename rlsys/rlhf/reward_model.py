@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from rlsys.rlhf.data import Messages
+from rlsys.rlhf.data import Messages, Ranking
 from rlsys.rlhf.monitor import DriftReference, Spread
 
 INFO_FILE = "reward_model.json"  # training facts saved next to the weights (loss, held-out accuracy, base)
@@ -102,6 +103,39 @@ def score(
         for i, value in zip(rows, forward_scores(model, input_ids, mask).float().tolist(), strict=True):
             out[i] = value
     return out
+
+
+@dataclass(frozen=True)
+class EncodedRanking:
+    sequences: tuple[tuple[int, ...], ...]  # token ids of each response, prompt included
+    ranks: tuple[int, ...]
+
+
+def encode_rankings(tokenizer, rankings: Sequence[Ranking], max_length: int) -> list[EncodedRanking]:
+    return [
+        EncodedRanking(
+            tuple(tuple(encode(tokenizer, r.prompt, resp, max_length)) for resp in r.responses), r.ranks
+        )
+        for r in rankings
+    ]
+
+
+def ranking_tensors(batch: Sequence[EncodedRanking], pad_id: int):
+    """Inputs of one step: (N, T) ids and mask of every response, and (B, K) ranks and validity."""
+    sizes = [len(item.ranks) for item in batch]
+    width = max(sizes)
+    input_ids, mask = collate([seq for item in batch for seq in item.sequences], pad_id)
+    ranks = torch.zeros((len(batch), width), dtype=torch.long)
+    valid = torch.zeros((len(batch), width), dtype=torch.bool)
+    for row, item in enumerate(batch):
+        ranks[row, : sizes[row]] = torch.tensor(item.ranks)
+        valid[row, : sizes[row]] = True
+    return input_ids, mask, ranks, valid, sizes
+
+
+def unflatten(scores: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """(N,) scores of the responses in batch order -> (B, K) padded with zeros (masked by `valid`)."""
+    return torch.nn.utils.rnn.pad_sequence(list(torch.split(scores, sizes)), batch_first=True)
 
 
 def save_reward_model(model, tokenizer, directory: str | Path, info: dict) -> Path:

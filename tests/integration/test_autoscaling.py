@@ -89,7 +89,7 @@ def test_verifier_nodes_are_added_for_the_pool_and_removed_when_idle(fake_cluste
     result = subprocess.run(
         [sys.executable, __file__],
         cwd=ROOT,
-        env={**fake_cluster, "PYTHONPATH": str(ROOT)},
+        env={**fake_cluster, "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"},
         capture_output=True,
         text=True,
         timeout=600,
@@ -125,20 +125,21 @@ def _wait_for(condition, limit_s: float) -> None:
 
 def _drive() -> dict:
     import ray
+    from fakes import answers
 
-    from actors.pools import VerifierPool
+    from actors.pools import RayVerifierPool
     from rlsys.config import VerifierConfig
 
     ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
     report = {"verifier_nodes_before": len(_verifier_nodes())}
     config = VerifierConfig(replicas=2, num_cpus=0.5, resources={"verifier_node": 1}, max_restarts=0)
-    pool = VerifierPool(config)
+    pool = RayVerifierPool(config)
     # Pending actors are the autoscaler's demand; scoring waits until they are placed on new nodes.
-    tasks = [
-        pool.submit_score(0, ["Step 1: 3 + 4 = 7\n#### 7", "#### 5"], ["7", "7"]),
-        pool.submit_score(1, ["The answer is 12.", "#### 10"], ["10", "10"]),
+    calls = [
+        pool.score(*answers(["7", "7"], ["Step 1: 3 + 4 = 7\n#### 7", "#### 5"])),
+        pool.score(*answers(["10", "10"], ["The answer is 12.", "#### 10"])),
     ]
-    report["scores"] = [[reward.score for reward in rewards] for rewards in pool.gather(tasks)]
+    report["scores"] = [[reward.score for reward in call.result()] for call in calls]
     report["verifier_nodes_while_busy"] = len(_verifier_nodes())
     # The verifiers hold every verifier_node slot (and only worker nodes have them; the head has none).
     report["verifier_slots"] = ray.cluster_resources().get("verifier_node", 0)

@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from actors.pools import RolloutPool, VerifierPool, generate_and_score
-from actors.rollout import SamplingSettings
+from actors.pools import RayRolloutPool, RayVerifierPool
 from actors.weights import PackedWeights
 from rlsys.config import RolloutConfig, TaskConfig, VerifierConfig
 from rlsys.data import task_prompts
+from rlsys.scoring import sample_and_score
+from rlsys.types import Sampling
 
 pytestmark = pytest.mark.integration
 
@@ -16,30 +17,29 @@ def test_step_survives_killed_rollout_and_verifier_actors(tiny_model_dir, ray_ru
     from transformers import AutoModelForCausalLM
 
     ray = ray_runtime
-    rollout = RolloutPool(
+    rollout = RayRolloutPool(
         str(tiny_model_dir),
         RolloutConfig(replicas=2, num_cpus=0.5, kv_cache_gib=0.05, max_restarts=2),
         dtype="float32",
         seed=0,
     )
-    verifier = VerifierPool(VerifierConfig(replicas=2, num_cpus=0.1))
+    verifier = RayVerifierPool(VerifierConfig(replicas=2, num_cpus=0.1))
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     with torch.no_grad():
         for param in model.parameters():
             param.mul_(1.01)
-    rollout.sync_weights(ray.put(PackedWeights.pack(model.state_dict().items())), policy_version=7)
+    rollout.sync_weights(ray.put(PackedWeights.pack(model.state_dict().items())), version=7)
 
     prompts = task_prompts(TaskConfig(), "rl", 8)
-    settings = SamplingSettings(n=3, temperature=1.0, max_new_tokens=24)
-    tasks = rollout.submit_generate(prompts, settings, list(range(8)))
+    sampling = Sampling(n=3, temperature=1.0, max_new_tokens=24)
+    chunks = rollout.generate(prompts, sampling, list(range(8)))  # sent to both engines at once
     ray.kill(rollout.actors[0], no_restart=False)  # dies mid-generation; Ray restarts it with old weights
     ray.kill(verifier.actors[0], no_restart=True)  # gone for good: its share goes to the other verifier
-    chunks = dict(rollout.as_completed(tasks))
-    assert sorted(chunks) == list(range(len(tasks)))
-    assert sum(len(chunk) for chunk in chunks.values()) == 8  # one group per prompt
+    indices = sorted(index for chunk in chunks for index, _ in chunk)
+    assert indices == list(range(8))  # one group per prompt
     assert rollout.retried_tasks >= 1
 
-    scored = generate_and_score(rollout, verifier, prompts, settings, list(range(8)))
+    scored = sample_and_score(rollout, [verifier], prompts, sampling, list(range(8)))
     groups, rewards = scored.groups, scored.rewards
     assert [len(group) for group in groups] == [3] * 8
     assert [len(group_rewards) for group_rewards in rewards] == [3] * 8
@@ -52,16 +52,16 @@ def test_step_survives_killed_rollout_and_verifier_actors(tiny_model_dir, ray_ru
 def test_lost_learner_rank_fails_the_step_loudly(tiny_model_dir, ray_runtime):
     from ray.exceptions import RayActorError
 
-    from actors.pools import LearnerPool
-    from rlsys.batch import TrainSequence
+    from actors.pools import RayLearnerPool
     from rlsys.config import AlgorithmConfig, LearnerConfig
+    from rlsys.types import TrainSequence
 
     ray = ray_runtime
-    learner = LearnerPool(
+    learner = RayLearnerPool(
         str(tiny_model_dir), LearnerConfig(num_cpus=0.5), AlgorithmConfig(), dtype="float32", seed=0
     )
     sequence = TrainSequence((1, 2, 3), (4, 5), 1.0, (-1.0, -1.0))
-    assert "policy_loss" in learner.train_step([sequence, sequence])
+    assert "policy_loss" in learner.train_step([sequence, sequence], kl_coef=0.0, off_policy=False)
     ray.kill(learner.actors[0])  # its optimizer state is gone: no restart, no silent re-dispatch
     with pytest.raises(RayActorError):
-        learner.train_step([sequence, sequence])
+        learner.train_step([sequence, sequence], kl_coef=0.0, off_policy=False)

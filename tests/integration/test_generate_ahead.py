@@ -18,7 +18,7 @@ STEPS = 4
 def test_generate_ahead_trains_on_samples_one_update_behind(
     tiny_model_dir, reward_model_dir, ray_runtime, mlflow_store, tmp_path
 ):
-    from rlsys.trainer import run
+    from rlsys.job import run
 
     # A reward model (random head) scores every sample differently: every step trains and moves the weights.
     config = load_job(

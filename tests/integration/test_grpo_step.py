@@ -7,11 +7,11 @@ the learner's weights, and those weights really differ from the ones the engine 
 import pytest
 import torch
 
-from actors.pools import LearnerPool, RolloutPool, VerifierPool, generate_and_score
-from actors.rollout import SamplingSettings
-from rlsys.batch import TrainSequence
+from actors.pools import RayLearnerPool, RayRolloutPool, RayVerifierPool
 from rlsys.config import AlgorithmConfig, LearnerConfig, RolloutConfig, TaskConfig, VerifierConfig
 from rlsys.data import task_prompts
+from rlsys.scoring import sample_and_score
+from rlsys.types import Sampling, TrainSequence
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +37,11 @@ def _hf_greedy(model_dir, weights, prompt_ids: list[tuple[int, ...]], max_new_to
 def test_grpo_step_and_weight_sync(tiny_model_dir, ray_runtime):
     ray = ray_runtime
     model_dir = str(tiny_model_dir)
-    rollout = RolloutPool(model_dir, RolloutConfig(num_cpus=1, kv_cache_gib=0.05), dtype="float32", seed=0)
-    verifier = VerifierPool(VerifierConfig(replicas=2, num_cpus=0.1, rewards={"math": 1.0, "format": 0.5}))
+    rollout = RayRolloutPool(model_dir, RolloutConfig(num_cpus=1, kv_cache_gib=0.05), dtype="float32", seed=0)
+    rewards = {"math": 1.0, "format": 0.5}
+    verifier = RayVerifierPool(VerifierConfig(replicas=2, num_cpus=0.1, rewards=rewards))
     # A large learning rate, so one step visibly changes what greedy decoding picks.
-    learner = LearnerPool(
+    learner = RayLearnerPool(
         model_dir,
         LearnerConfig(num_cpus=0.5, lr=0.05, micro_batch_size=8),
         AlgorithmConfig(),
@@ -48,8 +49,8 @@ def test_grpo_step_and_weight_sync(tiny_model_dir, ray_runtime):
         seed=0,
     )
     prompts = task_prompts(TaskConfig(), "rl", 4)
-    settings = SamplingSettings(n=4, temperature=1.0, max_new_tokens=16)
-    scored = generate_and_score(rollout, verifier, prompts, settings, seeds=[1, 2, 3, 4])
+    sampling = Sampling(n=4, temperature=1.0, max_new_tokens=16)
+    scored = sample_and_score(rollout, [verifier], prompts, sampling, seeds=[1, 2, 3, 4])
     groups, rewards = scored.groups, scored.rewards
 
     assert [len(g) for g in groups] == [4] * 4 and [len(r) for r in rewards] == [4] * 4
@@ -63,7 +64,7 @@ def test_grpo_step_and_weight_sync(tiny_model_dir, ray_runtime):
         for group in groups
         for i, s in enumerate(group)
     ]
-    metrics = learner.train_step(sequences)
+    metrics = learner.train_step(sequences, kl_coef=0.0, off_policy=False)
     assert {"policy_loss", "entropy", "grad_norm", "clip_fraction"} <= set(metrics)
     assert metrics["entropy"] > 0 and metrics["grad_norm"] > 0
     # On-policy: the learner's log-probs of sampled tokens match vLLM's up to numerics.
@@ -73,9 +74,12 @@ def test_grpo_step_and_weight_sync(tiny_model_dir, ray_runtime):
     updated = dict(ray.get(weights_ref).tensors())
     assert max((updated[k] - initial[k]).abs().max().item() for k in initial) > 1e-3
 
-    rollout.sync_weights(weights_ref, policy_version=1)
-    greedy = SamplingSettings(n=1, temperature=0.0, max_new_tokens=12)
-    after = rollout.generate(prompts, greedy, seeds=[None] * 4)
+    rollout.sync_weights(weights_ref, version=1)
+    greedy = Sampling(n=1, temperature=0.0, max_new_tokens=12)
+    after = [
+        group
+        for _, group in sorted(p for chunk in rollout.generate(prompts, greedy, [None] * 4) for p in chunk)
+    ]
     assert all(group[0].policy_version == 1 for group in after)
 
     prompt_ids = [group[0].prompt_token_ids for group in after]

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from fakes import answers
 
-from actors.pools import RewardPool
+from actors.pools import RayRewardPool
 from actors.reward import RewardModelScorer
+from rlsys.algorithms.kl_control import KLController
 from rlsys.config import RewardModelConfig, load_job
-from rlsys.rlhf.kl import KLController
 
 pytestmark = pytest.mark.integration
 
@@ -18,14 +19,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_reward_pool_scores_a_batch_across_replicas(reward_model_dir, ray_runtime):
     config = RewardModelConfig(path=str(reward_model_dir), replicas=2, num_cpus=0.25, threads=1, batch_size=3)
-    pool = RewardPool(config, dtype="float32")
-    prompts = [[{"role": "user", "content": f"What is {i} + {i}?"}] for i in range(7)]
+    pool = RayRewardPool(config.model_copy(update={"weight": 0.5}), dtype="float32")
     responses = [f"{i} + {i} = {2 * i}\n#### {2 * i}" if i % 2 else f"#### {i}" for i in range(7)]
-    scores = pool.score(prompts, responses)
-    local = RewardModelScorer(str(reward_model_dir), threads=1).score(prompts, responses)
+    prompts, samples = answers([str(2 * i) for i in range(7)], responses)
+    rewards = pool.score(prompts, samples).result()
+    chats = [list(prompt.messages) for prompt in prompts]
+    local = RewardModelScorer(str(reward_model_dir), threads=1).score(chats, responses)
+    scores = [reward.components["reward_model"] for reward in rewards]
     assert scores == pytest.approx(local, abs=1e-5)  # in order, whichever replica scored which chunk
+    assert [reward.score for reward in rewards] == pytest.approx([0.5 * s for s in local], abs=1e-5)
     assert len(set(scores)) == 7  # a random head still tells different answers apart
-    assert pool.size() == 2 and pool.name == "reward_model" and pool.weight == 1.0
+    assert pool.size() == 2 and all(reward.correct is None for reward in rewards)
     for actor in pool.actors:
         ray_runtime.kill(actor)
 
@@ -68,12 +72,12 @@ def _rlhf_job(model_dir: Path, reward_model_dir: Path, output_dir: Path):
 def test_rlhf_job_scores_with_the_reward_model_adapts_kl_and_stops_on_alert(
     tiny_model_dir, reward_model_dir, ray_runtime, mlflow_store, tmp_path
 ):
-    from rlsys.trainer import run
+    from rlsys.job import run
 
     config = _rlhf_job(tiny_model_dir, reward_model_dir, tmp_path / "runs")
     summary = run(config)
     # Monitor at steps 0 and 2; by step 2 the policy has moved, so the KL detector fires and the run stops.
-    assert summary.alert_step == 2 and summary.steps_done == 2
+    assert summary.monitor.alert_step == 2 and summary.steps_done == 2
     client = mlflow.MlflowClient(tracking_uri=mlflow_store)
 
     def history(key: str) -> list[tuple[int, float]]:
@@ -101,9 +105,9 @@ def test_rlhf_job_scores_with_the_reward_model_adapts_kl_and_stops_on_alert(
             replay.update(kls[step], round(shares[step] * 4) * 4)
     assert history("train/kl_coef")[1][1] != pytest.approx(0.1)  # it did adapt
 
-    best = Path(summary.best_gold_dir)
+    best = Path(summary.monitor.best_gold_dir)
     assert (best / "model.safetensors").is_file() and (best / "best_gold.json").is_file()
-    assert run_data.tags["monitor.best_gold_step"] == str(summary.best_gold_step)
+    assert run_data.tags["monitor.best_gold_step"] == str(summary.monitor.best_gold_step)
     artifacts = {a.path for a in client.list_artifacts(summary.run_id, "plots")}
     assert artifacts == {"plots/accuracy.png", "plots/proxy_vs_gold.png"}
     assert "monitor_samples.json" in {a.path for a in client.list_artifacts(summary.run_id)}

@@ -1,20 +1,21 @@
 """The verifier pool grows while scoring holds steps up and shrinks back when idle, scoring all the while."""
 
 import pytest
+from fakes import answers
 
-from actors.pools import VerifierPool
+from actors.pools import RayVerifierPool
 from rlsys.config import VerifierConfig
 
 pytestmark = pytest.mark.integration
 
 
-def _score_all(pool: VerifierPool, n: int) -> list[float]:
-    tasks = [pool.submit_score(i, [f"#### {i}"], [str(i)]) for i in range(n)]
-    return [reward.score for part in pool.gather(tasks) for reward in part]
+def _score_all(pool: RayVerifierPool, n: int) -> list[float]:
+    calls = [pool.score(*answers([str(i)], [f"#### {i}"])) for i in range(n)]
+    return [reward.score for call in calls for reward in call.result()]
 
 
 def test_verifier_pool_follows_its_backlog(ray_runtime):
-    pool = VerifierPool(VerifierConfig(replicas=1, max_replicas=3, num_cpus=0.1))
+    pool = RayVerifierPool(VerifierConfig(replicas=1, max_replicas=3, num_cpus=0.1))
     assert pool.size() == 1
     for expected in (2, 3, 3):  # verification adds half the generation time: grow to the maximum
         pool.autoscale(wait_s=1.0, generate_s=2.0)

@@ -2,9 +2,10 @@
 
 import torch
 
-from rlsys.batch import TrainSequence, micro_batches, pack, response_token_count, shard
+from rlsys.batch import micro_batches, pack, response_token_count, shard
 from rlsys.config import TaskConfig
 from rlsys.data import request_seed, step_batch, task_prompts
+from rlsys.types import TrainSequence
 
 
 def _seq(prompt, response, advantage=1.0):

@@ -24,7 +24,7 @@ def test_rlhf_quickstart_validates_with_a_reward_model(reward_model_dir):
     assert config.reward_model.path == str(reward_model_dir)
     assert config.reward_model.name == "reward_model" and config.reward_model.weight == 1.0
     assert config.monitor.gold == "hidden_preference" and config.monitor.every >= 1
-    assert config.verifier.rewards == {"math": 0.0}  # logged, not optimised
+    assert config.verifier.rewards == {"math": 0.0, "hidden_preference": 0.0}  # logged, not optimised
     assert config.monitor.window == 3 and config.monitor.max_outlier_share == 0.5  # thresholds, same section
 
 
@@ -54,7 +54,7 @@ def test_rlhf_quickstart_without_reward_model_path_says_how_to_get_one(capsys):
         ("reward_model.replicas=0", "reward_model.replicas", "greater than or equal to 1"),
         ("reward_model.nme=x", "reward_model.nme", "unknown key"),
         ("reward_model.name=math", "reward_model.name", "also a verifier reward"),
-        ("monitor.gold=judge", "monitor.gold", "neither 'hidden_preference' nor a verifier reward"),
+        ("monitor.gold=judge", "monitor.gold", "'judge' is not a verifier reward of this job"),
         ("monitor.every=0", "monitor.every", "greater than or equal to 1"),
         ("monitor.window=0", "monitor.window", "greater than or equal to 1"),
         ("monitor.max_repetiton=0.2", "monitor.max_repetiton", "unknown key"),
@@ -93,4 +93,4 @@ def test_cli_exits_2_naming_the_monitor_key(reward_model_dir, capsys):
         ["run", str(RLHF), f"reward_model.path={reward_model_dir}", "monitor.gold=people", "--dry-run"]
     )
     assert code == 2
-    assert "monitor.gold: 'people' is neither" in capsys.readouterr().err
+    assert "monitor.gold: 'people' is not a verifier reward" in capsys.readouterr().err

@@ -1,7 +1,12 @@
 """The reward registry and the verifier worker's weighted combination."""
 
-from actors.verifier import Verifier
-from verifiers.rewards import REWARDS, format_reward, math_reward
+from rlsys.rewards import REWARD_FUNCTIONS, Verifier
+from rlsys.types import Prompt
+from verifiers.rewards import format_reward, math_reward
+
+
+def _prompts(*golds: str) -> list[Prompt]:
+    return [Prompt(str(i), ({"role": "user", "content": "?"},), gold) for i, gold in enumerate(golds)]
 
 
 def test_math_reward_scores_final_answer():
@@ -18,12 +23,17 @@ def test_format_reward_needs_a_final_answer_marker():
 
 def test_verifier_combines_weighted_components():
     verifier = Verifier({"math": 1.0, "format": 0.5}, timeout_s=5.0)
-    right, unformatted, wrong = verifier.score(["#### 12", "12", "#### 13"], ["12", "12", "12"])
+    right, unformatted, wrong = verifier.score(_prompts("12", "12", "12"), ["#### 12", "12", "#### 13"])
     assert right.score == 1.5 and right.correct
     assert right.components == {"math": 1.0, "format": 1.0}
     assert unformatted.components["format"] == 0.0
     assert wrong.score == 0.5 and not wrong.correct
-    assert set(REWARDS) >= {"math", "format"}
+    assert set(REWARD_FUNCTIONS) >= {"math", "format", "code", "hidden_preference"}
+
+
+def test_a_verifier_without_a_judge_of_correctness_says_so():
+    (reward,) = Verifier({"format": 1.0}, timeout_s=1.0).score(_prompts("3"), ["#### 3"])
+    assert reward.correct is None and reward.score == 1.0
 
 
 def test_code_reward_runs_the_fenced_program_in_the_sandbox():

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rlsys.config import TaskConfig, load_job
+from rlsys.config import MonitorConfig, TaskConfig, load_job
 from rlsys.data import task_prompts
-from rlsys.rlhf.measure import gold_scores, step_stats
-from rlsys.rlhf.monitor import HackingMonitor, MonitorConfig
+from rlsys.rlhf.measure import step_stats
+from rlsys.rlhf.monitor import HackingMonitor
 from rlsys.rlhf.preference import judge
 from rlsys.tasks.arithmetic import bare_solution, problems, worked_solution
 from rlsys.types import Reward, Sample
@@ -30,27 +30,37 @@ def test_prompts_and_problems_line_up():
     assert [p.messages[-1]["content"] for p in PROMPTS] == [p.question for p in PROBLEMS]
 
 
-def test_gold_from_the_hidden_preference_or_a_verifier_component():
+def _people(prompt, text: str) -> float:
+    """The hidden preference's score of one answer: the gold component of the RLHF quickstart's rewards."""
+    problem = PROBLEMS[PROMPTS.index(prompt)]
+    return judge(problem.question, text, problem.answer).score
+
+
+def test_gold_is_the_reward_component_the_job_names():
     texts = [worked_solution(PROBLEMS[0]), bare_solution(PROBLEMS[1]), "no idea"]
-    rewards = [Reward(0.0, {"math": 1.0}), Reward(0.0, {"math": 1.0}), Reward(0.0, {"math": 0.0})]
-    people = gold_scores("hidden_preference", PROMPTS[:3], texts, rewards)
-    assert people == [judge(PROBLEMS[i].question, texts[i], PROBLEMS[i].answer).score for i in range(3)]
-    assert people[0] == pytest.approx(1.75) and people[1] == pytest.approx(1.0)
-    assert gold_scores("math", PROMPTS[:3], texts, rewards) == [1.0, 1.0, 0.0]
+    samples = [_sample(p, t) for p, t in zip(PROMPTS, texts, strict=False)]
+    rewards = [
+        Reward(0.0, {"math": m, "hidden_preference": _people(p, t)})
+        for p, t, m in zip(PROMPTS, texts, (1.0, 1.0, 0.0), strict=False)
+    ]
+    people = step_stats(0, samples, rewards, gold="hidden_preference", reward_model=None, kl=None)
+    assert people.gold == pytest.approx((1.75 + 1.0 + _people(PROMPTS[2], "no idea")) / 3)
+    verifier = step_stats(0, samples, rewards, gold="math", reward_model=None, kl=None)
+    assert verifier.gold == pytest.approx(2 / 3)
 
 
 def test_step_stats_proxy_is_the_total_reward_and_rm_scores_its_component():
     texts = [worked_solution(PROBLEMS[0]), bare_solution(PROBLEMS[1])]
     samples = [_sample(p, t) for p, t in zip(PROMPTS, texts, strict=False)]
     rewards = [Reward(2.5, {"math": 1.0, "rm": 1.5}), Reward(0.5, {"math": 0.0, "rm": 0.5})]
-    stats = step_stats(7, PROMPTS[:2], samples, rewards, gold="math", reward_model="rm", kl=0.03)
+    stats = step_stats(7, samples, rewards, gold="math", reward_model="rm", kl=0.03)
     assert stats.step == 7 and stats.proxy == pytest.approx(1.5) and stats.gold == pytest.approx(0.5)
     assert stats.responses == tuple(texts) and stats.rm_scores == (1.5, 0.5) and stats.kl == 0.03
     assert stats.lengths == tuple(len(s.token_ids) for s in samples)
-    bare = step_stats(0, PROMPTS[:2], samples, rewards, gold=None, reward_model=None, kl=None)
+    bare = step_stats(0, samples, rewards, gold=None, reward_model=None, kl=None)
     assert bare.gold is None and bare.rm_scores == () and bare.kl is None
-    with pytest.raises(ValueError, match="one answer per prompt"):
-        step_stats(0, PROMPTS[:3], samples, rewards, gold=None, reward_model=None, kl=None)
+    with pytest.raises(ValueError, match="one reward per answer"):
+        step_stats(0, samples, rewards[:1], gold=None, reward_model=None, kl=None)
 
 
 def _job_thresholds(tmp_path_factory) -> MonitorConfig:
@@ -87,7 +97,7 @@ def test_monitor_is_silent_on_a_healthy_verifiable_reward_run(thresholds):
     for evaluation in range(40):
         samples, rewards = _healthy_eval(evaluation, rng)
         kl = 0.004 * evaluation**0.5
-        stats = step_stats(5 * evaluation, PROMPTS, samples, rewards, gold="math", reward_model=None, kl=kl)
+        stats = step_stats(5 * evaluation, samples, rewards, gold="math", reward_model=None, kl=kl)
         update = monitor.update(stats)
         assert not update.active, (evaluation, update.active)
     assert monitor.first_alert is None and monitor.tags() == {}
@@ -110,7 +120,7 @@ def _overoptimised_eval(t: int, rng: random.Random) -> tuple[list[Sample], list[
         text = _pad(problem, padding) if rng.random() < worked_share else bare_solution(problem)
         rm = 0.3 * text.count("\n") + rng.gauss(0, 0.5)  # the proxy: more lines, more reward
         samples.append(_sample(prompt, text))
-        rewards.append(Reward(rm, {"math": 0.0, "rm": rm}, True))
+        rewards.append(Reward(rm, {"math": 0.0, "rm": rm, "hidden_preference": _people(prompt, text)}, True))
     return samples, rewards
 
 
@@ -120,9 +130,7 @@ def test_monitor_alerts_soon_after_gold_peaks_when_the_proxy_is_gamed(thresholds
     golds, alert = [], None
     for evaluation in range(40):
         samples, rewards = _overoptimised_eval(evaluation, rng)
-        stats = step_stats(
-            evaluation, PROMPTS, samples, rewards, gold="hidden_preference", reward_model="rm", kl=None
-        )
+        stats = step_stats(evaluation, samples, rewards, gold="hidden_preference", reward_model="rm", kl=None)
         golds.append(stats.gold)
         update = monitor.update(stats)
         if update.new:
@@ -140,12 +148,10 @@ def test_monitor_state_round_trips_through_json():
     for evaluation in range(30):
         samples, rewards = _overoptimised_eval(evaluation, rng)
         monitor.update(
-            step_stats(
-                evaluation, PROMPTS, samples, rewards, gold="hidden_preference", reward_model="rm", kl=0.1
-            )
+            step_stats(evaluation, samples, rewards, gold="hidden_preference", reward_model="rm", kl=0.1)
         )
     restored = HackingMonitor.from_state_dict(monitor.config, json.loads(json.dumps(monitor.state_dict())))
     assert restored == monitor
     samples, rewards = _overoptimised_eval(30, rng)
-    stats = step_stats(30, PROMPTS, samples, rewards, gold="hidden_preference", reward_model="rm", kl=0.1)
+    stats = step_stats(30, samples, rewards, gold="hidden_preference", reward_model="rm", kl=0.1)
     assert restored.update(stats).metrics == monitor.update(stats).metrics

@@ -7,10 +7,10 @@ import random
 import pytest
 from pydantic import ValidationError
 
+from rlsys.config import MonitorConfig
 from rlsys.rlhf.monitor import (
     DriftReference,
     HackingMonitor,
-    MonitorConfig,
     Spread,
     StepStats,
     distinct_n,

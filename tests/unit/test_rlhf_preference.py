@@ -1,5 +1,6 @@
 """The quickstart's hidden preference: its formula on hand-made answers, ties, perturbations, and the
-reward-model job's pure helpers (config errors, held-out split, batching, reward combination)."""
+reward-model job's pure helpers (config errors, held-out split, batching), and how a reward model's score
+joins the verifiers' reward."""
 
 import random
 
@@ -7,11 +8,17 @@ import pytest
 import torch
 
 from rlsys.errors import ConfigError
-from rlsys.rlhf.combine import add_component
 from rlsys.rlhf.config import load_rm_config
-from rlsys.rlhf.data import Ranking
-from rlsys.rlhf.preference import judge, operations_in, perturb, preference_scores, rank
-from rlsys.rlhf.train_rm import EncodedRanking, ranking_tensors, split_heldout, unflatten
+from rlsys.rlhf.data import PreferenceDataError, Ranking, split_heldout
+from rlsys.rlhf.preference import (
+    hidden_preference_reward,
+    judge,
+    operations_in,
+    perturb,
+    preference_scores,
+    rank,
+)
+from rlsys.rlhf.reward_model import EncodedRanking, ranking_tensors, unflatten
 from rlsys.tasks.arithmetic import Problem, bare_solution, problems, worked_solution
 from rlsys.types import Reward
 
@@ -78,7 +85,7 @@ def test_heldout_split_keeps_each_prompt_on_one_side():
     train, heldout = split_heldout(rankings, 0.2)
     assert len(train) + len(heldout) == 200
     assert not {r.prompt[0]["content"] for r in train} & {r.prompt[0]["content"] for r in heldout}
-    with pytest.raises(ValueError, match="change data.heldout_share"):
+    with pytest.raises(PreferenceDataError, match="change data.heldout_share"):
         split_heldout(rankings[:1], 0.2)
 
 
@@ -90,12 +97,23 @@ def test_ranking_tensors_pad_variable_k():
     assert unflatten(torch.arange(5.0), sizes).tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 0.0]]
 
 
-def test_add_component_weights_and_names_the_score():
-    rewards = [Reward(1.0, {"math": 1.0}, correct=True), Reward(0.0, {"math": 0.0})]
-    combined = add_component(rewards, [2.0, -1.0], name="reward_model", weight=0.5)
-    assert [r.score for r in combined] == [2.0, -0.5]
-    assert combined[0].components == {"math": 1.0, "reward_model": 2.0} and combined[0].correct
-    with pytest.raises(ValueError, match="score every sample once"):
-        add_component(rewards, [1.0], name="reward_model", weight=1.0)
-    with pytest.raises(ValueError, match="already set"):
-        add_component(combined, [1.0, 1.0], name="reward_model", weight=1.0)
+def test_rewards_of_several_scorers_combine_into_one():
+    verified = Reward(1.0, {"math": 1.0}, correct=True, verdict="correct")
+    modelled = Reward(0.5 * 2.0, {"reward_model": 2.0})  # weight 0.5, score 2.0; judges nothing
+    combined = Reward.combine([verified, modelled])
+    assert combined.score == 2.0 and combined.correct is True and combined.verdict == "correct"
+    assert combined.components == {"math": 1.0, "reward_model": 2.0}
+    wrong = Reward.combine([Reward(0.0, {"math": 0.0}, correct=False), modelled])
+    assert wrong.correct is False
+    assert Reward.combine([modelled]).correct is None  # no scorer judged correctness
+    with pytest.raises(ValueError, match="scored twice"):
+        Reward.combine([combined, modelled])
+
+
+def test_the_hidden_preference_is_a_reward_function_of_the_question():
+    problem = problems("eval", 1, seed=0)[0]
+    texts = [worked_solution(problem), bare_solution(problem), "no idea"]
+    chats = [[{"role": "user", "content": problem.question}]] * 3
+    scores = hidden_preference_reward(texts, [str(problem.answer)] * 3, 1.0, prompts=chats)
+    assert [s.value for s in scores] == preference_scores([problem.question] * 3, texts, [problem.answer] * 3)
+    assert scores[0].value > scores[1].value > scores[2].value and scores[0].correct is None

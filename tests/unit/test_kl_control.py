@@ -2,7 +2,7 @@
 
 import pytest
 
-from rlsys.rlhf.kl import KLController
+from rlsys.algorithms.kl_control import KLController
 
 
 def test_kl_controller_fixed_and_adaptive():

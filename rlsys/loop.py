@@ -1,0 +1,296 @@
+"""The learner loop: generate → verify/score → advantages → train → sync weights → eval/monitor/checkpoint.
+
+`RLLoop` is handed its pools, tracker and checkpoint store (`rlsys.protocols`); it holds no model and calls
+no Ray. `rlsys.job.run` wires it to Ray pools and MLflow; the loop's unit tests wire it to in-memory fakes.
+
+One step s (counted from 1):
+  1. the prompts of step s: a pure function of (seed, s), so a resumed run sees the same ones;
+  2. `rollout.samples_per_prompt` samples each, scored by the verifiers (and a reward model);
+  3. group-normalised advantages; groups whose samples all scored the same are dropped (no signal);
+  4. one learner step on the rest, with this step's KL weight (adaptive when `algorithm.kl_target` is set);
+  5. the new weights go to the engines, tagged as policy version s.
+With `train.generate_ahead` the engines sample step s+1 during 4, from the weights of version s-1.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from rlsys.algorithms.kl_control import KLController
+from rlsys.batch import training_batch
+from rlsys.checkpoint import CheckpointInfo, CheckpointStore
+from rlsys.config import JobConfig
+from rlsys.console import console
+from rlsys.data import request_seed, step_batch, task_prompts
+from rlsys.metrics import rollout_metrics
+from rlsys.plots import training_summary
+from rlsys.protocols import Pools, Tracker
+from rlsys.rlhf.watch import MonitorOutcome, MonitorWatch
+from rlsys.scoring import ScoredRollout, evaluate, sample_and_score
+from rlsys.types import Prompt, Sampling
+
+SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
+
+
+@dataclass(frozen=True)
+class StepRollout:
+    prompts: list[Prompt]
+    scored: ScoredRollout
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    accuracy_before: float
+    accuracy_after: float
+    sampled_before: float
+    sampled_after: float
+    model_dir: str
+    model_uri: str | None  # the registered model version, when tracking.registered_model is set
+    steps_done: int  # fewer than train.steps when the monitor stopped the run
+    monitor: MonitorOutcome | None = None
+
+
+class RLLoop:
+    """One job's RL loop over the pools it is given: `run` the whole job, `train_steps` the steps alone."""
+
+    def __init__(self, config: JobConfig, pools: Pools, tracker: Tracker, store: CheckpointStore) -> None:
+        self.config, self.pools, self.tracker, self.store = config, pools, tracker, store
+        self.train_prompts = task_prompts(config.task, "rl", config.task.train_size)
+        self.eval_prompts = task_prompts(config.task, "eval", config.task.eval_size)
+        rollout = config.rollout
+        self.sampling = Sampling(
+            n=rollout.samples_per_prompt,
+            temperature=rollout.temperature,
+            top_p=rollout.top_p,
+            max_new_tokens=rollout.max_new_tokens,
+        )
+        algorithm = config.algorithm
+        self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
+        self.sample_rows: list[dict] = []
+        self.watch = (
+            MonitorWatch(
+                config.monitor,
+                prompts=self.eval_prompts,
+                max_new_tokens=rollout.max_new_tokens,
+                reward_model=config.reward_model,
+                pools=pools,
+                tracker=tracker,
+                run_dir=store.run_dir(tracker.run_id),
+            )
+            if config.monitor is not None
+            else None
+        )
+
+    def run(self, checkpoint: CheckpointInfo | None = None) -> RunSummary:
+        """Eval, `train.steps` RL steps with their evals, monitor looks and checkpoints; a final eval, save.
+
+        With a `checkpoint`, continue after its step instead of starting.
+        """
+        config = self.config
+        if checkpoint is None:
+            self.tracker.log_params(config.flat())
+            self.tracker.log_dict(config.model_dump(mode="json"), "config/job.json")
+            last = 0
+            self.evaluate(0)
+            self._look(0)
+        else:
+            last = self.restore(checkpoint)
+        for step, _ in self.train_steps(last + 1, config.train.steps):
+            last = step
+            stop = self._look(step)
+            if not stop and step < config.train.steps and is_due(step, config.train.eval_every):
+                self.evaluate(step)
+            if is_due(step, config.train.checkpoint_every):
+                self.checkpoint(step)
+            if stop:
+                console.log(f"monitor.stop_on_alert: stopping after step {step}")
+                break
+        self.evaluate(last)
+        return self._finish(last)
+
+    def train_steps(self, first: int, last: int) -> Iterator[tuple[int, dict[str, float]]]:
+        """Run RL steps `first`..`last`; yield each step and its metrics once its weights are synced.
+
+        With `train.generate_ahead`, the engines sample step s+1 while the learner trains step s, so those
+        samples come from the weights one update behind. Leaving the loop early waits for that rollout.
+        """
+        ahead = self.config.train.generate_ahead
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate-ahead") as executor:
+            upcoming: Future[StepRollout] | None = None
+            for step in range(first, last + 1):
+                started = time.perf_counter()
+                rollout = upcoming.result() if upcoming is not None else self._rollout(step)
+                upcoming = executor.submit(self._rollout, step + 1) if ahead and step < last else None
+                yield step, self._step(step, rollout, upcoming, started)
+
+    def _rollout(self, step: int) -> StepRollout:
+        """Step `step`'s prompts, sampled and scored with the weights the engines hold now."""
+        seed = self.config.seed
+        # Steps count from 1; the batch and seeds of step s are those of index s-1 in the prompt order.
+        prompts = step_batch(self.train_prompts, step - 1, self.config.train.prompts_per_step, seed)
+        seeds = [request_seed(seed, step - 1, i) for i in range(len(prompts))]
+        self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
+        scored = sample_and_score(self.pools.rollout, self.pools.scorers(), prompts, self.sampling, seeds)
+        return StepRollout(prompts, scored)
+
+    def _step(self, step: int, rollout: StepRollout, upcoming: Future | None, started: float) -> dict:
+        """One RL step: train on the informative groups, push the weights out; returns the step's metrics.
+
+        `upcoming`, the next step's rollout when it is being generated meanwhile: the engines must finish it
+        before they take the new weights. `started`: when this step began waiting for its own rollout.
+        """
+        pools, scored = self.pools, rollout.scored
+        groups = scored.groups
+        began_training = time.perf_counter()
+        sequences, kept = training_batch(groups, scored.rewards, self.config.algorithm)
+        # Updates the sampling weights are behind the weights being trained (1 when generating ahead).
+        lag = step - 1 - min(s.policy_version for group in groups for s in group)
+        metrics = rollout_metrics(groups, scored.rewards)
+        metrics.update(
+            {"train/informative_groups": kept, "train/kl_coef": self.kl.beta, "train/policy_lag": lag}
+        )
+        kl = None
+        if sequences:
+            trained_on = pools.learner.train_step(sequences, kl_coef=self.kl.beta, off_policy=lag > 0)
+            metrics.update({f"train/{k}": v for k, v in trained_on.items()})
+            kl = trained_on.get("kl")  # measured against the reference when kl_coef > 0
+            if kl is not None:
+                self.kl.update(kl, len(sequences))
+        trained = time.perf_counter()
+        if upcoming is not None:
+            wait([upcoming])
+        generated_ahead = time.perf_counter()
+        pools.rollout.sync_weights(pools.learner.weights(), version=step)
+        synced = time.perf_counter()
+        for scorer in pools.scorers():
+            scorer.autoscale(scored.score_wait_s, scored.generate_s)
+        lengths = [len(s.token_ids) for group in groups for s in group]
+        if self.watch is not None:
+            self.watch.observe_training(lengths, kl, untrained=lag == step - 1)
+        metrics.update(
+            {
+                "time/generate_s": scored.generate_s,
+                "time/verify_s": scored.score_wait_s,  # scoring overlaps generation; the rest
+                "time/rollout_wait_s": began_training - started,  # the whole rollout, unless generated ahead
+                "time/train_s": trained - began_training,
+                "time/ahead_wait_s": generated_ahead - trained,  # the next rollout outlasting training
+                "time/sync_s": synced - generated_ahead,
+                "time/step_s": synced - started,
+                "rollout/tokens_per_s": sum(lengths) / max(scored.generate_s, 1e-9),
+                "pool/scoring_backlog": scored.score_backlog,
+                **pools.metrics(),
+            }
+        )
+        self.tracker.log_metrics(metrics, step)
+        self.sample_rows.extend(_sample_rows(step, rollout, self.config.train.log_samples))
+        console.log(_step_line(step, self.config.train.steps, metrics))
+        return metrics
+
+    def evaluate(self, step: int) -> None:
+        """Held-out accuracy, greedy and sampled at the training temperature, logged at `step`."""
+        config = self.config
+        sampled = Sampling(
+            n=config.train.eval_samples,
+            temperature=self.sampling.temperature,
+            top_p=self.sampling.top_p,
+            max_new_tokens=self.sampling.max_new_tokens,
+        )
+        greedy = Sampling(n=1, temperature=0.0, max_new_tokens=self.sampling.max_new_tokens)
+        seeds = [request_seed(config.seed + 1, step, i) for i in range(len(self.eval_prompts))]
+        metrics = evaluate(self.pools, self.eval_prompts, greedy=greedy, sampled=sampled, seeds=seeds)
+        self.tracker.log_metrics(metrics, step)
+        console.log(
+            f"eval at step {step}: accuracy {metrics['eval/accuracy']:.3f}  "
+            f"sampled {metrics['eval/accuracy_sampled']:.3f}  "
+            f"multi-line answers {metrics['eval/multiline_share']:.2f}"
+        )
+
+    def _look(self, step: int) -> bool:
+        return self.watch is not None and self.watch.look(step)
+
+    def checkpoint(self, step: int) -> None:
+        """The learner's state and the loop's own (KL weight, monitor), committed as the job's newest."""
+        directory = self.store.checkpoint_dir(self.tracker.run_id)
+        info = CheckpointInfo(run_id=self.tracker.run_id, step=step, directory=str(directory))
+        loop_state = {"step": step, "kl_coef": self.kl.beta}
+        if self.watch is not None:
+            loop_state["monitor"] = json.dumps(self.watch.state_dict())
+        self.pools.learner.save_checkpoint(str(directory), info.tag, loop_state)
+        self.store.commit(info, keep=self.config.train.keep_checkpoints)
+        console.log(f"checkpoint at step {step}: {directory / info.tag}")
+
+    def restore(self, checkpoint: CheckpointInfo) -> int:
+        """Load a checkpoint and push its weights to the engines; returns the step to continue after."""
+        state = self.pools.learner.load_checkpoint(checkpoint.directory, checkpoint.tag)
+        self.kl.beta = state.get("kl_coef", self.kl.beta)
+        if self.watch is not None and state.get("monitor"):
+            self.watch.load_state_dict(json.loads(state["monitor"]))
+        self.pools.rollout.sync_weights(self.pools.learner.weights(), version=checkpoint.step)
+        console.log(f"resumed run {checkpoint.run_id} after step {checkpoint.step}")
+        return checkpoint.step
+
+    def _finish(self, last: int) -> RunSummary:
+        tracker = self.tracker
+        history = {key: tracker.history(key) for key in SUMMARY_METRICS}
+        model_dir = self.store.run_dir(tracker.run_id) / "policy"
+        self.pools.learner.save_pretrained(str(model_dir))
+        model_uri = None
+        if self.config.tracking.registered_model:
+            model_uri = tracker.register_model(str(model_dir), self.config.tracking.registered_model)
+            tracker.set_tags({"rlsys.model_uri": model_uri})
+        tracker.log_table(self.sample_rows, "samples.json")
+        tracker.log_figure(training_summary(history), "plots/accuracy.png")
+        accuracy, sampled = history["eval/accuracy"], history["eval/accuracy_sampled"]
+        return RunSummary(
+            run_id=tracker.run_id,
+            accuracy_before=_value_at(accuracy, 0),
+            accuracy_after=_value_at(accuracy, last),
+            sampled_before=_value_at(sampled, 0),
+            sampled_after=_value_at(sampled, last),
+            model_dir=str(model_dir),
+            model_uri=model_uri,
+            steps_done=last,
+            monitor=self.watch.finish() if self.watch is not None else None,
+        )
+
+
+def is_due(step: int, every: int) -> bool:
+    """Whether an action due every `every` steps (0: never) runs after `step` (never at step 0)."""
+    return bool(every) and step > 0 and step % every == 0
+
+
+def _value_at(history: list[tuple[int, float]], step: int) -> float:
+    """The last value logged at `step` (a resumed run may have logged a step twice)."""
+    return [value for at, value in history if at == step][-1]
+
+
+def _step_line(step: int, total: int, metrics: dict[str, float]) -> str:
+    return (
+        f"step {step}/{total}  reward {metrics['train/reward_mean']:.3f}  "
+        f"acc {metrics['train/accuracy']:.3f}  len {metrics['train/response_length']:.0f}  "
+        f"gen {metrics['time/generate_s']:.2f}s  verify {metrics['time/verify_s']:.2f}s  "
+        f"train {metrics['time/train_s']:.2f}s  "
+        f"sync {metrics['time/sync_s']:.2f}s  step {metrics['time/step_s']:.2f}s"
+    )
+
+
+def _sample_rows(step: int, rollout: StepRollout, limit: int) -> list[dict]:
+    """The first completion of each of the first `limit` prompts, for the samples table."""
+    scored = rollout.scored
+    return [
+        {
+            "step": step,
+            "prompt": prompt.messages[-1]["content"],
+            "gold": prompt.gold,
+            "completion": group[0].text,
+            "reward": rewards[0].score,
+            "verdict": rewards[0].verdict,
+            "policy_version": group[0].policy_version,
+        }
+        for prompt, group, rewards in list(zip(rollout.prompts, scored.groups, scored.rewards, strict=True))[
+            :limit
+        ]
+    ]

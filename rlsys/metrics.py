@@ -1,0 +1,44 @@
+"""What a step's rollout and a held-out evaluation log: pure functions over samples and rewards."""
+
+from collections.abc import Iterable, Sequence
+
+from rlsys.types import Reward, Sample
+
+
+def mean(values: Iterable[float]) -> float:
+    """The arithmetic mean; 0.0 for no values (a metric of an empty batch)."""
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0
+
+
+def rollout_metrics(
+    groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]]
+) -> dict[str, float]:
+    """`train/*` figures of a step's samples: reward, accuracy, length, truncation; `reward/<name>` each."""
+    samples = [s for group in groups for s in group]
+    flat = [r for group in rewards for r in group]
+    scores = [r.score for r in flat]
+    average = mean(scores)
+    metrics = {
+        "train/reward_mean": average,
+        "train/reward_std": mean((x - average) ** 2 for x in scores) ** 0.5,
+        "train/accuracy": mean(bool(r.correct) for r in flat),
+        "train/response_length": mean(len(s.token_ids) for s in samples),
+        "train/truncated_share": mean(s.finish_reason == "length" for s in samples),
+    }
+    for name in flat[0].components if flat else ():
+        metrics[f"reward/{name}"] = mean(r.components[name] for r in flat)
+    return metrics
+
+
+def answer_metrics(
+    greedy: Sequence[Sample], greedy_rewards: Sequence[Reward], sampled_rewards: Iterable[Reward]
+) -> dict[str, float]:
+    """`eval/*` figures: accuracy of one greedy answer per prompt and of the sampled ones, answer length, and
+    the share of worked answers (several lines) against bare ones: how often the model chooses to think."""
+    return {
+        "eval/accuracy": mean(bool(r.correct) for r in greedy_rewards),
+        "eval/accuracy_sampled": mean(bool(r.correct) for r in sampled_rewards),
+        "eval/response_length": mean(len(s.token_ids) for s in greedy),
+        "eval/multiline_share": mean(s.text.strip().count("\n") > 0 for s in greedy),
+    }

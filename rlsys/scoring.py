@@ -1,0 +1,79 @@
+"""Sampling and scoring a set of prompts over the pools: a training step's rollout, or an evaluation.
+
+Scoring streams behind generation: each chunk of groups an engine finishes goes to every scoring pool at once,
+while the other engines still sample. Rewards come back per chunk in the order the chunk listed its samples
+and are placed by (prompt index, sample index), so they land on their own samples whatever order the
+engines and scorers finish in.
+"""
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rlsys.errors import PoolError
+from rlsys.metrics import answer_metrics
+from rlsys.protocols import Pending, Pools, RolloutPool, ScorePool
+from rlsys.types import Prompt, Reward, Sample, Sampling
+
+
+@dataclass(frozen=True)
+class ScoredRollout:
+    """Groups of samples and their rewards, in prompt order, with where the time went."""
+
+    groups: list[list[Sample]]
+    rewards: list[list[Reward]]
+    generate_s: float  # until the last engine finished
+    score_wait_s: float  # scoring that did not overlap generation: what scoring added to the rollout
+    score_backlog: int  # scoring calls still queued or running when generation finished
+
+
+def sample_and_score(
+    rollout: RolloutPool,
+    scorers: Sequence[ScorePool],
+    prompts: Sequence[Prompt],
+    sampling: Sampling,
+    seeds: Sequence[int | None],
+) -> ScoredRollout:
+    """`sampling.n` samples of each prompt, each scored by every pool in `scorers` (rewards combined)."""
+    start = time.perf_counter()
+    groups: list[list[Sample] | None] = [None] * len(prompts)
+    calls: list[tuple[list[tuple[int, int]], list[Pending[list[Reward]]]]] = []
+    for chunk in rollout.generate(prompts, sampling, seeds):
+        places = [(index, j) for index, group in chunk for j in range(len(group))]
+        samples = [sample for _, group in chunk for sample in group]
+        chunk_prompts = [prompts[index] for index, _ in places]
+        for index, group in chunk:
+            groups[index] = group
+        calls.append((places, [scorer.score(chunk_prompts, samples) for scorer in scorers]))
+    generated = time.perf_counter()
+    missing = [prompts[i].id for i, group in enumerate(groups) if group is None]
+    if missing:
+        raise PoolError(f"the rollout pool returned no samples for prompts {missing[:5]}")
+    backlog = sum(not pending.done() for _, pendings in calls for pending in pendings)
+    rewards: list[list[Reward | None]] = [[None] * len(group) for group in groups]
+    for places, pendings in calls:
+        parts = [pending.result() for pending in pendings]
+        for k, (index, j) in enumerate(places):
+            rewards[index][j] = Reward.combine([part[k] for part in parts])
+    return ScoredRollout(
+        groups=groups,
+        rewards=rewards,
+        generate_s=generated - start,
+        score_wait_s=time.perf_counter() - generated,
+        score_backlog=backlog,
+    )
+
+
+def evaluate(
+    pools: Pools, prompts: Sequence[Prompt], *, greedy: Sampling, sampled: Sampling, seeds: Sequence[int]
+) -> dict[str, float]:
+    """Held-out accuracy: one greedy answer per prompt, and `sampled.n` samples each (scored by the verifiers
+    alone: accuracy is theirs to judge)."""
+    scorers = pools.scorers(with_reward_model=False)
+    first = sample_and_score(pools.rollout, scorers, prompts, greedy, [None] * len(prompts))
+    second = sample_and_score(pools.rollout, scorers, prompts, sampled, seeds)
+    return answer_metrics(
+        [group[0] for group in first.groups],
+        [rewards[0] for rewards in first.rewards],
+        [r for rewards in second.rewards for r in rewards],
+    )
