@@ -26,9 +26,22 @@ STEP_METRICS = [
     "time/sync_s",
 ]
 EVAL_METRICS = ["eval/accuracy", "eval/accuracy_sampled"]
+# Third-party notices a newcomer's console must not show (rlsys.console silences them at their source).
+NOISE = [
+    "FutureWarning",
+    "NUMA binding",
+    "Triton is installed",
+    "Loading weights",
+    "Loading safetensors",
+    "Creating initial MLflow database",
+    "does not exist. Creating a new experiment",
+    "model card could not be retrieved",
+    "Setting accelerator to CPU",
+    "Writing model shards",
+]
 
 
-def _run_quickstart(tmp_path: Path, *overrides: str) -> tuple[str, str]:
+def _run_quickstart(tmp_path: Path, *overrides: str) -> tuple[str, str, str]:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     result = subprocess.run(
         [sys.executable, "-m", "rlsys.cli", "run", str(ROOT / "jobs" / "quickstart.yaml"), *overrides],
@@ -40,15 +53,17 @@ def _run_quickstart(tmp_path: Path, *overrides: str) -> tuple[str, str]:
     )
     assert result.returncode == 0, result.stderr[-5000:]
     run_id = re.search(r"mlflow run id: (\w+)", result.stdout).group(1)
-    return result.stdout, run_id
+    return result.stdout, result.stderr, run_id
 
 
 def test_bounded_quickstart_records_metrics_and_artifacts(tmp_path):
     steps = 3
-    stdout, run_id = _run_quickstart(
+    stdout, stderr, run_id = _run_quickstart(
         tmp_path, f"train.steps={steps}", "task.eval_size=64", "train.eval_samples=2", "train.eval_every=2"
     )
     assert re.search(r"eval/accuracy: \d\.\d{3} -> \d\.\d{3}", stdout)
+    assert "pools started in" in stderr and f"step {steps}/{steps}" in stderr  # rlsys's own lines
+    assert [line for line in stderr.splitlines() if any(noise in line for noise in NOISE)] == []
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -72,6 +87,6 @@ def test_bounded_quickstart_records_metrics_and_artifacts(tmp_path):
 
 @pytest.mark.slow
 def test_quickstart_raises_heldout_accuracy(tmp_path):
-    stdout, _ = _run_quickstart(tmp_path)
+    stdout, _, _ = _run_quickstart(tmp_path)
     before, after = map(float, re.search(r"eval/accuracy: (\d\.\d+) -> (\d\.\d+)", stdout).groups())
     assert after - before >= 0.10, stdout

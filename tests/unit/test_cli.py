@@ -1,0 +1,111 @@
+"""The command line itself: its subcommands, `bootstrap` against a cache, the quiet console, and the one
+exit-2 handler that every error a user can cause goes through (a run, a reward-model job, a submission).
+
+Whole runs through the command line are in tests/integration (`train-rm`, `run --resume`, `submit`,
+`status`, `logs`, `stop`) and tests/e2e (the quickstart).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlsys.bootstrap.build import DEFAULT_RECIPE, recipe_key
+from rlsys.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBCOMMANDS = ("run", "train-rm", "bootstrap", "submit", "status", "logs", "stop")
+
+
+def _rlsys(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rlsys.cli", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_help_lists_every_subcommand_and_each_has_its_own():
+    listed = _rlsys("--help")
+    assert listed.returncode == 0
+    for command in SUBCOMMANDS:
+        assert command in listed.stdout
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+
+
+def test_bootstrap_prints_the_cached_model_without_building_it(tmp_path):
+    cached = tmp_path / "models" / f"embedded-{recipe_key(DEFAULT_RECIPE)}-seed3"
+    cached.mkdir(parents=True)
+    (cached / "config.json").write_text("{}")
+    result = _rlsys("bootstrap", "--seed", "3", env={"RLSYS_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(cached)
+    assert sorted(p.name for p in cached.parent.iterdir()) == [cached.name]  # no build was started
+
+
+def test_bootstrap_rejects_a_seed_that_is_not_a_number():
+    result = _rlsys("bootstrap", "--seed", "x")
+    assert result.returncode == 2 and "invalid int value: 'x'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "jobs/quickstart.yaml", "train.steps=[1,"], "train.steps=[1,': the value is not valid YAML"),
+        (["run", "jobs/quickstart.yaml", "learner.lrr=3"], "learner.lrr: unknown key"),
+        (["run"], "name a job YAML"),
+        (["train-rm", "jobs/rm_quickstart.yaml", "train.zero_stage=3"], "train.zero_stage: ZeRO-3 shards"),
+        (["train-rm", "jobs/rm_quickstart.yaml", "data.path=/no/such.jsonl"], "no file at '/no/such.jsonl'"),
+        (["submit", "jobs/quickstart.yaml", "--env", "NOEQUALS"], "--env 'NOEQUALS' is not KEY=VALUE"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, message, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main([*argv, "--dry-run"] if argv[0] != "submit" else argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rlsys: error:") and message in err and "Traceback" not in err
+
+
+def test_bad_preference_data_exits_2_naming_the_line(tmp_path, capsys):
+    """A data error raised while the job runs (not at validation) goes through the same handler."""
+    data = tmp_path / "rankings.jsonl"
+    data.write_text('{"prompt": "2 + 2?", "responses": ["#### 4", "#### 5"], "ranking": [0, 1]}\nnot json\n')
+    (tmp_path / "config.json").write_text("{}")  # a model directory as far as validation goes; never loaded
+    code = main(
+        [
+            "train-rm",
+            str(ROOT / "jobs" / "rm_quickstart.yaml"),
+            f"data.path={data}",
+            f"model.path={tmp_path}",
+            f"train.output_dir={tmp_path / 'runs'}",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{data}:2: not valid JSON" in err and "Traceback" not in err
+
+
+def test_quiet_silences_third_party_notices_here_and_in_the_actors(monkeypatch):
+    import logging
+
+    from rlsys.console import QUIET_ENV, QUIET_LOGGERS, actor_runtime_env, quiet
+
+    monkeypatch.delenv("RLSYS_VERBOSE", raising=False)
+    for key in QUIET_ENV:  # set then deleted: monkeypatch restores what was there before the test
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    quiet()
+    assert all(logging.getLogger(name).level == level for name, level in QUIET_LOGGERS.items())
+    assert all(os.environ[key] == value for key, value in QUIET_ENV.items())
+    env = actor_runtime_env()
+    assert env["worker_process_setup_hook"] == "rlsys.console.quiet"
+    assert env["env_vars"]["TORCH_CPP_LOG_LEVEL"] == "ERROR"
+    monkeypatch.setenv("RLSYS_VERBOSE", "1")
+    verbose_env = actor_runtime_env()
+    assert "worker_process_setup_hook" not in verbose_env and "TQDM_DISABLE" not in verbose_env["env_vars"]

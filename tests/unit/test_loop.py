@@ -1,0 +1,270 @@
+"""The learner loop on in-memory pools (`tests/fakes.py`): its schedule, bookkeeping and resume, in seconds.
+
+The real pools are checked by the integration tests; here every behaviour of the loop itself is pinned down:
+which prompts each step trains on, what the learner is sent, when evaluations, checkpoints and the monitor
+run, and what a resumed run continues with.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakes import FakeLearnerPool, FakeRolloutPool, InMemoryTracker, ThreadedScorePool, fake_pools
+
+from rlsys.batch import training_batch
+from rlsys.checkpoint import CheckpointStore
+from rlsys.config import load_job
+from rlsys.data import step_batch, task_prompts
+from rlsys.loop import RLLoop, is_due
+from rlsys.protocols import Pools
+from rlsys.scoring import sample_and_score
+from rlsys.types import Reward, Sample, Sampling
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = [
+    "task.eval_size=12",
+    "task.train_size=60",
+    "train.prompts_per_step=6",
+    "rollout.samples_per_prompt=4",
+    "train.eval_samples=2",
+    "train.log_samples=2",
+    "tracking.registered_model=null",
+]
+
+
+def _job(tmp_path: Path, *overrides: str):
+    return load_job(
+        ROOT / "jobs" / "quickstart.yaml", [*SMALL, f"train.output_dir={tmp_path / 'runs'}", *overrides]
+    )
+
+
+def _loop(config, pools: Pools | None = None, tracker: InMemoryTracker | None = None):
+    pools = pools or fake_pools()
+    tracker = tracker or InMemoryTracker()
+    return RLLoop(config, pools, tracker, CheckpointStore(config.train.output_dir, config.name)), tracker
+
+
+def _recorded_prompts(config, run_id: str) -> list[dict]:
+    path = CheckpointStore(config.train.output_dir, config.name).run_dir(run_id) / "prompts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_each_step_trains_on_its_own_prompts_and_syncs_its_version(tmp_path):
+    config = _job(tmp_path, "train.steps=5", "train.eval_every=0")
+    loop, tracker = _loop(config)
+    summary = loop.run()
+    train = task_prompts(config.task, "rl", config.task.train_size)
+    expected = [[p.id for p in step_batch(train, s - 1, 6, config.seed)] for s in range(1, 6)]
+    assert [row["prompt_ids"] for row in _recorded_prompts(config, tracker.run_id)] == expected
+    assert [row["step"] for row in _recorded_prompts(config, tracker.run_id)] == [1, 2, 3, 4, 5]
+    assert loop.pools.rollout.synced == [1, 2, 3, 4, 5]
+    # Sequences carry the sampled token ids and log-probs unchanged, prompt by prompt.
+    first = loop.pools.learner.calls[0].sequences[0]
+    assert len(first.token_ids) == len(first.sampler_logprobs) and set(first.sampler_logprobs) == {-0.5}
+    assert summary.steps_done == 5 and set(tracker.at("train/reward_mean")) == {1, 2, 3, 4, 5}
+
+
+def test_training_raises_the_reward_of_the_fake_policy(tmp_path):
+    config = _job(tmp_path, "train.steps=12", "train.eval_every=0")
+    loop, tracker = _loop(config)
+    summary = loop.run()
+    rewards = [value for _, value in tracker.history("train/reward_mean")]
+    assert sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4 + 0.2
+    assert summary.accuracy_after > summary.accuracy_before
+
+
+def test_generate_ahead_samples_one_update_behind_and_trains_off_policy(tmp_path):
+    config = _job(tmp_path, "train.steps=5", "train.eval_every=0", "train.generate_ahead=true")
+    loop, tracker = _loop(config)
+    loop.run()
+    lag = tracker.at("train/policy_lag")
+    assert lag == {1: 0.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0}
+    assert [call.off_policy for call in loop.pools.learner.calls] == [
+        lag[step] > 0 for step in sorted(lag) if tracker.at("train/informative_groups")[step] > 0
+    ]
+    # Each step's prompts were drawn and recorded once, in order, exactly as without generating ahead.
+    train = task_prompts(config.task, "rl", config.task.train_size)
+    assert [row["prompt_ids"] for row in _recorded_prompts(config, tracker.run_id)] == [
+        [p.id for p in step_batch(train, s - 1, 6, config.seed)] for s in range(1, 6)
+    ]
+
+
+def test_groups_without_signal_never_reach_the_learner(tmp_path):
+    config = _job(tmp_path, "train.steps=3", "train.eval_every=0")
+    train = task_prompts(config.task, "rl", config.task.train_size)
+    solved = frozenset(p.id for p in train[::2])  # half the prompts: every sample right, no signal
+    pools = Pools(
+        FakeRolloutPool(always_right=solved), ThreadedScorePool(), FakeLearnerPool(), reward_model=None
+    )
+    loop, tracker = _loop(config, pools)
+    loop.run()
+    for step, call in enumerate(pools.learner.calls, start=1):
+        prompts = step_batch(train, step - 1, 6, config.seed)
+        assert len(call.sequences) % 4 == 0 and call.sequences
+        assert all(s.advantage != 0 for s in call.sequences)
+        trained = len(call.sequences) // 4
+        assert trained <= sum(p.id not in solved for p in prompts)
+        assert tracker.at("train/informative_groups")[step] == pytest.approx(trained / 6)
+
+
+def test_evaluations_and_checkpoints_follow_their_schedules(tmp_path):
+    config = _job(tmp_path, "train.steps=5", "train.eval_every=2", "train.checkpoint_every=2")
+    loop, tracker = _loop(config)
+    summary = loop.run()
+    assert set(tracker.at("eval/accuracy")) == {0, 2, 4, 5}
+    assert set(tracker.at("eval/accuracy_sampled")) == {0, 2, 4, 5}
+    store = CheckpointStore(config.train.output_dir, config.name)
+    latest = store.latest()
+    assert latest.step == 4 and latest.run_id == tracker.run_id
+    assert sorted(p.name for p in Path(latest.directory).iterdir()) == ["step-2", "step-4"]
+    assert summary.model_dir == str(store.run_dir(tracker.run_id) / "policy")
+    assert loop.pools.learner.saved == [(summary.model_dir, loop.pools.learner.steps)]
+
+
+def test_the_summary_reports_the_first_and_last_evaluation(tmp_path):
+    config = _job(tmp_path, "train.steps=3", "train.eval_every=0", "tracking.registered_model=fake-model")
+    loop, tracker = _loop(config)
+    summary = loop.run()
+    accuracy, sampled = tracker.at("eval/accuracy"), tracker.at("eval/accuracy_sampled")
+    assert (summary.accuracy_before, summary.accuracy_after) == (accuracy[0], accuracy[3])
+    assert (summary.sampled_before, summary.sampled_after) == (sampled[0], sampled[3])
+    assert (
+        summary.model_uri == "models:/fake-model/1" and tracker.tags["rlsys.model_uri"] == summary.model_uri
+    )
+    assert tracker.params["train.steps"] == 3 and "config/job.json" in tracker.dicts
+    assert tracker.figures == ["plots/accuracy.png"] and summary.monitor is None
+    rows = tracker.tables["samples.json"]
+    assert [row["step"] for row in rows] == [1, 1, 2, 2, 3, 3]  # train.log_samples=2 per step
+    assert all(row["verdict"] in {"correct", "incorrect"} for row in rows)
+
+
+def test_rewards_land_on_their_own_samples_when_engines_and_scorers_finish_out_of_order():
+    prompts = task_prompts(load_job(None).task, "eval", 10)
+    rollout, verifier = FakeRolloutPool(engines=3), ThreadedScorePool(workers=3, first_delay_s=0.1)
+    scored = sample_and_score(rollout, [verifier], prompts, Sampling(n=3, temperature=1.0), list(range(10)))
+    assert verifier.calls == 3  # one call per engine chunk; the first chunk's call finished last
+    assert [group[0].prompt_id for group in scored.groups] == [p.id for p in prompts]
+    for prompt, group, rewards in zip(prompts, scored.groups, scored.rewards, strict=True):
+        for sample, reward in zip(group, rewards, strict=True):
+            assert reward.correct == (sample.text == f"#### {prompt.gold}")
+    assert {r.correct for rewards in scored.rewards for r in rewards} == {True, False}
+
+
+def test_the_monitor_stops_the_run_and_keeps_the_best_gold_policy(tmp_path):
+    config = _job(
+        tmp_path,
+        "train.steps=6",
+        "train.eval_every=0",
+        "algorithm.kl_coef=0.1",
+        "monitor.every=2",
+        "monitor.gold=math",
+        "monitor.max_kl=0.015",  # the fake learner's KL passes it at its second step
+        "monitor.stop_on_alert=true",
+    )
+    loop, tracker = _loop(config)
+    summary = loop.run()
+    assert summary.steps_done == 2 and summary.monitor.alert_step == 2
+    assert set(tracker.at("monitor/proxy")) == {0, 2} and set(tracker.at("eval/accuracy")) == {0, 2}
+    assert tracker.tags["monitor.hacking_alert"] == "true" and "kl" in tracker.tags["monitor.alert_detectors"]
+    best = Path(summary.monitor.best_gold_dir)
+    gold = tracker.at("monitor/gold")
+    best_step = max(gold, key=lambda step: (gold[step], -step))
+    assert summary.monitor.best_gold_step == best_step
+    assert json.loads((best / "best_gold.json").read_text())["step"] == best_step
+    assert sorted(tracker.figures) == ["plots/accuracy.png", "plots/proxy_vs_gold.png"]
+    assert "monitor_samples.json" in tracker.tables
+
+
+def test_a_resumed_run_continues_where_the_checkpoint_left_off(tmp_path):
+    """Kill the learner at step 4 of 6 (checkpoint every 2), resume: the same prompts, rewards, KL weights and
+    final weights as an uninterrupted run, with only the step after the checkpoint done twice."""
+    overrides = [
+        "train.steps=6",
+        "train.eval_every=0",
+        "train.checkpoint_every=2",
+        "algorithm.kl_coef=0.1",
+        "algorithm.kl_target=0.005",  # the adaptive beta is loop state a checkpoint must carry
+        "monitor.every=1",
+        "monitor.gold=math",
+    ]
+    whole, whole_tracker = _loop(_job(tmp_path / "whole", *overrides))
+    whole.run()
+
+    config = _job(tmp_path / "cut", *overrides)
+    pools = fake_pools()
+    pools.learner.fail_at_call = 4
+    tracker = InMemoryTracker()
+    cut, _ = _loop(config, pools, tracker)
+    with pytest.raises(RuntimeError, match="learner crashed"):
+        cut.run()
+    checkpoint = CheckpointStore(config.train.output_dir, config.name).latest()
+    assert checkpoint.step == 2
+
+    resumed, _ = _loop(config, fake_pools(), tracker)  # fresh pools, the same run
+    resumed.run(checkpoint)
+    for key in ("train/reward_mean", "train/kl_coef", "monitor/gold", "monitor/proxy"):
+        assert tracker.at(key) == whole_tracker.at(key), key
+    assert resumed.pools.learner.steps == whole.pools.learner.steps
+    assert resumed.pools.rollout.synced == [2, 3, 4, 5, 6]  # the checkpoint's weights first
+    recorded = [row["step"] for row in _recorded_prompts(config, tracker.run_id)]
+    assert recorded == [1, 2, 3, 4, 3, 4, 5, 6]  # step 4 failed after drawing its prompts; 3 and 4 redone
+    whole_prompts = {row["step"]: row["prompt_ids"] for row in _recorded_prompts(whole.config, "fake-run")}
+    assert {
+        row["step"]: row["prompt_ids"] for row in _recorded_prompts(config, tracker.run_id)
+    } == whole_prompts
+
+
+@pytest.mark.parametrize(
+    "step, every, due", [(0, 5, False), (5, 5, True), (7, 5, False), (5, 0, False), (10, 5, True)]
+)
+def test_is_due(step, every, due):
+    assert is_due(step, every) is due
+
+
+def _groups(scores: list[list[float]]) -> tuple[list[list[Sample]], list[list[Reward]]]:
+    groups = [
+        [Sample(f"p{p}", (1, 2), (3, 4, 5), f"answer {g}", (-0.1,) * 3, "stop", 0) for g in range(len(row))]
+        for p, row in enumerate(scores)
+    ]
+    return groups, [[Reward(score, {"math": score}) for score in row] for row in scores]
+
+
+def test_training_batch_advantages_by_hand():
+    groups, rewards = _groups([[1, 0, 0, 1], [1, 1, 1, 1], [0, 0, 0, 1]])
+    config = load_job(None)
+    sequences, kept = training_batch(groups, rewards, config.algorithm)
+    # Group 1: mean 0.5, std 0.5 -> +-1. Group 2: all equal, dropped. Group 3: mean 0.25, std sqrt(3)/4.
+    third = 0.25 / (3**0.5 / 4)
+    expected = [1, -1, -1, 1, -third, -third, -third, 3 * third]
+    assert [s.advantage for s in sequences] == pytest.approx(expected, abs=1e-5)
+    assert kept == pytest.approx(2 / 3)
+    assert sequences[0].token_ids == (3, 4, 5) and sequences[0].sampler_logprobs == (-0.1,) * 3
+
+    unscaled, _ = training_batch(groups, rewards, config.algorithm.model_copy(update={"scale_by_std": False}))
+    assert [s.advantage for s in unscaled] == pytest.approx([0.5, -0.5, -0.5, 0.5, -0.25, -0.25, -0.25, 0.75])
+    keep_all = config.algorithm.model_copy(update={"drop_uninformative_groups": False})
+    kept_sequences, kept = training_batch(groups, rewards, keep_all)
+    assert len(kept_sequences) == 12 and kept == 1.0
+    assert [s.advantage for s in kept_sequences[4:8]] == [0.0] * 4
+
+
+def test_the_loop_runs_without_ray_vllm_or_deepspeed(tmp_path):
+    """The loop, its protocols and the fakes import none of the heavy runtimes."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "tests")!r})
+from fakes import InMemoryTracker, fake_pools
+from rlsys.checkpoint import CheckpointStore
+from rlsys.config import load_job
+from rlsys.loop import RLLoop
+config = load_job({str(ROOT / "jobs" / "quickstart.yaml")!r}, {[*SMALL, "train.steps=2"]!r}
+                  + ["train.output_dir={tmp_path}"])
+RLLoop(config, fake_pools(), InMemoryTracker(), CheckpointStore("{tmp_path}", "job")).run()
+heavy = sorted(m for m in ("ray", "vllm", "deepspeed", "mlflow") if m in sys.modules)
+print("heavy:", heavy)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "heavy: []" in result.stdout
