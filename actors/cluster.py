@@ -19,12 +19,16 @@ from rlsys.protocols import Pools
 
 def connect() -> None:
     """Join the cluster in RAY_ADDRESS (set inside a submitted job), or start a local Ray runtime."""
-    if not ray.is_initialized():
-        ray.init(
-            address=os.environ.get("RAY_ADDRESS"),
-            runtime_env=actor_runtime_env(),
-            logging_level="WARNING",
-        )
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    runtime_env = actor_runtime_env()
+    if address is None:
+        # The job's own modules (reward functions) import from where it runs; a submitted job's working
+        # dir is on its actors' path already.
+        paths = [os.getcwd(), os.environ.get("PYTHONPATH", "")]
+        runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
 
 
 def resource_shortfall(config: JobConfig, cluster: dict[str, float]) -> list[str]:
@@ -44,8 +48,9 @@ def resource_shortfall(config: JobConfig, cluster: dict[str, float]) -> list[str
     ]
 
 
-def start_pools(config: JobConfig, model_path: str) -> tuple[Pools, float]:
-    """Every pool of the job, started; and the seconds the actors took to start."""
+def start_pools(config: JobConfig, model_path: str, chat_template: str | None = None) -> tuple[Pools, float]:
+    """Every pool of the job, started; and the seconds the actors took to start. `chat_template`: the
+    job's template for a model without one (`rlsys.models.job_chat_template`)."""
     for line in resource_shortfall(config, ray.cluster_resources()):
         note(
             f"{line}. The actors that do not fit wait for the autoscaler to add a node; "
@@ -54,7 +59,9 @@ def start_pools(config: JobConfig, model_path: str) -> tuple[Pools, float]:
     start = time.perf_counter()
     dtype = config.model.dtype
     pools = Pools(
-        rollout=RayRolloutPool(model_path, config.rollout, dtype=dtype, seed=config.seed),
+        rollout=RayRolloutPool(
+            model_path, config.rollout, dtype=dtype, seed=config.seed, chat_template=chat_template
+        ),
         verifier=RayVerifierPool(config.verifier),
         learner=RayLearnerPool(model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed),
         reward_model=RayRewardPool(config.reward_model, dtype=dtype) if config.reward_model else None,

@@ -147,7 +147,15 @@ class _PendingScores:
 class RayRolloutPool(_ActorPool):
     """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts."""
 
-    def __init__(self, model_path: str, config: RolloutConfig, *, dtype: str, seed: int) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        config: RolloutConfig,
+        *,
+        dtype: str,
+        seed: int,
+        chat_template: str | None = None,
+    ) -> None:
         cls = ray.remote(RolloutEngine).options(**_actor_options(config, restartable=True))
         threads = config.engine_threads or max(1, int(config.num_cpus))
         engines = [
@@ -158,6 +166,7 @@ class RayRolloutPool(_ActorPool):
                 kv_cache_gib=config.kv_cache_gib,
                 gpu_memory_utilization=config.gpu_memory_utilization,
                 threads=threads,
+                chat_template=chat_template,
             )
             for replica in range(config.replicas)
         ]

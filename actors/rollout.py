@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from actors.weights import PackedWeights
+from rlsys.models import prompt_token_ids
 from rlsys.types import Prompt, Sample, Sampling
 
 
@@ -32,7 +33,9 @@ class RolloutEngine:
         kv_cache_gib: float | None = 0.25,
         gpu_memory_utilization: float = 0.9,
         threads: int = 0,
+        chat_template: str | None = None,
     ) -> None:
+        """`chat_template`: the job's template for a model whose tokenizer has none (`rlsys.models`)."""
         # The in-process engine core: no extra process per engine, which is faster on a small CPU box.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         if threads:
@@ -53,6 +56,8 @@ class RolloutEngine:
             use_tqdm_on_load=False,  # a progress bar in an actor's log is a line per refresh
         )
         self.tokenizer = self.llm.get_tokenizer()
+        if chat_template is not None:
+            self.tokenizer.chat_template = chat_template
         self.seed = seed
         self.policy_version = 0
         self._warm_up()
@@ -70,10 +75,7 @@ class RolloutEngine:
         """Returns once the engine is up and warmed (the pool's start-up check)."""
 
     def prompt_token_ids(self, prompt: Prompt) -> list[int]:
-        text = self.tokenizer.apply_chat_template(
-            list(prompt.messages), tokenize=False, add_generation_prompt=True
-        )
-        return self.tokenizer.encode(text, add_special_tokens=False)
+        return prompt_token_ids(self.tokenizer, prompt)
 
     def generate(
         self,

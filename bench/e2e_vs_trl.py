@@ -109,7 +109,7 @@ def run_trl(model_dir: str, args, evaluator: Evaluator, train_prompts) -> dict:
     from trl import GRPOConfig, GRPOTrainer
 
     from actors.weights import PackedWeights
-    from rlsys.data import step_batch
+    from rlsys.order import step_batch
     from verifiers.rewards import math_reward
 
     # The exact prompt sequence rlsys sees, step by step; TRL reads it in order (shuffle_dataset=False).

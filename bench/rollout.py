@@ -79,7 +79,7 @@ def _profile(engine, prompts, args) -> None:
     import io
     import pstats
 
-    from rlsys.data import request_seed
+    from rlsys.order import request_seed
     from rlsys.types import Sampling
 
     settings = Sampling(n=8, temperature=args.temperature, max_new_tokens=args.max_new_tokens)
@@ -136,7 +136,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from actors.rollout import RolloutEngine
-    from rlsys.data import request_seed
+    from rlsys.order import request_seed
     from rlsys.types import Sampling
 
     if args.threads:

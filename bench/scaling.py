@@ -45,7 +45,7 @@ def main() -> None:
 
     import ray
 
-    from rlsys.data import request_seed, step_batch
+    from rlsys.order import request_seed, step_batch
     from rlsys.scoring import sample_and_score
 
     model_dir = args.model or default_model()

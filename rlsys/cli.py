@@ -4,6 +4,7 @@
     rlsys run --help-config                                           # every config key, its type and default
     rlsys train-rm jobs/rm_quickstart.yaml                            # a reward model from rankings
     rlsys bootstrap                                                   # build the embedded model now
+    rlsys export-task data/arithmetic --layout verl                   # the built-in task as dataset files
     rlsys submit jobs/cluster_gpu.yaml --address http://HEAD:8265     # run it on a Ray cluster, follow logs
     rlsys status JOB_ID | rlsys logs JOB_ID --follow | rlsys stop JOB_ID   # a submitted job
 
@@ -59,6 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     boot.add_argument("--seed", type=int, default=0, help="seed of the build")
     boot.set_defaults(handler=_bootstrap)
+
+    from rlsys.tasks.export import FORMATS, LAYOUTS
+
+    export = commands.add_parser(
+        "export-task",
+        help="write the built-in arithmetic task as dataset files (verl, TRL or plain layout)",
+        description="Write the arithmetic task's training and held-out problems as OUT/train.* and "
+        "OUT/eval.* in the layout another framework reads; `rlsys run jobs/dataset_quickstart.yaml` trains "
+        "from them.",
+    )
+    export.add_argument("out", help="output folder (e.g. data/arithmetic)")
+    export.add_argument("--layout", choices=LAYOUTS, default="verl", help="column layout (default: verl)")
+    export.add_argument("--format", choices=FORMATS, default="parquet", help="file format (default: parquet)")
+    export.add_argument("--train-size", type=int, default=20_000, help="training problems (default 20000)")
+    export.add_argument("--eval-size", type=int, default=500, help="held-out problems (default 500)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the problem generator")
+    export.set_defaults(handler=_export_task)
     _add_cluster_commands(commands)
     return parser
 
@@ -130,8 +148,9 @@ def _add_cluster_commands(commands) -> None:
     stop.set_defaults(handler=_stop)
 
 
-def _config(args: argparse.Namespace, schema, load, example: str):
-    """The validated config a job command runs, or None once `--help-config`/`--dry-run` has printed."""
+def _config(args: argparse.Namespace, schema, load, example: str, report=None):
+    """The validated config a job command runs, or None once `--help-config`/`--dry-run` has printed
+    (with `report(config)`'s lines after the config, for a dry run)."""
     from rlsys.config import describe_schema
 
     if args.help_config:
@@ -142,14 +161,17 @@ def _config(args: argparse.Namespace, schema, load, example: str):
     config = load(args.job, args.overrides)
     if args.dry_run:
         print("\n".join(f"{key} = {value!r}" for key, value in config.flat().items()))
+        if report is not None:
+            print("\n".join(report(config)))
         return None
     return config
 
 
 def _run(args: argparse.Namespace) -> int:
     from rlsys.config import JobConfig, load_job
+    from rlsys.preflight import dry_run_report
 
-    config = _config(args, JobConfig, load_job, "rlsys run jobs/quickstart.yaml")
+    config = _config(args, JobConfig, load_job, "rlsys run jobs/quickstart.yaml", dry_run_report)
     if config is None:
         return 0
     from rlsys.job import run
@@ -196,6 +218,24 @@ def _bootstrap(args: argparse.Namespace) -> int:
     from rlsys.bootstrap import ensure_embedded_model
 
     print(ensure_embedded_model(seed=args.seed))
+    return 0
+
+
+def _export_task(args: argparse.Namespace) -> int:
+    from rlsys.tasks.export import export_task
+
+    if args.train_size < 1 or args.eval_size < 1:
+        raise ConfigError("--train-size and --eval-size must be at least 1")
+    written = export_task(
+        args.out,
+        layout=args.layout,
+        fmt=args.format,
+        train_size=args.train_size,
+        eval_size=args.eval_size,
+        seed=args.seed,
+    )
+    for name, path in written.items():
+        print(f"{name}: {path}")
     return 0
 
 
@@ -272,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["RLSYS_VERBOSE"] = "1"  # the actors of this job, too
     elif not verbose():
         quiet()
+    # The job's own modules (reward functions) import from where it runs, as they would with `python -m`.
+    sys.path.insert(0, os.getcwd())
     try:
         return args.handler(args)
     except RlsysError as err:

@@ -5,6 +5,7 @@ declared here with a description (shown by `rlsys run --help-config`); unknown k
 impossible values fail with a message that names the key and how to fix it.
 """
 
+import math
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
@@ -67,6 +68,11 @@ class ModelConfig(Section):
     )
     seed: int = Field(0, description="Seed of the embedded model's build (ignored for a model path).")
     dtype: Dtype = Field("float32", description="Weights and compute.")
+    chat_template: str | None = Field(
+        None,
+        description="A Jinja chat template (or the path of a .jinja file) for a model whose tokenizer has "
+        "none; null: the tokenizer's own.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -80,14 +86,81 @@ class ModelConfig(Section):
 
 
 class TaskConfig(Section):
-    kind: Literal["arithmetic"] = Field("arithmetic", description="The task family prompts are drawn from.")
-    seed: int = Field(0, description="Seed of the task generator (problem sets and their order).")
-    eval_size: int = Field(500, ge=1, description="Held-out problems for eval/accuracy.")
+    """Where prompts come from: the built-in arithmetic task, or dataset files (`kind: dataset`)."""
+
+    kind: Literal["arithmetic", "dataset"] = Field(
+        "arithmetic", description="'arithmetic' (the embedded model's generated word problems) or 'dataset'."
+    )
+    seed: int = Field(0, description="Seed of the problem generator, or of the eval_fraction split.")
+    eval_size: int = Field(
+        500,
+        ge=1,
+        description="Held-out problems for eval/accuracy (dataset: at most this many per eval set).",
+    )
     train_size: int = Field(
         20_000,
         ge=1,
-        description="Training prompts; steps walk through them in a seeded order, epoch by epoch.",
+        le=10_000_000,
+        description="Arithmetic: training problems generated; steps walk through them in a seeded order, "
+        "epoch by epoch.",
     )
+    train: str | None = Field(
+        None,
+        description="Dataset: the training prompts, a local JSONL, JSON, Parquet or CSV file, or a "
+        "directory written by `Dataset.save_to_disk`.",
+    )
+    eval: str | dict[str, str] | None = Field(
+        None,
+        description="Dataset: held-out prompts (a file or directory as for train), or named eval sets "
+        "{name: path} logged as eval/<name>/accuracy.",
+    )
+    eval_fraction: float | None = Field(
+        None, gt=0, lt=1, description="Dataset: hold out this share of the train rows instead (seeded)."
+    )
+    prompt_key: str | None = Field(
+        None,
+        description="Dataset: the column holding the prompt (a string, or a list of chat messages); null: "
+        "recognise the common layouts (verl, TRL, question/answer).",
+    )
+    answer_key: str | None = Field(
+        None,
+        description="Dataset: the column holding the gold answer (or tests); a dotted path reads a nested "
+        "field (reward_model.ground_truth); null: recognised from the layout.",
+    )
+    reward_key: str | None = Field(
+        None, description="Dataset: a column naming each row's reward (a verifier.rewards name); null: all."
+    )
+    system_prompt: str | None = Field(
+        None, description="A system message put before every prompt that does not start with one."
+    )
+
+    @model_validator(mode="after")
+    def _keys_fit_the_kind(self) -> "TaskConfig":
+        dataset_keys = ("train", "eval", "eval_fraction", "prompt_key", "answer_key", "reward_key")
+        if self.kind == "arithmetic":
+            for key in dataset_keys:
+                if getattr(self, key) is not None:
+                    raise KeyedError(key, getattr(self, key), "only for kind: dataset; set kind or drop it")
+            return self
+        if self.train is None:
+            raise KeyedError("train", None, "kind: dataset needs a training file: set task.train")
+        if "train_size" in self.model_fields_set:
+            raise KeyedError("train_size", self.train_size, "only for kind: arithmetic: the file sets it")
+        if (self.eval is None) == (self.eval_fraction is None):
+            raise KeyedError(
+                "eval",
+                self.eval,
+                "give held-out prompts: task.eval (a file, or {name: file}) or task.eval_fraction, not both",
+            )
+        if isinstance(self.eval, dict) and not self.eval:
+            raise KeyedError("eval", self.eval, "name at least one eval set, e.g. {test: data/test.parquet}")
+        return self
+
+    def eval_files(self) -> dict[str, str]:
+        """The eval sets by name; a single file is the unnamed set ''."""
+        if isinstance(self.eval, dict):
+            return dict(self.eval)
+        return {"": self.eval} if self.eval is not None else {}
 
 
 class PoolConfig(Section):
@@ -121,9 +194,17 @@ class VerifierConfig(PoolConfig):
     )
     rewards: dict[str, float] = Field(
         default_factory=lambda: {"math": 1.0},
-        description="Reward functions by registry name and their weights; the score is the weighted sum.",
+        description="Reward functions and their weights; the score is the weighted sum. A name from the "
+        "registry (math, code, format, hidden_preference) or your own function as 'module:function'.",
     )
     timeout_s: float = Field(5.0, gt=0, description="Hard limit per verification; a timeout scores 0.")
+    max_error_rate: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="A step whose share of samples a reward function failed on (raised, or overran its "
+        "own time limit) passes this fails the run, instead of training on zeros.",
+    )
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> "VerifierConfig":
@@ -136,14 +217,22 @@ class VerifierConfig(PoolConfig):
     @field_validator("rewards")
     @classmethod
     def _known_rewards(cls, rewards: dict[str, float]) -> dict[str, float]:
-        from rlsys.rewards import REWARD_FUNCTIONS
+        from rlsys.rewards import REWARD_FUNCTIONS, RewardNotFound, component_name
 
         known = sorted(REWARD_FUNCTIONS)
-        unknown = sorted(set(rewards) - set(known))
-        if unknown:
-            raise ValueError(f"unknown reward function(s) {unknown}; choose from {known}")
         if not rewards:
             raise ValueError(f"name at least one reward function, e.g. {{math: 1.0}}; choose from {known}")
+        names: dict[str, str] = {}
+        for key, weight in rewards.items():
+            if not math.isfinite(weight):
+                raise ValueError(f"the weight of '{key}' is {weight}: give a finite number")
+            try:
+                name = component_name(key)
+            except RewardNotFound as err:
+                raise ValueError(str(err)) from None
+            if name in names:
+                raise ValueError(f"'{key}' and '{names[name]}' are both logged as reward/{name}: keep one")
+            names[name] = key
         return rewards
 
 
@@ -376,7 +465,10 @@ class JobConfig(Section):
 
 
 def apply_override(tree: dict[str, Any], override: str) -> None:
-    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (`3`, `0.1`, `true`, `[1, 2]`)."""
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (`3`, `0.1`, `true`, `[1, 2]`).
+
+    A command line holds no comments: a value YAML would cut at ` #` is kept whole, as the string it is.
+    """
     key, sep, raw = override.partition("=")
     if not sep or not key:
         raise ConfigError(f"override '{override}' is not key=value (e.g. train.steps=20)")
@@ -388,12 +480,13 @@ def apply_override(tree: dict[str, Any], override: str) -> None:
             raise ConfigError(f"override '{override}': '{part}' is a value, not a section")
         node = child
     try:
-        node[leaf] = yaml.safe_load(raw)
+        value = yaml.safe_load(raw)
     except yaml.YAMLError as err:
         raise ConfigError(
             f"override '{override}': the value is not valid YAML ({str(err).splitlines()[0]}); "
             "quote it or fix it"
         ) from None
+    node[leaf] = raw.strip() if isinstance(value, str) and "#" in raw and "#" not in value else value
 
 
 def load_config(

@@ -1,41 +1,33 @@
-"""Prompts for training and evaluation, and the order training sees them in.
-
-The order is a pure function of (seed, step): a resumed run sees exactly the prompts an uninterrupted run
-would have, with no iterator state to save.
+"""A job's prompts: the built-in arithmetic task, or dataset files (`rlsys.prompt_files`); either way the
+loop gets a `TaskData`: the training prompts as a sequence read on demand, and the eval sets. The order
+training walks them in is `rlsys.order`'s.
 """
 
-import random
-from collections.abc import Sequence
-
-from rlsys.config import TaskConfig
+from rlsys.config import TaskConfig, VerifierConfig
 from rlsys.tasks import arithmetic
-from rlsys.types import Prompt
+from rlsys.types import Prompt, TaskData
+
+
+def load_task(task: TaskConfig, verifier: VerifierConfig) -> TaskData:
+    """The job's prompts: generated arithmetic problems, or the dataset files, checked row by row against
+    the job's rewards (raises `DataError` naming the file, the row and the fix)."""
+    if task.kind == "dataset":
+        from rlsys.prompt_files import load_dataset_task
+
+        return load_dataset_task(task, verifier)
+    train = task_prompts(task, "rl", task.train_size)
+    evals = {"": task_prompts(task, "eval", task.eval_size)}
+    report = [
+        f"task: arithmetic, {len(train)} training and {len(evals[''])} held-out problems (seed {task.seed})"
+    ]
+    return TaskData(train, evals, report)
 
 
 def task_prompts(task: TaskConfig, split: str, n: int) -> list[Prompt]:
-    """`n` prompts of the task's `split` ("rl" for training, "eval" for held-out evaluation)."""
+    """`n` prompts of the arithmetic task's `split` ("rl" for training, "eval" for held-out evaluation)."""
     return [
         Prompt(
-            id=f"{split}-{index}",
-            messages=tuple(arithmetic.chat_messages(problem)),
-            gold=str(problem.answer),
-            kind="math",
+            id=f"{split}-{index}", messages=tuple(arithmetic.chat_messages(problem)), gold=str(problem.answer)
         )
         for index, problem in enumerate(arithmetic.problems(split, n, task.seed))
     ]
-
-
-def step_batch(prompts: Sequence[Prompt], step: int, batch_size: int, seed: int) -> list[Prompt]:
-    """The prompts of training step `step`: consecutive slices of a per-epoch shuffle of `prompts`."""
-    picked = []
-    for position in range(step * batch_size, (step + 1) * batch_size):
-        epoch, offset = divmod(position, len(prompts))
-        order = list(range(len(prompts)))
-        random.Random(seed * 1_000_003 + epoch).shuffle(order)
-        picked.append(prompts[order[offset]])
-    return picked
-
-
-def request_seed(seed: int, step: int, index: int) -> int:
-    """The sampling seed of prompt `index` at `step`: the same rollout whichever engine serves it."""
-    return (seed * 1_000_003 + step * 10_007 + index) % (2**31 - 1)

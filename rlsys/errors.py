@@ -4,6 +4,7 @@
     ├── ConfigError        a job config is malformed; the message names the key and the fix (exit status 2)
     ├── ModelNotFoundError a model path is not a Hugging Face model directory (exit status 2)
     ├── DataError          a data file is malformed; the message names the file, the line and the fix (exit 2)
+    ├── RewardError        reward functions failed on too many samples of a step (exit status 2)
     └── PoolError          a pool could not complete its work after re-dispatching it (exit status 1)
 
 Everything else (a bug, a crashed library) propagates as it is.
@@ -26,6 +27,10 @@ class ModelNotFoundError(RlsysError):
 
 class DataError(RlsysError):
     """A data file (prompts, rankings) is missing or malformed."""
+
+
+class RewardError(RlsysError):
+    """Reward functions failed (raised, overran) on more of a step's samples than the job allows."""
 
 
 class PoolError(RlsysError):

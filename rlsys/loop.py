@@ -23,13 +23,15 @@ from rlsys.batch import training_batch
 from rlsys.checkpoint import CheckpointInfo, CheckpointStore
 from rlsys.config import JobConfig
 from rlsys.console import console
-from rlsys.data import request_seed, step_batch, task_prompts
+from rlsys.data import load_task
+from rlsys.errors import RewardError
 from rlsys.metrics import rollout_metrics
+from rlsys.order import request_seed, step_batch
 from rlsys.plots import training_summary
 from rlsys.protocols import Pools, Tracker
 from rlsys.rlhf.watch import MonitorOutcome, MonitorWatch
 from rlsys.scoring import ScoredRollout, evaluate, sample_and_score
-from rlsys.types import Prompt, Sampling
+from rlsys.types import Prompt, Sampling, TaskData
 
 SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
 
@@ -56,10 +58,19 @@ class RunSummary:
 class RLLoop:
     """One job's RL loop over the pools it is given: `run` the whole job, `train_steps` the steps alone."""
 
-    def __init__(self, config: JobConfig, pools: Pools, tracker: Tracker, store: CheckpointStore) -> None:
+    def __init__(
+        self,
+        config: JobConfig,
+        pools: Pools,
+        tracker: Tracker,
+        store: CheckpointStore,
+        task: TaskData | None = None,
+    ) -> None:
+        """`task`: the job's prompts when already loaded (the job checks them before starting pools)."""
         self.config, self.pools, self.tracker, self.store = config, pools, tracker, store
-        self.train_prompts = task_prompts(config.task, "rl", config.task.train_size)
-        self.eval_prompts = task_prompts(config.task, "eval", config.task.eval_size)
+        self.task = task or load_task(config.task, config.verifier)
+        self.train_prompts = self.task.train
+        self.eval_prompts = next(iter(self.task.evals.values()))  # the primary set: eval/accuracy, monitor
         rollout = config.rollout
         self.sampling = Sampling(
             n=rollout.samples_per_prompt,
@@ -149,6 +160,7 @@ class RLLoop:
         # Updates the sampling weights are behind the weights being trained (1 when generating ahead).
         lag = step - 1 - min(s.policy_version for group in groups for s in group)
         metrics = rollout_metrics(groups, scored.rewards)
+        self._check_rewards(step, metrics["verifier/error_rate"], scored)
         metrics.update(
             {"train/informative_groups": kept, "train/kl_coef": self.kl.beta, "train/policy_lag": lag}
         )
@@ -189,8 +201,20 @@ class RLLoop:
         console.log(_step_line(step, self.config.train.steps, metrics))
         return metrics
 
+    def _check_rewards(self, step: int, error_rate: float, scored: ScoredRollout) -> None:
+        """Fail the step when reward functions failed on more samples than `verifier.max_error_rate` allows:
+        training on the zeros they left would teach the policy nothing true."""
+        limit = self.config.verifier.max_error_rate
+        if error_rate > limit:
+            first = next(e for rewards in scored.rewards for r in rewards for e in r.errors)
+            raise RewardError(
+                f"step {step}: reward scoring failed on {error_rate:.0%} of the samples, above "
+                f"verifier.max_error_rate ({limit:.0%}); the first failure: {first}"
+            )
+
     def evaluate(self, step: int) -> None:
-        """Held-out accuracy, greedy and sampled at the training temperature, logged at `step`."""
+        """Held-out accuracy on every eval set, greedy and sampled at the training temperature, logged at
+        `step`: `eval/<set>/*` for named sets, and plain `eval/*` for the first."""
         config = self.config
         sampled = Sampling(
             n=config.train.eval_samples,
@@ -199,14 +223,18 @@ class RLLoop:
             max_new_tokens=self.sampling.max_new_tokens,
         )
         greedy = Sampling(n=1, temperature=0.0, max_new_tokens=self.sampling.max_new_tokens)
-        seeds = [request_seed(config.seed + 1, step, i) for i in range(len(self.eval_prompts))]
-        metrics = evaluate(self.pools, self.eval_prompts, greedy=greedy, sampled=sampled, seeds=seeds)
-        self.tracker.log_metrics(metrics, step)
-        console.log(
-            f"eval at step {step}: accuracy {metrics['eval/accuracy']:.3f}  "
-            f"sampled {metrics['eval/accuracy_sampled']:.3f}  "
-            f"multi-line answers {metrics['eval/multiline_share']:.2f}"
-        )
+        for index, (name, prompts) in enumerate(self.task.evals.items()):
+            seeds = [request_seed(config.seed + 1, step, i) for i in range(len(prompts))]
+            metrics = evaluate(self.pools, prompts, greedy=greedy, sampled=sampled, seeds=seeds)
+            logged = dict(metrics) if index == 0 else {}
+            if name:
+                logged.update({key.replace("eval/", f"eval/{name}/", 1): v for key, v in metrics.items()})
+            self.tracker.log_metrics(logged, step)
+            console.log(
+                f"eval{f' {name}' if name else ''} at step {step}: accuracy {metrics['eval/accuracy']:.3f}  "
+                f"sampled {metrics['eval/accuracy_sampled']:.3f}  "
+                f"multi-line answers {metrics['eval/multiline_share']:.2f}"
+            )
 
     def _look(self, step: int) -> bool:
         return self.watch is not None and self.watch.look(step)

@@ -25,9 +25,11 @@ def rollout_metrics(
         "train/accuracy": mean(bool(r.correct) for r in flat),
         "train/response_length": mean(len(s.token_ids) for s in samples),
         "train/truncated_share": mean(s.finish_reason == "length" for s in samples),
+        "verifier/error_rate": mean(bool(r.errors) for r in flat),
     }
-    for name in flat[0].components if flat else ():
-        metrics[f"reward/{name}"] = mean(r.components[name] for r in flat)
+    # Rows may name their own reward: each component is averaged over the samples it scored.
+    for name in dict.fromkeys(name for r in flat for name in r.components):
+        metrics[f"reward/{name}"] = mean(r.components[name] for r in flat if name in r.components)
     return metrics
 
 

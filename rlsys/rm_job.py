@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from actors.reward_trainer import RewardModelTrainer
-from rlsys.bootstrap import resolve_model
 from rlsys.console import console
+from rlsys.models import resolve_model
 from rlsys.rlhf.config import RMConfig
 from rlsys.rlhf.data import Ranking, load_pairs, load_rankings, split_heldout, write_rankings
 from rlsys.rlhf.reward_model import EncodedRanking, encode_rankings

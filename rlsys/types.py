@@ -6,16 +6,23 @@ object or a fake in a unit test (`tests/fakes.py`).
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Prompt:
-    """One task instance: chat messages to complete and what a correct answer is."""
+    """One task instance: chat messages to complete and what a correct answer is.
+
+    `reward` names the one reward function that scores this prompt's samples (a dataset's per-row reward
+    column); None: every reward function of the job. `columns` are the row's other fields, which reach the
+    reward functions as keyword arguments.
+    """
 
     id: str
     messages: tuple[dict[str, str], ...]
     gold: str
-    kind: str = "math"
+    reward: str | None = None
+    columns: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class Reward:
     correct: bool | None = None  # the verifiable verdict, for accuracy metrics; None: nothing judged it
     verdict: str = ""  # the verifier's status word ("correct", "no_answer", "timeout", ...)
     elapsed_s: float = 0.0
+    errors: tuple[str, ...] = ()  # "<function>: <what went wrong>" for each reward function that failed
 
     @classmethod
     def combine(cls, parts: Sequence["Reward"]) -> "Reward":
@@ -83,4 +91,15 @@ class Reward:
             correct=all(judged) if judged else None,
             verdict=",".join(part.verdict for part in parts if part.verdict),
             elapsed_s=sum(part.elapsed_s for part in parts),
+            errors=tuple(error for part in parts for error in part.errors),
         )
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A job's prompts: the training set (read on demand) and the eval sets by name ('' is an unnamed set;
+    the first is the primary one, logged as plain eval/* and watched by the monitor)."""
+
+    train: Sequence[Prompt]
+    evals: dict[str, list[Prompt]]
+    report: list[str] = field(default_factory=list)  # how the data was read, for `--dry-run`

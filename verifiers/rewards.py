@@ -61,14 +61,27 @@ def parse_code_gold(gold: str) -> tuple[str, str | None]:
     return gold, None
 
 
-def code_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float, **_columns) -> list[Score]:
-    """The share of tests the response's program passes, run in the sandbox; correct when all pass."""
+def code_reward(
+    responses: Sequence[str],
+    golds: Sequence[str],
+    timeout_s: float,
+    *,
+    entry_point: Sequence[str | None] | None = None,
+    **_columns,
+) -> list[Score]:
+    """The share of tests the response's program passes, run in the sandbox; correct when all pass.
+
+    `entry_point` (a dataset column, as HumanEval's): the function `check(candidate)` tests are given.
+    """
     from verifiers.code import CodeJob, run_tests_batch
 
+    entry_points = entry_point or [None] * len(responses)
     jobs = []
-    for response, gold in zip(responses, golds, strict=True):
-        tests, entry_point = parse_code_gold(gold)
-        jobs.append(CodeJob(extract_code(response), tests, entry_point=entry_point, timeout_s=timeout_s))
+    for response, gold, column in zip(responses, golds, entry_points, strict=True):
+        tests, from_gold = parse_code_gold(gold)
+        jobs.append(
+            CodeJob(extract_code(response), tests, entry_point=column or from_gold, timeout_s=timeout_s)
+        )
     return [Score(v.pass_fraction, v.status, v.passed) for v in run_tests_batch(jobs)]
 
 

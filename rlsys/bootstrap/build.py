@@ -76,8 +76,7 @@ def ensure_embedded_model(
     temporary folder and renamed into place at the end, so a folder under its final name is always
     complete; an interrupted build leaves only a ``.tmp-*`` folder, which the next build ignores.
     """
-    root = Path(cache_dir or os.environ.get("RLSYS_CACHE_DIR") or Path.home() / ".cache" / "rlsys")
-    final = root / "models" / f"embedded-{recipe_key(recipe)}-seed{seed}"
+    final = embedded_model_dir(cache_dir, seed, recipe)
     if final.is_dir():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +91,12 @@ def ensure_embedded_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def embedded_model_dir(cache_dir: Path | None = None, seed: int = 0, recipe: Recipe = DEFAULT_RECIPE) -> Path:
+    """Where the embedded model for ``(recipe, seed)`` is cached (it may not be built yet)."""
+    root = Path(cache_dir or os.environ.get("RLSYS_CACHE_DIR") or Path.home() / ".cache" / "rlsys")
+    return root / "models" / f"embedded-{recipe_key(recipe)}-seed{seed}"
 
 
 def recipe_key(recipe: Recipe) -> str:

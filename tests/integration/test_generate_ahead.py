@@ -7,7 +7,8 @@ import mlflow
 import pytest
 
 from rlsys.config import load_job
-from rlsys.data import step_batch, task_prompts
+from rlsys.data import task_prompts
+from rlsys.order import step_batch
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,8 @@ import torch
 
 from rlsys.batch import micro_batches, pack, response_token_count, shard
 from rlsys.config import TaskConfig
-from rlsys.data import request_seed, step_batch, task_prompts
+from rlsys.data import task_prompts
+from rlsys.order import request_seed, step_batch
 from rlsys.types import TrainSequence
 
 

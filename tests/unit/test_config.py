@@ -90,3 +90,8 @@ def test_flat_config_round_trips_sections():
     flat = JobConfig().flat()
     assert flat["learner.zero_stage"] == 2
     assert flat["verifier.rewards"] == {"math": 1.0}
+
+
+def test_an_override_value_is_never_cut_at_a_hash():
+    config = load_job(None, ["task.system_prompt=End with #### N.", "tracking.run_name=run #3"])
+    assert config.task.system_prompt == "End with #### N." and config.tracking.run_name == "run #3"

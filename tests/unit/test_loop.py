@@ -16,8 +16,9 @@ from fakes import FakeLearnerPool, FakeRolloutPool, InMemoryTracker, ThreadedSco
 from rlsys.batch import training_batch
 from rlsys.checkpoint import CheckpointStore
 from rlsys.config import load_job
-from rlsys.data import step_batch, task_prompts
+from rlsys.data import task_prompts
 from rlsys.loop import RLLoop, is_due
+from rlsys.order import step_batch
 from rlsys.protocols import Pools
 from rlsys.scoring import sample_and_score
 from rlsys.types import Reward, Sample, Sampling

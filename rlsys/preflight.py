@@ -1,0 +1,56 @@
+"""What `rlsys run --dry-run` shows after the config, before any actor starts: the data as read (rows,
+columns, how the keys were resolved), a few prompts rendered with the policy's chat template with their token
+counts, and the prompts that leave too little of the model's context for an answer.
+
+    rlsys run jobs/dataset_quickstart.yaml --dry-run
+"""
+
+import json
+from itertools import islice
+from pathlib import Path
+
+from rlsys.bootstrap.build import embedded_model_dir
+from rlsys.config import EMBEDDED_MODEL, JobConfig
+from rlsys.data import load_task
+from rlsys.models import job_chat_template, load_tokenizer, prompt_token_ids, resolve_model
+
+_SHOWN_PROMPTS = 3
+_MEASURED_PROMPTS = 1000  # training prompts whose length is checked against the model's context
+
+
+def dry_run_report(config: JobConfig) -> list[str]:
+    """What `rlsys run --dry-run` prints after the config: the data as read, and a few prompts rendered
+    with the policy's chat template with their token counts (when the model is at hand)."""
+    task = load_task(config.task, config.verifier)
+    lines = list(task.report)
+    model = config.model
+    if model.path == EMBEDDED_MODEL and not embedded_model_dir(seed=model.seed).is_dir():
+        return [
+            *lines,
+            "prompts not rendered: the embedded model is built on the first run (`rlsys bootstrap`)",
+        ]
+    model_path = resolve_model(model)
+    tokenizer = load_tokenizer(model_path, job_chat_template(model))
+    for prompt in islice(task.train, _SHOWN_PROMPTS):
+        ids = prompt_token_ids(tokenizer, prompt)
+        lines.append(f"prompt {prompt.id} ({len(ids)} tokens), gold {prompt.gold!r}:")
+        lines.extend(f"  | {line}" for line in tokenizer.decode(ids).splitlines())
+    context = _context_length(model_path)
+    if context is None:
+        return [*lines, "prompt lengths not checked: the model's config states no context length"]
+    budget = context - config.rollout.max_new_tokens
+    measured = [*islice(task.train, _MEASURED_PROMPTS), *next(iter(task.evals.values()))]
+    too_long = [p.id for p in measured if len(prompt_token_ids(tokenizer, p)) > budget]
+    lines.append(
+        f"{len(too_long)} of {len(measured)} prompts checked leave fewer than rollout.max_new_tokens "
+        f"({config.rollout.max_new_tokens}) of the model's {context}-token context"
+        + (f": {too_long[:5]}" if too_long else "")
+    )
+    return lines
+
+
+def _context_length(model_path: str) -> int | None:
+    """The model's context in tokens, from whichever key its config uses (None: it states none)."""
+    config = json.loads((Path(model_path) / "config.json").read_text())
+    keys = ("max_position_embeddings", "n_positions", "seq_length", "max_sequence_length")
+    return next((int(config[key]) for key in keys if key in config), None)
