@@ -39,6 +39,8 @@ ANSWER_KEYS = (
     "test",
     "tests",
 )
+_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+_COMPRESSION = {".gz", ".bz2", ".xz", ".zst"}
 _BATCH_ROWS = 10_000  # rows per streamed check
 _MAX_REPORTED = 5  # rows named per problem
 
@@ -101,9 +103,9 @@ def read_dataset(path: str, key: str):
         if local.is_dir():
             loaded = datasets.load_from_disk(str(local))
         else:
-            builder = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(
-                local.suffix
-            )
+            # data.jsonl.gz reads like data.jsonl: datasets decompresses it
+            suffixes = [s for s in local.suffixes if s not in _COMPRESSION]
+            builder = _BUILDERS.get(suffixes[-1] if suffixes else "")
             if builder is None:
                 raise DataError(
                     f"task.{key}: '{path}' is not a .jsonl, .json, .parquet or .csv file (or a folder "

