@@ -41,8 +41,9 @@ class Host:
     """The probe's findings for one interpreter and cgroup parent."""
 
     bwrap: str | None
-    setpriv: str | None
-    """util-linux ``setpriv``, which drops root's privileges inside the sandbox (as root only)."""
+    as_root: bool
+    """Root needs no user namespace, and gets none: its only uid would be root's own, which the kernel exempts
+    from RLIMIT_NPROC. The harness drops to a uid of the run's own (``run_uid``) instead."""
     python: str
     """The interpreter's real path, run inside the sandbox."""
     read_only: tuple[str, ...]
@@ -61,8 +62,8 @@ class Host:
         """The isolation in force, named in every verdict, e.g. ``bwrap(user,pid,...)+seccomp+cgroup(...)``;
         a missing mechanism appears as ``NO-CGROUP(reason)``."""
         spaces = ("pid", "net", "mount", "ipc", "uts", "cgroup")
-        parts = [f"bwrap({','.join(spaces if self.setpriv else ('user', *spaces))})"]
-        if self.setpriv:
+        parts = [f"bwrap({','.join(spaces if self.as_root else ('user', *spaces))})"]
+        if self.as_root:
             parts.append("uid")
         names = {"seccomp": "seccomp", "cgroup": f"cgroup({','.join(cgroup.CONTROLLERS)})"}
         for mechanism, name in names.items():
@@ -77,19 +78,15 @@ def probe(python: str, cgroup_parent: str | None = None) -> Host:
     missing: dict[str, str] = {}
     real_python, read_only = _interpreter(python)
     bwrap = shutil.which("bwrap")
-    setpriv = shutil.which("setpriv") if os.geteuid() == 0 else None
     bpf, seccomp_reason = _seccomp_filter()
     if seccomp_reason:
         missing["seccomp"] = seccomp_reason
     parent, cgroup_reason = cgroup.find_parent(cgroup_parent)
     if cgroup_reason:
         missing["cgroup"] = cgroup_reason
-    host = Host(bwrap, setpriv, real_python, read_only, bpf, parent, missing)
+    host = Host(bwrap, os.geteuid() == 0, real_python, read_only, bpf, parent, missing)
     if bwrap is None:
         missing["namespaces"] = "bubblewrap ('bwrap') is not installed (scripts/setup.sh installs it)"
-        return host
-    if os.geteuid() == 0 and setpriv is None:
-        missing["namespaces"] = "util-linux 'setpriv' is not installed: as root it drops the run's privileges"
         return host
     reason = _trial(host, seccomp=False, cgroup_path=None)
     if reason:
@@ -118,7 +115,7 @@ def bwrap_argv(
     argv += ["--unshare-cgroup-try", "--hostname", "sandbox"]
     # The harness is pid 1: when it ends every process of the run ends, and the program cannot signal it.
     argv += ["--as-pid-1", "--die-with-parent", "--new-session"]
-    if host.setpriv is None:
+    if not host.as_root:
         argv += ["--unshare-user", "--disable-userns", "--uid", str(_SANDBOX_UID), "--gid", str(_SANDBOX_UID)]
     binds = {path: path for path in (*host.read_only, *import_paths)}
     binds[HARNESS_MOUNT] = os.path.dirname(os.path.abspath(__file__))
@@ -139,15 +136,12 @@ def bwrap_argv(
     argv += ["--remount-ro", "/"]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
-    argv.append("--")
-    if host.setpriv is not None:
-        # bubblewrap as root builds the sandbox with root's view of the files (the interpreter may live under
-        # /root) and without a user namespace, whose only possible uid would be root's own: the kernel does
-        # not apply RLIMIT_NPROC to uid 0. setpriv then drops to a uid of the run's own, with no capabilities.
-        uid = str(_ROOT_UID_BASE + threading.get_native_id())
-        argv += [host.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        argv += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-    return [*argv, host.python]
+    return [*argv, "--", host.python]
+
+
+def run_uid() -> int | None:
+    """As root, the uid the harness drops to before anything of the program runs; None otherwise."""
+    return _ROOT_UID_BASE + threading.get_native_id() if os.geteuid() == 0 else None
 
 
 def _parents(targets) -> list[str]:
@@ -163,17 +157,20 @@ def _parents(targets) -> list[str]:
 
 def _trial(host: Host, seccomp: bool, cgroup_path: str | None) -> str:
     """Run a trivial program in a sandbox with the given mechanisms; "" when it works, else why not."""
-    fds, code = [], "pass"
+    uid, fds, code = run_uid(), [], "import os; "
+    if uid is not None:  # as root, drop to the run's uid as the harness does, and read the stdlib as that uid
+        code += f"os.setgroups([]); os.setresgid({uid}, {uid}, {uid}); os.setresuid({uid}, {uid}, {uid}); "
+    code += "import json"
     try:
         seccomp_fd = None
         if seccomp:
             assert host.seccomp_bpf is not None
-            seccomp_fd = _pipe_with(host.seccomp_bpf)
+            seccomp_fd = pipe_holding(host.seccomp_bpf)
             fds.append(seccomp_fd)
         if cgroup_path is not None:
             procs = os.open(os.path.join(cgroup_path, "cgroup.procs"), os.O_WRONLY)
             fds.append(procs)
-            code = f"import os; os.write({procs}, b'0'); sum(range(10**6))"
+            code += f"; os.write({procs}, b'0'); sum(range(10**6))"
         argv = [*bwrap_argv(host, 1 << 20, (), seccomp_fd), "-I", "-S", "-c", code]
         run = subprocess.run(argv, capture_output=True, pass_fds=fds, env={}, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -187,7 +184,7 @@ def _trial(host: Host, seccomp: bool, cgroup_path: str | None) -> str:
     return ""
 
 
-def _pipe_with(data: bytes) -> int:
+def pipe_holding(data: bytes) -> int:
     """A pipe's read end holding ``data`` (a filter is a few hundred bytes, well within a pipe's buffer)."""
     read, write = os.pipe()
     os.write(write, data)

@@ -26,7 +26,7 @@ class SandboxConfig:
     max_file_mb: int = 16
     """Largest file the program may write (RLIMIT_FSIZE)."""
     disk_mb: int = 64
-    """Size of the program's tmpfs working directory (also its /tmp)."""
+    """Size of the program's tmpfs: its working directory, /tmp and /dev/shm."""
     output_limit_bytes: int = 64 * 1024
     """Bytes kept of each of stdout and stderr; the rest is read and dropped (``truncated`` is set)."""
     max_value_mb: int = 8

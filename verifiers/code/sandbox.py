@@ -24,7 +24,8 @@ Threat model. The program (``code``) is hostile; the tests and this host process
   processes (pids.max) and CPUs (cpu.max), and whatever is left in the cgroup is killed at the end;
 - has an identity no concurrent run shares: without root its own user namespace, in which RLIMIT_NPROC
   counts only the run's processes; as root (bubblewrap then makes no user namespace, whose only uid would be
-  root, exempt from RLIMIT_NPROC) a uid derived from the host thread waiting for it, dropped with setpriv;
+  root's, exempt from RLIMIT_NPROC) a uid derived from the host thread waiting for it, to which the harness
+  drops before reading the job;
 - must exit: after the tests the program's input is closed and it must end as it would on its own (non-daemon
   threads, exit handlers) by the deadline, or the verdict is ``timeout`` whatever its tests said. The host
   enforces a wall-clock limit and caps the output it keeps.
@@ -66,7 +67,14 @@ from itertools import count
 
 from verifiers.code import harness
 from verifiers.code.cgroup import oom_kills, run_cgroup
-from verifiers.code.isolation import HARNESS_MOUNT, IsolationUnavailable, bwrap_argv, probe
+from verifiers.code.isolation import (
+    HARNESS_MOUNT,
+    IsolationUnavailable,
+    bwrap_argv,
+    pipe_holding,
+    probe,
+    run_uid,
+)
 from verifiers.code.limits import SandboxConfig
 from verifiers.code.testplan import prepare
 from verifiers.code.verdict import CodeVerdict, TestResult
@@ -141,6 +149,7 @@ def run_tests(
         "max_value_bytes": config.max_value_mb << 20,
         "max_job_bytes": 4 * (len(code) + len(prepared.source)) + 300 * len(prepared.units) + 4096,
         "cgroup_fd": _CGROUP_FD if host.cgroup_parent else None,
+        "uid": run_uid(),
         "harness_dir": HARNESS_MOUNT,
         "import_paths": list(config.import_paths),
         "env": _environment(),
@@ -162,7 +171,7 @@ def run_tests(
     with contextlib.ExitStack() as stack:
         inherited = {}
         if seccomp:
-            inherited[_SECCOMP_FD] = _pipe_holding(seccomp)
+            inherited[_SECCOMP_FD] = pipe_holding(seccomp)
         cgroup = None
         if host.cgroup_parent:
             name = f"rlsys-sandbox-{os.getpid()}-{next(_runs)}"
@@ -207,14 +216,6 @@ def _warn_once(missing: dict[str, str]) -> None:
 
 def _environment() -> dict[str, str]:
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "TMPDIR": "/work", "LANG": "C.UTF-8"}
-
-
-def _pipe_holding(data: bytes) -> int:
-    """The read end of a pipe holding ``data`` (a seccomp filter: well within a pipe's buffer)."""
-    read, write = os.pipe()
-    os.write(write, data)
-    os.close(write)
-    return read
 
 
 @dataclass

@@ -33,7 +33,7 @@ def test_sandbox_is_available_where_required():
 
 def fake_host(missing: dict[str, str]) -> Host:
     real = probe(sys.executable)
-    return Host(real.bwrap, real.setpriv, real.python, real.read_only, real.seccomp_bpf, None, missing)
+    return Host(real.bwrap, real.as_root, real.python, real.read_only, real.seccomp_bpf, None, missing)
 
 
 def test_a_missing_mechanism_refuses_unless_allowed(monkeypatch):
