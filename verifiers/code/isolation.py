@@ -1,5 +1,5 @@
 """What this host offers the sandbox, found by running trial sandboxes once per process, and the bubblewrap
-command line of a run.
+command line of a run. ``python -m verifiers.code`` prints the probe's findings.
 
 Three mechanisms, each named in ``Host.missing`` with the reason when it does not work here:
 
