@@ -97,10 +97,13 @@ def probe(python: str, cgroup_parent: str | None = None) -> Host:
         if reason:
             missing["seccomp"] = reason
     if parent is not None:
-        with cgroup.run_cgroup(parent, f"rlsys-probe-{os.getpid()}", 64 << 20, 8, 1.0) as path:
-            reason = _trial(host, seccomp=False, cgroup_path=path)
-            if not reason and cgroup.cpu_usage_us(path) == 0:
-                reason = f"a process written to {path}/cgroup.procs from the sandbox did not join it"
+        try:
+            with cgroup.run_cgroup(parent, f"rlsys-probe-{os.getpid()}", 64 << 20, 8, 1.0) as path:
+                reason = _trial(host, seccomp=False, cgroup_path=path)
+                if not reason and cgroup.cpu_usage_us(path) == 0:
+                    reason = f"a process written to {path}/cgroup.procs from the sandbox did not join it"
+        except OSError as exc:
+            reason = f"cannot make a cgroup with limits under {parent}: {exc}"
         if reason:
             missing["cgroup"] = reason
     return host
