@@ -150,8 +150,9 @@ def orphans_come_here():
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
-def sandbox_processes() -> list[int]:
-    """Live processes below this one that belong to a sandbox: bubblewrap, or any in another pid namespace."""
+def sandbox_processes() -> dict[int, str]:
+    """Live processes below this one that belong to a sandbox (bubblewrap, or any in another pid namespace),
+    with their names."""
     own_namespace = os.readlink("/proc/self/ns/pid")
     children: dict[int, list[int]] = {}
     info: dict[int, tuple[str, str]] = {}
@@ -168,25 +169,25 @@ def sandbox_processes() -> list[int]:
         if rest[0] != "Z":
             children.setdefault(int(rest[1]), []).append(int(entry))
             info[int(entry)] = (name, namespace)
-    found, stack = [], list(children.get(os.getpid(), []))
+    found, stack = {}, list(children.get(os.getpid(), []))
     while stack:
         pid = stack.pop()
         stack += children.get(pid, [])
         name, namespace = info[pid]
         if name == "bwrap" or namespace != own_namespace:
-            found.append(pid)
+            found[pid] = name
     return found
 
 
 @pytest.fixture(autouse=True)
 def host_intact():
-    assert sandbox_processes() == []
+    assert sandbox_processes() == {}
     yield
     for _ in range(100):  # a finished run's processes may take a moment to be reaped
         if not sandbox_processes():
             break
         time.sleep(0.02)
-    assert sandbox_processes() == [], "a sandboxed process outlived its run"
+    assert sandbox_processes() == {}, "a sandboxed process outlived its run"
 
 
 @pytest.fixture
@@ -578,12 +579,13 @@ def test_sandbox_dies_with_its_verifier(mode, source_copy):
     runner = Runner(source_copy, unprivileged=mode == "unprivileged")
     runner.send([CodeJob("import time\ntime.sleep(600)\n", "assert True", timeout_s=60.0)], SMALL, 1)
     deadline = time.monotonic() + 30
-    while not [p for p in sandbox_processes() if p != runner.process.pid] and time.monotonic() < deadline:
+    # Wait for the harness itself: bubblewrap arms its parent-death signal only once it runs.
+    while "bwrap" not in sandbox_processes().values() or set(sandbox_processes().values()) == {"bwrap"}:
+        assert time.monotonic() < deadline, "the sandbox did not start"
         time.sleep(0.05)
-    assert sandbox_processes(), "the sandbox did not start"
     os.kill(runner.process.pid, signal.SIGKILL)
     runner.process.wait()
     deadline = time.monotonic() + 5
     while sandbox_processes() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sandbox_processes() == []
+    assert sandbox_processes() == {}
