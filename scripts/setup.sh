@@ -29,6 +29,32 @@ step() {
   fi
 }
 
+mkdir -p "$(dirname "$venv")"
+
+# System packages of the code sandbox: bubblewrap (namespaces without root) and libseccomp's bindings for the
+# system python3, which build its seccomp filter. Outside the venv's key: checked on every call (one dpkg
+# query), installed with apt when missing (through sudo when not root). A failed install does not stop the
+# setup, which the rest of the project does not need it for; it says so, and the sandbox's probe then refuses
+# to run programs, naming what is missing.
+sandbox_packages=(bubblewrap python3-seccomp)
+missing=()
+if command -v dpkg-query >/dev/null; then
+  for package in "${sandbox_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+  done
+else
+  echo "rlsys: no dpkg here; the code sandbox needs ${sandbox_packages[*]} (or their equivalents)" >&2
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo -n)
+  if ! step "installing ${missing[*]} for the code sandbox" "${as_root[@]}" sh -c \
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"' \
+      apt "${missing[@]}"; then
+    echo "rlsys: WARNING: could not install ${missing[*]}: the code sandbox will refuse to run programs" >&2
+  fi
+fi
+
 if [ ! -f "$venv/.complete" ]; then
   echo "rlsys: building the environment in $venv (a few minutes on a fresh machine)" >&2
   rm -rf "$venv"

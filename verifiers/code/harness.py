@@ -1,16 +1,18 @@
 """The trusted side of a sandboxed run, executed inside the sandbox (see ``sandbox.py`` for the threat model).
 
-Launched by ``sandbox.py`` as ``python -I -S -c <bootstrap>``, inside fresh namespaces when isolation is
-available. Standard library only; the module is imported as a top-level module by the bootstrap, so it has
-no package-relative imports. Process layout::
+Launched by ``sandbox.py`` as ``python -I -S -c <bootstrap>`` inside bubblewrap, which has already built the
+namespaces, the file-system view and the seccomp filter. Standard library only; the module is imported as a
+top-level module by the bootstrap, so it has no package-relative imports. Process layout::
 
     harness (trusted; pid 1 of the sandbox)  --fd 3: repr() lines-->  sandbox.py in the host
        | requests / replies (length-prefixed frames of the tagged binary codec below)
        v
-    worker (untrusted program; its own uid, rlimits, no fd 3, never sees the tests)
+    worker (untrusted program; rlimits, its own cgroup, no fd 3, never sees the tests)
 
-The harness builds the file-system view, forks the worker *before* reading the tests (so the worker's memory
-never holds them), sends it the program, and then runs the tests itself. Every name the tests use that the
+The harness forks the worker *before* reading the tests (so the worker's memory never holds them), sends it
+the program, and then runs the tests itself. When the tests are done it closes the worker's input, and the
+program must then exit as it would on its own (its non-daemon threads and exit handlers run) before the
+deadline: one still running then is a timeout, whatever its tests said. Every name the tests use that the
 tests do not define (``candidate``, helper functions of the program) is a ``Remote`` handle: calling it sends
 the arguments to the worker, and the result comes back decoded into plain ``None``/``bool``/``int``/
 ``float``/``complex``/``str``/``bytes``/``list``/``tuple``/``set``/``frozenset``/``dict`` values built by the
@@ -18,6 +20,8 @@ harness, so a comparison in a test runs harness code only. Objects that do not e
 come back as handles that refuse comparison and truth testing.
 """
 
+import _signal
+import atexit
 import builtins
 import ctypes
 import marshal
@@ -34,9 +38,7 @@ _SIGKILL, _SIGXCPU = 9, 24  # Linux numbers
 _MAX_TEXT = 300  # characters kept of an exception message
 _MAX_DEPTH = 200  # nesting of a decoded value
 
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 2, 4, 32, 4096, 16384
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
-_DEVICES = ("null", "zero", "random", "urandom")
 
 
 class CodecError(ValueError):
@@ -217,12 +219,27 @@ def _raised(exc: BaseException) -> tuple:
 
 
 def worker_main(cfg: dict, requests: int, replies: int) -> None:
-    """Drop privileges and limits, then serve the harness's requests until told to stop. Never returns."""
+    """Confine this process, serve the harness's requests until its end of input, then exit. Never returns."""
     try:
         _confine_worker(cfg, keep=(requests, replies))
-        _serve(cfg, requests, replies)
-    finally:
-        os._exit(0)
+    except BaseException as exc:  # not confined: the program must not run
+        os.write(2, f"sandbox worker setup failed: {exc!r}\n".encode())
+        os._exit(70)
+    _serve(cfg, requests, replies)
+    _exit_as_a_program()
+
+
+def _exit_as_a_program() -> None:
+    """Do what the interpreter does at exit that a program can see: wait for its non-daemon threads, run its
+    exit handlers, flush its output; a program that never finishes them never exits. The rest of a normal
+    exit, tearing down every module, costs tens of milliseconds per run on a loaded host: skipped."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()  # what the interpreter itself calls at exit
+    atexit._run_exitfuncs()
+    sys.stdout.flush()  # should the program have broken them, the exception ends the process just the same
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _confine_worker(cfg: dict, keep: tuple[int, ...]) -> None:
@@ -233,11 +250,16 @@ def _confine_worker(cfg: dict, keep: tuple[int, ...]) -> None:
         os.closerange(start, fd)
         start = fd + 1
     os.closerange(start, os.sysconf("SC_OPEN_MAX"))
+    if cfg["cgroup_fd"] is not None:
+        os.write(cfg["cgroup_fd"], b"0")  # join the run's cgroup before anything of the program runs
+        os.close(cfg["cgroup_fd"])
     os.setsid()
     limits = {
         resource.RLIMIT_CPU: (cfg["cpu_s"], cfg["cpu_s"] + 1),
         resource.RLIMIT_AS: (cfg["memory_bytes"],) * 2,
-        resource.RLIMIT_NPROC: (cfg["max_processes"],) * 2,
+        # Counted per uid within the run's user namespace (or the run's own uid as root), where the harness
+        # is the one other process.
+        resource.RLIMIT_NPROC: (cfg["max_processes"] + 1,) * 2,
         resource.RLIMIT_FSIZE: (cfg["max_file_bytes"],) * 2,
         resource.RLIMIT_NOFILE: (cfg["max_open_files"],) * 2,
         resource.RLIMIT_CORE: (0, 0),
@@ -246,14 +268,8 @@ def _confine_worker(cfg: dict, keep: tuple[int, ...]) -> None:
     }
     for which, value in limits.items():
         resource.setrlimit(which, value)
-    if cfg["drop_uid"]:
-        uid = cfg["worker_uid"]
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    # Set after the uid change, which clears it: the worker dies with the harness, even without a pid ns.
     libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
     sys.path[:] = [p for p in sys.path if p != cfg["harness_dir"]] + list(cfg["import_paths"])
     os.environ.clear()
@@ -366,14 +382,18 @@ class Channel:
             _, status = os.waitpid(self.worker_pid, 0)
         except ChildProcessError:
             return "the program's process ended"
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu_exhausted = usage.ru_utime + usage.ru_stime >= self.cpu_s
-            if sig == _SIGXCPU or (sig == _SIGKILL and cpu_exhausted):
-                return "cpu-limit"
-            return f"the program's process was killed by signal {sig}"
-        return f"the program's process exited with code {os.WEXITSTATUS(status)}"
+        return _ended(status, self.cpu_s)
+
+
+def _ended(status: int, cpu_s: int) -> str:
+    """How the program's process ended, from its wait status; ``cpu-limit`` when its CPU time ran out."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if sig == _SIGXCPU or (sig == _SIGKILL and usage.ru_utime + usage.ru_stime >= cpu_s):
+            return "cpu-limit"
+        return f"the program's process was killed by signal {sig}"
+    return f"the program's process exited with code {os.WEXITSTATUS(status)}"
 
 
 def _exception(name: object, message: object) -> Exception:
@@ -432,8 +452,9 @@ class ProgramNamespace(dict):
         return self._channel.result(reply)
 
 
-def run_harness(channel: Channel, job: dict, report) -> None:
-    """Load the program in the worker, run the prepared tests, ``report`` each result and the final status.
+def run_harness(channel: Channel, job: dict, report) -> tuple[str, str]:
+    """Load the program in the worker, run the prepared tests, ``report`` each result; return the status and
+    its detail as the tests see them (the program's exit is judged after).
 
     ``job["tests"]`` is the tests' source as rewritten by ``testplan.prepare``: each test reports itself
     through ``__record__(index, exception or None)``.
@@ -441,9 +462,7 @@ def run_harness(channel: Channel, job: dict, report) -> None:
     entry_point, units = job["entry_point"], job["units"]
     reply = channel.ask("load", job["code"])
     if reply[0] != "value":
-        detail = f"program failed to load: {str(reply[1:])[:_MAX_TEXT]}"
-        report({"t": "end", "status": "error", "detail": detail})
-        return
+        return "error", f"program failed to load: {str(reply[1:])[:_MAX_TEXT]}"
     failed = 0
 
     def record(unit: int, exc: Exception | None) -> None:
@@ -457,68 +476,18 @@ def run_harness(channel: Channel, job: dict, report) -> None:
     if entry_point is not None:
         reply = channel.ask("get", entry_point)
         if reply[0] == "missing":
-            report({"t": "end", "status": "fail", "detail": f"the program does not define {entry_point!r}"})
-            return
+            return "fail", f"the program does not define {entry_point!r}"
         candidate = channel.result(reply)
     exec(compile(job["tests"], "<tests>", "exec"), namespace)
     if entry_point is not None:
         namespace["check"](candidate)
     if job["whole_module"]:
         record(0, None)
-    status = "pass" if failed == 0 else "fail"
-    report({"t": "end", "status": status, "detail": f"{len(units) - failed}/{len(units)} tests passed"})
+    return "pass" if failed == 0 else "fail", f"{len(units) - failed}/{len(units)} tests passed"
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Process setup.
-
-
-def build_root(cfg: dict, ro_paths: list[str]) -> None:
-    """Inside a private mount namespace: a read-only tmpfs root with the interpreter, a tmpfs work dir."""
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-        args = [None if s is None else s.encode() for s in (source, target, fstype, data)]
-        if libc.mount(args[0], args[1], args[2], ctypes.c_ulong(flags), args[3]) != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
-
-    # Any existing directory can carry the new root: mounts in this private namespace are invisible outside.
-    root = "/mnt" if os.path.isdir("/mnt") else "/tmp"
-    mount("rlsys-root", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
-    for path in ro_paths:
-        if os.path.islink(path):
-            os.symlink(os.readlink(path), root + path)
-            continue
-        if not os.path.exists(path):
-            continue
-        target = root + path
-        if os.path.isdir(path):
-            os.makedirs(target, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            open(target, "w").close()
-        mount(path, target, None, _MS_BIND | _MS_REC, None)
-        mount(None, target, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
-    os.makedirs(root + "/dev", exist_ok=True)
-    for device in _DEVICES:
-        open(f"{root}/dev/{device}", "w").close()
-        mount(f"/dev/{device}", f"{root}/dev/{device}", None, _MS_BIND, None)
-    os.mkdir(root + "/work")
-    uid = cfg["worker_uid"]
-    size = f"size={cfg['disk_bytes']},nr_inodes={cfg['max_inodes']},mode=0700,uid={uid},gid={uid}"
-    mount("rlsys-work", root + "/work", "tmpfs", _MS_NOSUID | _MS_NODEV, size)
-    os.symlink("work", root + "/tmp")
-    mount(None, root, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
-    os.chroot(root)
-    os.chdir("/work")
-
-
-def _interpreter_paths() -> list[str]:
-    """What the worker needs to import the standard library: /usr, the top-level links into it, the prefix."""
-    tops = [p for p in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32") if os.path.lexists(p)]
-    prefixes = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)}
-    return ["/usr", *tops, *sorted(p for p in prefixes if p != "/usr" and not p.startswith("/usr/"))]
 
 
 def main() -> None:
@@ -528,16 +497,23 @@ def main() -> None:
     """
     started = time.monotonic()
     cfg = marshal.loads(read_frame(0, 1 << 20))
+    if cfg["uid"] is not None:  # as root: no capabilities left after this, and a uid no other run has
+        os.setgroups([])
+        os.setresgid(cfg["uid"], cfg["uid"], cfg["uid"])
+        os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    # Set here because a uid change clears the one bubblewrap set: the run ends with the verifier.
+    libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
+    # As pid 1 the harness receives only signals it handles: Python's SIGINT handler would let the program
+    # interrupt it.
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
     deadline = started + cfg["timeout_s"]
     results = os.fdopen(RESULT_FD, "w", buffering=1)
 
     def report(event: dict) -> None:
         results.write(repr(event) + "\n")
 
-    if cfg["isolate"]:
-        build_root(cfg, _interpreter_paths() + list(cfg["import_paths"]))
-    else:
-        os.chdir(cfg["workdir"])
     req_r, req_w = os.pipe()
     rep_r, rep_w = os.pipe()
     pid = os.fork()
@@ -546,40 +522,41 @@ def main() -> None:
         worker_main(cfg, req_r, rep_w)
     os.close(req_r)
     os.close(rep_w)
-    if cfg["drop_uid"]:
-        harness_uid = cfg["worker_uid"] + 1
-        os.setgroups([])
-        os.setresgid(harness_uid, harness_uid, harness_uid)
-        os.setresuid(harness_uid, harness_uid, harness_uid)
+    if cfg["cgroup_fd"] is not None:
+        os.close(cfg["cgroup_fd"])
     job = marshal.loads(read_frame(0, cfg["max_job_bytes"]))
     report({"t": "plan", "tests": job["units"]})
     channel = Channel(req_w, rep_r, pid, deadline, cfg)
     try:
-        run_harness(channel, job, report)
+        status, detail = run_harness(channel, job, report)
     except Deadline:
-        report({"t": "end", "status": "timeout", "detail": f"time limit of {cfg['timeout_s']} s exceeded"})
+        status, detail = "timeout", f"time limit of {cfg['timeout_s']} s exceeded"
     except WorkerGone as exc:
         status = "timeout" if str(exc) == "cpu-limit" else "fail"
         detail = "cpu time limit exceeded" if status == "timeout" else str(exc)
-        report({"t": "end", "status": status, "detail": detail})
     except Exception as exc:  # the tests themselves stopped early: the remaining tests did not run
-        report({"t": "end", "status": "fail", "detail": f"tests stopped: {type(exc).__name__}: {exc}"[:600]})
+        status, detail = "fail", f"tests stopped: {type(exc).__name__}: {exc}"[:600]
+    if channel.gone is None and status != "timeout":
+        os.close(req_w)
+        ended = _await_exit(pid, deadline, cfg["cpu_s"])
+        if ended is not None:
+            status, detail = "timeout", f"{ended} (the tests said: {status}, {detail})"
+    report({"t": "end", "status": status, "detail": detail})
     results.close()
-    _reap(pid, req_w)
-    os._exit(0)  # skip interpreter teardown: a millisecond or two per run, and nothing is left to flush
+    os._exit(0)  # skip interpreter teardown; as pid 1 its exit ends every process left in the sandbox
 
 
-def _reap(pid: int, requests: int) -> None:
-    """Let the worker exit on end of input, so that its resource use reaches the host's ``wait4``.
-
-    The harness cannot kill it (another uid); a worker that lingers dies with the harness instead: as pid 1 of
-    the namespace, or through its parent-death signal.
-    """
-    os.close(requests)
-    for _ in range(400):
-        if os.waitpid(pid, os.WNOHANG)[0]:
-            return
-        time.sleep(0.0005)
+def _await_exit(pid: int, deadline: float, cpu_s: int) -> str | None:
+    """Wait until the deadline for the program's process to end; None when it did, else why it counts as a
+    timeout. How it ended otherwise (exit code, signal) plays no part in the verdict."""
+    handle = os.pidfd_open(pid)
+    left = deadline - time.monotonic()
+    if left <= 0 or not select.select([handle], [], [], left)[0]:
+        return "the program did not exit within the time limit"
+    _, status = os.waitpid(pid, 0)
+    if _ended(status, cpu_s) == "cpu-limit":
+        return "cpu time limit exceeded while the program was exiting"
+    return None
 
 
 if __name__ == "__main__":

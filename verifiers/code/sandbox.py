@@ -1,62 +1,93 @@
 """Run an untrusted program against trusted tests in a sandbox and return a ``CodeVerdict``.
 
-Launch: ``run_tests(code, tests, timeout_s)`` from any Python process on Linux; root and util-linux
-``unshare`` give full isolation (see ``SandboxConfig.isolation`` otherwise).
+Launch: ``run_tests(code, tests, timeout_s)`` from any Python process on Linux with bubblewrap (``bwrap``)
+and, for the seccomp filter, the system's ``python3-seccomp`` (``scripts/setup.sh`` installs both); no root
+needed. ``verifiers.code.isolation.probe`` says which mechanisms work on a host and why not; by default a
+missing one makes every run raise ``IsolationUnavailable`` (see ``SandboxConfig.allow_missing``).
 
 Threat model. The program (``code``) is hostile; the tests and this host process are trusted. Each run:
 
-- enters fresh net, mount, pid, ipc and uts namespaces (``unshare``): no network at all (not even
-  loopback), its own process tree whose init is the harness, so when the harness ends or the host kills the
-  run every process of the run dies, double-forked daemons included;
-- sees a read-only tmpfs root holding only /usr, the interpreter's prefix, four device nodes and a fresh
-  size-limited tmpfs working directory (also /tmp) that vanishes with the namespace: no host files,
-  secrets, other runs' files or this repository; a clean environment;
-- runs the program in a worker process with a uid of its own (fresh per run), no capabilities,
-  ``no_new_privs``, a new session, and rlimits on CPU time, address space, processes, file size and open
-  files; the host also enforces a wall-clock limit and caps the output it keeps.
+- enters fresh pid, net, mount, ipc, uts and cgroup namespaces through bubblewrap, and, without root, a user
+  namespace of its own in which it holds no capabilities and may create no further user namespace. The
+  harness is the namespace's pid 1: its exit, or the host's kill, ends every process of the run, double-forked
+  daemons included; bubblewrap and the harness die with the verifier (parent-death signals). No network at all
+  (its own loopback only);
+- sees a read-only root holding only /usr, the interpreter's prefix, four device nodes and one size-limited
+  tmpfs that is the working directory, /tmp and /dev/shm and vanishes with the run: no host files, secrets,
+  other runs' files or this repository; /proc and /sys are not mounted; a clean environment;
+- runs under a seccomp filter (``seccomp_filter.py``, built with libseccomp) that refuses io_uring, bpf,
+  perf_event_open, userfaultfd, keyrings, ptrace and process_vm_*, new namespaces, mounts, file handles,
+  memfd_create, System V shared memory and message queues, and host administration calls;
+- runs the program in a worker process with rlimits on CPU time, address space (per process), processes,
+  file size and open files, no_new_privs and a new session; with cgroup v2 (``cgroup.py``) its processes
+  share one budget of memory (tmpfs, shared memory, pipe buffers and kernel memory included: memory.max),
+  processes (pids.max) and CPUs (cpu.max), and whatever is left in the cgroup is killed at the end;
+- has an identity no concurrent run shares: without root its own user namespace, in which RLIMIT_NPROC
+  counts only the run's processes; as root (bubblewrap then makes no user namespace, whose only uid would be
+  root's, exempt from RLIMIT_NPROC) a uid derived from the host thread waiting for it, to which the harness
+  drops before reading the job;
+- must exit: after the tests the program's input is closed and it must end as it would on its own (non-daemon
+  threads, exit handlers) by the deadline, or the verdict is ``timeout`` whatever its tests said. The host
+  enforces a wall-clock limit and caps the output it keeps.
 
-The verdict cannot be forged by the program: the harness, a separate process under another uid that the
-worker cannot signal or trace, runs the tests itself. The worker only ever receives argument values and
-returns values; the harness decodes replies into plain built-in values (``harness.decode``), so an object
-with a rigged ``__eq__`` never reaches a comparison, and results go to the host over a pipe the worker
-closed before the program was loaded. The worker's exit code and stdout play no part in the verdict, and it
-never holds the tests (it is forked before they are read), so it cannot read the expected answers.
+The verdict cannot be forged by the program: the harness, which the program cannot signal (pid 1 handles no
+signal), trace (seccomp) or see in /proc (not mounted), runs the tests itself. The worker only ever receives
+argument values and returns values; the harness decodes replies into plain built-in values
+(``harness.decode``), so an object with a rigged ``__eq__`` never reaches a comparison, and results go to the
+host over a pipe the worker closed before the program was loaded. The worker's exit code and stdout play no
+part in the verdict, and it never holds the tests (it is forked before they are read), so it cannot read the
+expected answers.
 
-What it does NOT protect against: kernel exploits (the worker shares the host kernel; no seccomp filter);
-timing and covert channels; hostile tests (they run unconfined by rlimits in the harness, as its uid);
-CPU and memory use summed over many processes (limits are per process; no cgroup); a program that computes
-the right answers by reading the tests' inputs. Tests see only values: an argument mutated in place by the
-program is not copied back, and objects without a plain-value encoding can be called and iterated but not
-compared. Without namespaces (``isolation="warn"``) there is no file-system or network isolation and, when
-not root, the worker shares the harness's uid and could tamper with it: such verdicts are not trustworthy.
+What it does NOT protect against: kernel exploits through the system calls the filter allows (the sandbox
+shares the host kernel); timing and covert channels; hostile tests (they run in the harness, outside the
+worker's rlimits and cgroup); a program that computes the right answers by reading the tests' inputs. Without
+root the program's processes run under the verifier's own uid (in their own namespaces), as root under a uid
+of their own. Without a cgroup (``allow_missing=("cgroup",)``, named ``NO-CGROUP`` in the verdict) memory is
+bounded per process only: up to ``max_processes`` x the address-space limit, plus kernel memory (inodes of
+the tmpfs, whose count bubblewrap cannot cap; pipe and socket buffers), and CPU by RLIMIT_CPU per process.
+Without seccomp (``NO-SECCOMP``) the whole system-call surface is open. Tests see only values: an argument
+mutated in place by the program is not copied back, and objects without a plain-value encoding can be called
+and iterated but not compared.
 """
 
 import ast
+import contextlib
+import fcntl
 import logging
 import marshal
 import math
 import os
 import selectors
-import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import count
 
 from verifiers.code import harness
-from verifiers.code.isolation import NAMESPACES, IsolationUnavailable, allocate_uid, kill_uid, probe
+from verifiers.code.cgroup import oom_kills, run_cgroup
+from verifiers.code.isolation import (
+    HARNESS_MOUNT,
+    IsolationUnavailable,
+    bwrap_argv,
+    pipe_holding,
+    probe,
+    run_uid,
+)
 from verifiers.code.limits import SandboxConfig
 from verifiers.code.testplan import prepare
 from verifiers.code.verdict import CodeVerdict, TestResult
 
 logger = logging.getLogger(__name__)
 
-_HARNESS_DIR = os.path.dirname(os.path.abspath(harness.__file__))
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import harness; harness.main()"
 _MAX_EVENTS_BYTES = 16 << 20
-_warned = False
+# Descriptors the sandbox inherits: the harness's events, the run cgroup's cgroup.procs (for the worker to
+# join), the seccomp filter (read by bubblewrap).
+_CGROUP_FD, _SECCOMP_FD = 4, 5
+_runs = count()  # numbers run cgroups; next() is atomic under the GIL
+_warned: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -91,8 +122,10 @@ def run_tests(
 
     Other statements (imports, helpers, setup) run as written; an exception there ends the tests. Tests
     containing no ``assert`` at all are a single test that passes if they run to the end. All tests run
-    even after one fails. ``timeout_s`` bounds wall-clock and CPU time of the whole run; ``memory_mb``
-    the address space of each of the program's processes.
+    even after one fails. ``timeout_s`` bounds wall-clock and CPU time of the whole run, the program's exit
+    included; ``memory_mb`` the address space of each of the program's processes and, with a cgroup, the
+    memory of all of them together. Raises ``IsolationUnavailable`` when a mechanism is missing that
+    ``config.allow_missing`` does not waive.
     """
     if timeout_s <= 0 or memory_mb < 16:
         raise ValueError("timeout_s must be positive and memory_mb at least 16")
@@ -101,22 +134,11 @@ def run_tests(
         prepared = prepare(tests, entry_point)
     except (SyntaxError, ValueError) as exc:
         return _refused(f"tests are malformed: {exc}")
-    prefix, reason = probe()
-    if prefix is None:
-        if config.isolation == "require":
-            raise IsolationUnavailable(f"cannot isolate sandboxed programs: {reason}")
-        _warn_once(reason)
-    root = os.geteuid() == 0
-    uid = allocate_uid()
-    workdir = None if prefix else tempfile.mkdtemp(prefix="rlsys-sandbox-")
-    if workdir and root:
-        os.chown(workdir, uid, uid)
-    isolation = "+".join(
-        (
-            f"namespaces({','.join(NAMESPACES)})" if prefix else f"NONE({reason})",
-            "uid" if root else "same-uid",
-        )
-    )
+    host = probe(config.python, config.cgroup_parent)
+    refusal = host.refusal(config.allow_missing)
+    if refusal:
+        raise IsolationUnavailable(f"cannot run untrusted code here: {refusal}")
+    _warn_once(host.missing)
     cfg = {
         "timeout_s": timeout_s,
         "cpu_s": math.ceil(timeout_s) + 1,
@@ -124,17 +146,13 @@ def run_tests(
         "max_processes": config.max_processes,
         "max_open_files": config.max_open_files,
         "max_file_bytes": config.max_file_mb << 20,
-        "disk_bytes": config.disk_mb << 20,
-        "max_inodes": config.max_inodes,
         "max_value_bytes": config.max_value_mb << 20,
         "max_job_bytes": 4 * (len(code) + len(prepared.source)) + 300 * len(prepared.units) + 4096,
-        "isolate": prefix is not None,
-        "drop_uid": root,
-        "worker_uid": uid,
-        "workdir": workdir,
-        "harness_dir": _HARNESS_DIR,
+        "cgroup_fd": _CGROUP_FD if host.cgroup_parent else None,
+        "uid": run_uid(),
+        "harness_dir": HARNESS_MOUNT,
         "import_paths": list(config.import_paths),
-        "env": _environment(workdir or "/work"),
+        "env": _environment(),
     }
     job = {
         "code": code,
@@ -146,22 +164,39 @@ def run_tests(
     stdin = harness.frame(marshal.dumps(cfg), 1 << 20) + harness.frame(
         marshal.dumps(job), cfg["max_job_bytes"]
     )
-    argv = [*(prefix or []), config.python, "-I", "-S", "-c", _BOOT, _HARNESS_DIR]
-    try:
-        run = _execute(argv, stdin, timeout_s + config.grace_s, config.output_limit_bytes, cfg["env"])
-    finally:
-        if workdir:
-            if root:
-                kill_uid(uid, config.python)
-            shutil.rmtree(workdir, ignore_errors=True)
-    return _verdict(run, isolation + "+rlimits")
+    seccomp = host.seccomp_bpf if "seccomp" not in host.missing else None
+    argv = bwrap_argv(host, config.disk_mb << 20, config.import_paths, _SECCOMP_FD if seccomp else None)
+    argv += ["-I", "-S", "-c", _BOOT, HARNESS_MOUNT]
+    wall_s = timeout_s + config.grace_s
+    with contextlib.ExitStack() as stack:
+        inherited = {}
+        if seccomp:
+            inherited[_SECCOMP_FD] = pipe_holding(seccomp)
+        cgroup = None
+        if host.cgroup_parent:
+            name = f"rlsys-sandbox-{os.getpid()}-{next(_runs)}"
+            cgroup = stack.enter_context(
+                run_cgroup(host.cgroup_parent, name, memory_mb << 20, config.max_processes, config.cpus)
+            )
+            inherited[_CGROUP_FD] = os.open(os.path.join(cgroup, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        run = _execute(argv, stdin, wall_s, config.output_limit_bytes, cfg["env"], inherited)
+        killed = oom_kills(cgroup) if cgroup else 0
+    verdict = _verdict(run, host.label())
+    if killed:
+        detail = f"{verdict.detail} (the cgroup's memory limit killed {killed} process(es))"
+        verdict = replace(verdict, detail=detail)
+    return verdict
 
 
 def run_tests_batch(
     jobs: Sequence[CodeJob], config: SandboxConfig | None = None, max_parallel: int | None = None
 ) -> list[CodeVerdict]:
-    """Run many jobs, ``max_parallel`` sandboxes at a time (default: the number of CPUs); results in order."""
-    workers = max_parallel or os.cpu_count() or 1
+    """Run many jobs, ``max_parallel`` sandboxes at a time; results in order.
+
+    The caller should pass the CPUs it was given (a verifier actor: its ``num_cpus``); the default is the
+    CPUs this process may run on, which on a shared node is every core.
+    """
+    workers = max_parallel or len(os.sched_getaffinity(0))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [
             pool.submit(
@@ -172,19 +207,15 @@ def run_tests_batch(
         return [f.result() for f in futures]
 
 
-def _warn_once(reason: str) -> None:
-    global _warned
-    if not _warned:
-        logger.warning(
-            "CODE SANDBOX IS NOT ISOLATED (%s): untrusted programs run with rlimits only; "
-            "their verdicts and this host are at their mercy. Use root and util-linux unshare.",
-            reason,
-        )
-        _warned = True
+def _warn_once(missing: dict[str, str]) -> None:
+    for mechanism, reason in missing.items():
+        if mechanism not in _warned:
+            _warned.add(mechanism)
+            logger.warning("code sandbox runs without %s, as its config allows: %s", mechanism, reason)
 
 
-def _environment(home: str) -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8"}
+def _environment() -> dict[str, str]:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "TMPDIR": "/work", "LANG": "C.UTF-8"}
 
 
 @dataclass
@@ -202,24 +233,29 @@ class _Run:
     wall_s: float
 
 
-def _execute(argv: list[str], stdin: bytes, wall_s: float, cap: int, env: dict[str, str]) -> _Run:
-    """Spawn the sandbox in its own session, feed it, collect its output until it ends or time is up."""
+def _execute(
+    argv: list[str], stdin: bytes, wall_s: float, cap: int, env: dict[str, str], inherited: dict[int, int]
+) -> _Run:
+    """Spawn the sandbox in its own session, feed it, collect its output until it ends or time is up.
+
+    ``inherited`` maps descriptor numbers in the sandbox to descriptors here (closed after the spawn).
+    """
     fds = {name: os.pipe() for name in ("stdin", "stdout", "stderr", "events")}
-    events_w = fds["events"][1]
-    if events_w == 3:  # dup2 onto itself would leave close-on-exec set
-        events_w = os.dup(3)
-        os.close(3)
-    actions = [
-        (os.POSIX_SPAWN_DUP2, fds["stdin"][0], 0),
-        (os.POSIX_SPAWN_DUP2, fds["stdout"][1], 1),
-        (os.POSIX_SPAWN_DUP2, fds["stderr"][1], 2),
-        (os.POSIX_SPAWN_DUP2, events_w, harness.RESULT_FD),
-    ]
+    targets = {
+        0: fds["stdin"][0],
+        1: fds["stdout"][1],
+        2: fds["stderr"][1],
+        harness.RESULT_FD: fds["events"][1],
+        **inherited,
+    }
+    # Move every source above the target numbers first, so that no dup2 overwrites a source still needed.
+    high = {target: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for target, fd in targets.items()}
+    actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in high.items()]
     started = time.monotonic()
     try:
         pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
     finally:
-        for fd in (fds["stdin"][0], fds["stdout"][1], fds["stderr"][1], events_w):
+        for fd in (*high.values(), *targets.values()):  # the sandbox's ends: the host keeps the others
             os.close(fd)
     buffers = {"stdout": bytearray(), "stderr": bytearray(), "events": bytearray()}
     limits = {"stdout": cap, "stderr": cap, "events": _MAX_EVENTS_BYTES}
