@@ -6,6 +6,7 @@ batch; the loss of each is divided by the *global* response-token count, so the 
 the gradient of the per-token mean over the whole batch whatever the number of ranks.
 """
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 
 from actors.deepspeed_engine import build_engine, free_port, join_process_group
 from actors.weights import PackedWeights
+from rlsys import atomic
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
 from rlsys.algorithms.objective import grpo_loss
 from rlsys.batch import PackedBatch, micro_batches, pack
@@ -156,21 +158,27 @@ class LearnerRank:
             return PackedWeights.pack(state.items())
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
-        """DeepSpeed checkpoint of model, optimizer and scheduler (every rank calls)."""
-        self.engine.save_checkpoint(directory, tag=tag, client_state=client_state)
+        """DeepSpeed checkpoint of model, optimizer and scheduler under `directory/tag` (every rank calls).
+        The caller commits it (`rlsys.checkpoint`): DeepSpeed's own `latest` file is not written."""
+        self.engine.save_checkpoint(directory, tag=tag, client_state=client_state, save_latest=False)
 
     def load_checkpoint(self, directory: str, tag: str) -> dict:
         _, client_state = self.engine.load_checkpoint(directory, tag=tag)
         return client_state or {}
 
     def save_pretrained(self, directory: str) -> None:
-        """Write the current policy as a Hugging Face model directory, tokenizer included (rank 0)."""
+        """Write the current policy as a Hugging Face model directory, tokenizer included, atomically (it
+        replaces `directory` whole, or leaves it as it was). Under ZeRO-3 every rank calls (gathering the
+        shards is collective) and rank 0 alone writes."""
         from transformers import AutoTokenizer
 
         with self._full_state_dict() as state:
             weights = {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
-        self.engine.module.save_pretrained(directory, state_dict=weights)
-        AutoTokenizer.from_pretrained(self.model_path).save_pretrained(directory)
-        generation_config = Path(self.model_path) / "generation_config.json"
-        if generation_config.is_file():
-            (Path(directory) / "generation_config.json").write_text(generation_config.read_text())
+        if self.rank != 0:
+            return
+        with atomic.directory(directory) as staging:
+            self.engine.module.save_pretrained(staging, state_dict=weights)
+            AutoTokenizer.from_pretrained(self.model_path).save_pretrained(staging)
+            generation_config = Path(self.model_path) / "generation_config.json"
+            if generation_config.is_file():
+                shutil.copyfile(generation_config, staging / "generation_config.json")

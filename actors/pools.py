@@ -222,7 +222,7 @@ class RayVerifierPool(_ActorPool):
 
     def __init__(self, config: VerifierConfig) -> None:
         cls = ray.remote(Verifier).options(**_actor_options(config, restartable=True))
-        self._spawn = lambda: cls.remote(config.rewards, config.timeout_s)
+        self._spawn = lambda: cls.remote(config)
         super().__init__("verifier", [self._spawn() for _ in range(config.replicas)])
         self.rule = ScalingRule(config.replicas, config.max_replicas or config.replicas)
         self.idle_streak = 0

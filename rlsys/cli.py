@@ -15,7 +15,6 @@ fix), 1 anything else (for `submit` while following and `status`: 1 when the job
 
 import argparse
 import os
-import signal
 import sys
 
 from rlsys.errors import ConfigError, RlsysError
@@ -39,7 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_job_arguments(run, "job YAML (e.g. jobs/quickstart.yaml)")
     run.add_argument(
-        "--resume", action="store_true", help="continue the job's newest checkpoint, in the same MLflow run"
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="RUN_ID",
+        help="continue from a checkpoint, in the same MLflow run: the job's most recent run, or RUN_ID's "
+        "(give overrides before --resume)",
     )
     run.set_defaults(handler=_run)
 
@@ -169,6 +173,9 @@ def _config(args: argparse.Namespace, schema, load, example: str, report=None):
 
 def _run(args: argparse.Namespace) -> int:
     from rlsys.config import JobConfig, load_job
+
+    if args.resume and "=" in args.resume:
+        raise ConfigError(f"--resume takes a run id, not '{args.resume}': write overrides before --resume")
     from rlsys.preflight import dry_run_report
 
     config = _config(args, JobConfig, load_job, "rlsys run jobs/quickstart.yaml", dry_run_report)
@@ -176,9 +183,6 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from rlsys.job import run
 
-    # SIGTERM (`kill`, a stopped Ray job) unwinds like Ctrl-C: the MLflow run is marked failed and the
-    # local Ray runtime shuts down with its actors instead of leaving them orphaned.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     summary = run(config, resume=args.resume)
     print(f"eval/accuracy: {summary.accuracy_before:.3f} -> {summary.accuracy_after:.3f}")
     print(f"eval/accuracy_sampled: {summary.sampled_before:.3f} -> {summary.sampled_after:.3f}")
@@ -197,9 +201,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _train_rm(args: argparse.Namespace) -> int:
+    from rlsys.preflight import rm_dry_run_report
     from rlsys.rlhf.config import RMConfig, load_rm_config
 
-    config = _config(args, RMConfig, load_rm_config, "rlsys train-rm jobs/rm_quickstart.yaml")
+    config = _config(
+        args, RMConfig, load_rm_config, "rlsys train-rm jobs/rm_quickstart.yaml", rm_dry_run_report
+    )
     if config is None:
         return 0
     from rlsys.rm_job import run

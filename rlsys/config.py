@@ -5,17 +5,39 @@ declared here with a description (shown by `rlsys run --help-config`); unknown k
 impossible values fail with a message that names the key and how to fix it.
 """
 
-import math
+import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rlsys.errors import ConfigError
 
 EMBEDDED_MODEL = "embedded"
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def _check_slug(name: str) -> str:
+    if not _SLUG.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"'{name}' names a folder under the output directory: use letters, digits, '.', '_' and '-' "
+            f"(no '/', no '..', at most 128 characters)"
+        )
+    return name
+
+
+# A job name: it becomes a folder, so it stays one folder inside the output directory.
+Slug = Annotated[str, AfterValidator(_check_slug)]
 Dtype = Literal["float32", "bfloat16", "float16"]
 
 
@@ -42,7 +64,8 @@ class KeyedError(ValueError):
 class Section(BaseModel):
     """A config section: unknown keys are errors, defaults are validated too."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # Every float finite: an infinite learning rate or a NaN weight is caught here, not at step 1.
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
     def flat(self) -> dict[str, Any]:
         """The resolved config as `section.key -> value`, for MLflow params.
@@ -174,10 +197,12 @@ class PoolConfig(Section):
 
 
 class RolloutConfig(PoolConfig):
-    samples_per_prompt: int = Field(8, ge=2, description="Group size G: samples drawn for each prompt.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature for training rollouts.")
+    samples_per_prompt: int = Field(
+        8, ge=2, le=4096, description="Group size G: samples drawn for each prompt."
+    )
+    temperature: float = Field(1.0, gt=0, le=10, description="Sampling temperature for training rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
-    max_new_tokens: int = Field(128, ge=1, description="Longest completion, in tokens.")
+    max_new_tokens: int = Field(128, ge=1, le=1_000_000, description="Longest completion, in tokens.")
     kv_cache_gib: float | None = Field(
         0.25, gt=0, description="KV-cache size per engine in GiB; null: size it by gpu_memory_utilization."
     )
@@ -197,7 +222,18 @@ class VerifierConfig(PoolConfig):
         description="Reward functions and their weights; the score is the weighted sum. A name from the "
         "registry (math, code, format, hidden_preference) or your own function as 'module:function'.",
     )
-    timeout_s: float = Field(5.0, gt=0, description="Hard limit per verification; a timeout scores 0.")
+    timeout_s: float = Field(
+        5.0, gt=0, le=3600, description="Hard limit per verification; a timeout scores 0."
+    )
+    sandbox_allow_missing: list[Literal["seccomp", "cgroup"]] = Field(
+        default_factory=lambda: ["cgroup"],
+        description="Isolation the code sandbox may run programs without where the host lacks it (named in "
+        "every verdict): per-run cgroup limits need a delegated cgroup v2, which laptops and CI rarely have; "
+        "[] refuses to run programs without every mechanism. Namespaces are never optional.",
+    )
+    sandbox_cgroup_parent: str | None = Field(
+        None, description="A cgroup v2 directory delegated to the verifier for the sandbox's per-run cgroups."
+    )
     max_error_rate: float = Field(
         0.1,
         ge=0,
@@ -217,15 +253,13 @@ class VerifierConfig(PoolConfig):
     @field_validator("rewards")
     @classmethod
     def _known_rewards(cls, rewards: dict[str, float]) -> dict[str, float]:
-        from rlsys.rewards import REWARD_FUNCTIONS, RewardNotFound, component_name
+        from rlsys.reward_registry import REWARD_FUNCTIONS, RewardNotFound, component_name
 
         known = sorted(REWARD_FUNCTIONS)
         if not rewards:
             raise ValueError(f"name at least one reward function, e.g. {{math: 1.0}}; choose from {known}")
         names: dict[str, str] = {}
-        for key, weight in rewards.items():
-            if not math.isfinite(weight):
-                raise ValueError(f"the weight of '{key}' is {weight}: give a finite number")
+        for key in rewards:
             try:
                 name = component_name(key)
             except RewardNotFound as err:
@@ -267,7 +301,7 @@ class OptimizerConfig(Section):
     builds its engine (`actors.deepspeed_engine`)."""
 
     zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage.")
-    lr: float = Field(1e-4, gt=0, description="AdamW learning rate (constant after warmup).")
+    lr: float = Field(1e-4, gt=0, le=1, description="AdamW learning rate (constant after warmup).")
     warmup_steps: int = Field(0, ge=0, description="Linear learning-rate warmup, in optimizer steps.")
     betas: tuple[float, float] = Field((0.9, 0.99), description="AdamW betas.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
@@ -287,7 +321,7 @@ class LearnerConfig(PoolConfig, OptimizerConfig):
 
 class AlgorithmConfig(Section):
     name: Literal["grpo"] = Field("grpo", description="The policy-gradient algorithm.")
-    clip_eps: float = Field(0.2, gt=0, description="PPO clip range of the probability ratio.")
+    clip_eps: float = Field(0.2, gt=0, le=10, description="PPO clip range of the probability ratio.")
     kl_coef: float = Field(
         0.0,
         ge=0,
@@ -320,8 +354,8 @@ class AlgorithmConfig(Section):
 
 
 class TrainConfig(Section):
-    steps: int = Field(100, ge=1, description="RL steps (one weight update and sync each).")
-    prompts_per_step: int = Field(16, ge=1, description="Prompts sampled per step.")
+    steps: int = Field(100, ge=1, le=10_000_000, description="RL steps (one weight update and sync each).")
+    prompts_per_step: int = Field(16, ge=1, le=1_000_000, description="Prompts sampled per step.")
     eval_every: int = Field(0, ge=0, description="Held-out eval every K steps (0: only at start and end).")
     eval_samples: int = Field(4, ge=1, description="Samples per held-out problem for eval/accuracy_sampled.")
     generate_ahead: bool = Field(
@@ -330,7 +364,12 @@ class TrainConfig(Section):
         "ratio against the sampler's log-probs corrects for it. Faster when generation and training "
         "leave each other idle resources.",
     )
-    checkpoint_every: int = Field(0, ge=0, description="Checkpoint every K steps (0: never; no resume).")
+    checkpoint_every: int = Field(
+        50,
+        ge=0,
+        description="Checkpoint every K steps, so a crash or a stop loses at most K steps (`--resume`); 0: "
+        "never (a failed run then starts over).",
+    )
     keep_checkpoints: int = Field(2, ge=1, description="How many of the newest checkpoints to keep on disk.")
     log_samples: int = Field(8, ge=0, description="Completions per step kept for the samples table.")
     output_dir: str = Field(
@@ -404,7 +443,9 @@ class TrackingConfig(Section):
 
 
 class JobConfig(Section):
-    name: str = Field("job", description="Job name: the MLflow run name and the checkpoint folder.")
+    name: Slug = Field(
+        "job", description="Job name: the MLflow run name and the checkpoint folder (letters, digits, . _ -)."
+    )
     seed: int = Field(0, description="Seed of sampling and training (with step and prompt index).")
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
@@ -507,9 +548,13 @@ def load_config(
         if not path.is_file():
             raise ConfigError(f"{kind} file '{path}' does not exist")
         try:
-            tree = yaml.safe_load(path.read_text()) or {}
+            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{kind} file '{path}' is not valid YAML: {err}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(
+                f"{kind} file '{path}' is not UTF-8 text (byte {err.start}): save it as UTF-8"
+            ) from None
         if not isinstance(tree, dict):
             raise ConfigError(
                 f"{kind} file '{path}' must be a mapping of sections, got {type(tree).__name__}"

@@ -5,7 +5,8 @@
     ├── ModelNotFoundError a model path is not a Hugging Face model directory (exit status 2)
     ├── DataError          a data file is malformed; the message names the file, the line and the fix (exit 2)
     ├── RewardError        reward functions failed on too many samples of a step (exit status 2)
-    └── PoolError          a pool could not complete its work after re-dispatching it (exit status 1)
+    ├── PoolError          a pool could not complete its work after re-dispatching it (exit status 1)
+    └── Interrupted        Ctrl-C or SIGTERM stopped a run; says where to resume from (exit status 130)
 
 Everything else (a bug, a crashed library) propagates as it is.
 """
@@ -37,3 +38,9 @@ class PoolError(RlsysError):
     """A pool gave up on a piece of work (every retry hit a dead actor)."""
 
     exit_status = 1
+
+
+class Interrupted(RlsysError):
+    """The user stopped a run (Ctrl-C, SIGTERM); the message says what was kept and how to resume."""
+
+    exit_status = 130

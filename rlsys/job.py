@@ -2,46 +2,118 @@
 run over them.
 
     rlsys run jobs/quickstart.yaml train.steps=20                 # locally (a Ray runtime of its own)
+    rlsys run jobs/quickstart.yaml --resume                       # continue the job's newest checkpoint
     ray job submit --address http://HEAD:8265 --working-dir . -- rlsys run jobs/quickstart.yaml
 
 The driver holds no model: rollout engines (vLLM), verifiers, reward-model scorers and learner ranks
 (DeepSpeed) are Ray actor pools, each sized and placed by its own section of the job config. Everything a
-user can get wrong (the config, the data, a model without a chat template) is checked before any actor
-starts. With `resume`, the job continues its newest checkpoint in the same MLflow run.
+user can get wrong (the config, the data, a model without a chat template, an output folder that cannot be
+written) is checked before any actor starts. A resumed run continues its checkpoint in the same MLflow run,
+after checking that the checkpoint is whole and unchanged and that the config computes the same thing.
+Ctrl-C (or SIGTERM) stops the run, marks it KILLED and says where to resume from (`Interrupted`).
 """
 
+import os
+import signal
+
+import ray
+
 from actors.cluster import connect, start_pools
-from rlsys.checkpoint import CheckpointStore
+from rlsys.checkpoint import CheckpointInfo, CheckpointStore, math_differences
 from rlsys.config import JobConfig
 from rlsys.console import console
 from rlsys.data import load_task
-from rlsys.errors import ConfigError
+from rlsys.errors import ConfigError, Interrupted
 from rlsys.loop import RLLoop, RunSummary
 from rlsys.models import job_chat_template, load_tokenizer, resolve_model
 from rlsys.rlhf.watch import check_reward_model_base
-from rlsys.tracking import Tracker
+from rlsys.tracking import Tracker, read_run
 
 
-def run(config: JobConfig, *, resume: bool = False) -> RunSummary:
-    """Run a whole job: pools up, eval, `train.steps` RL steps, eval, save; everything logged to MLflow."""
+def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
+    """Run a whole job: pools up, eval, `train.steps` RL steps, eval, save; everything logged to MLflow.
+
+    `resume`: continue from a checkpoint: of run `resume`, or of the job's most recent run when "".
+    """
+    stop_on_sigterm()
     store = CheckpointStore(config.train.output_dir, config.name)
-    checkpoint = store.latest() if resume else None
-    if resume and checkpoint is None:
-        raise ConfigError(f"nothing to resume: no checkpoint under {store.job_dir} (run without --resume)")
+    store.check_writable()
+    checkpoint = _checkpoint_to_resume(store, config, resume) if resume is not None else None
     model_path = resolve_model(config.model)
     template = job_chat_template(config.model)
     load_tokenizer(model_path, template)  # a model without a chat template fails here, not in an engine
     task = load_task(config.task, config.verifier)
     if config.reward_model is not None:
         check_reward_model_base(config.reward_model.path, model_path)
+    local = os.environ.get("RAY_ADDRESS") is None
     connect()
+    stop_on_sigterm()  # again: connecting installs Ray's own handler, which aborts the driver
     run_name = config.tracking.run_name or config.name
-    with Tracker(
-        config.tracking, run_name=run_name, run_id=checkpoint.run_id if checkpoint else None
-    ) as tracker:
-        if checkpoint is None:
-            tracker.log_params({"model.resolved_path": model_path})
-        console.log(f"MLflow run {tracker.run_id}; starting pools")
-        pools, seconds = start_pools(config, model_path, template)
-        console.log(f"pools started in {seconds:.1f}s")
-        return RLLoop(config, pools, tracker, store, task).run(checkpoint)
+    loop = None
+    try:
+        with Tracker(
+            config.tracking, run_name=run_name, run_id=checkpoint.run_id if checkpoint else None
+        ) as tracker:
+            if checkpoint is None:
+                tracker.log_params({"model.resolved_path": model_path})
+            console.log(f"MLflow run {tracker.run_id}; starting pools")
+            pools, seconds = start_pools(config, model_path, template)
+            console.log(f"pools started in {seconds:.1f}s")
+            loop = RLLoop(config, pools, tracker, store, task)
+            return loop.run(checkpoint)
+    except KeyboardInterrupt:
+        raise _interrupted(store, loop) from None
+    finally:
+        if local:  # the local runtime and every actor of this job go with the driver
+            ray.shutdown()
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a stopped Ray job) unwinds like Ctrl-C: the MLflow run is marked killed, the local Ray
+    runtime shuts down with its actors, and the message says where to resume from."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _checkpoint_to_resume(store: CheckpointStore, config: JobConfig, run_id: str) -> CheckpointInfo:
+    """The checkpoint a resume continues, once it is shown to be whole, unchanged, and of the same math."""
+    checkpoint = store.latest(run_id or None)
+    if checkpoint is None:
+        where = f"run {run_id}" if run_id else f"any run under {store.job_dir}"
+        raise ConfigError(f"nothing to resume: no complete checkpoint of {where} (run without --resume)")
+    digest = store.verify(checkpoint)
+    params, tags = read_run(checkpoint.run_id)
+    recorded = tags.get(f"rlsys.checkpoint.{checkpoint.tag}.sha256")
+    if recorded is not None and recorded != digest:
+        raise ConfigError(
+            f"checkpoint {checkpoint.path} is not the one run {checkpoint.run_id} recorded (its manifest "
+            f"changed): resume from another run, or start a new one"
+        )
+    differences = math_differences(params, config.flat())
+    if differences:
+        raise ConfigError(
+            f"the config differs from the one run {checkpoint.run_id} was checkpointed with, in keys that "
+            f"change what it computes:\n  " + "\n  ".join(differences) + "\nresume with the same values, "
+            "or start a new run (drop --resume)"
+        )
+    return checkpoint
+
+
+def _interrupted(store: CheckpointStore, loop: RLLoop | None) -> Interrupted:
+    if loop is None:
+        return Interrupted("interrupted while starting; nothing was trained")
+    checkpoint = store.latest(loop.tracker.run_id)
+    saved = (
+        "no checkpoint yet"
+        if checkpoint is None
+        else f"the last complete checkpoint is step {checkpoint.step}"
+    )
+    resume = (
+        f"; resume with `rlsys run <job> --resume {loop.tracker.run_id}`" if checkpoint is not None else ""
+    )
+    return Interrupted(
+        f"interrupted after step {loop.last_step}; {saved} ({store.run_dir(loop.tracker.run_id)}){resume}"
+    )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
 from rlsys.batch import training_batch
@@ -81,6 +82,7 @@ class RLLoop:
         algorithm = config.algorithm
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
         self.sample_rows: list[dict] = []
+        self.last_step = 0  # the last step completed, for the summary and an interrupted run's message
         self.watch = (
             MonitorWatch(
                 config.monitor,
@@ -96,21 +98,19 @@ class RLLoop:
         )
 
     def run(self, checkpoint: CheckpointInfo | None = None) -> RunSummary:
-        """Eval, `train.steps` RL steps with their evals, monitor looks and checkpoints; a final eval, save.
-
-        With a `checkpoint`, continue after its step instead of starting.
-        """
+        """Eval, `train.steps` RL steps with their evals, monitor looks and checkpoints; the policy saved,
+        then a final eval. With a `checkpoint`, continue after its step instead of starting."""
         config = self.config
         if checkpoint is None:
             self.tracker.log_params(config.flat())
             self.tracker.log_dict(config.model_dump(mode="json"), "config/job.json")
-            last = 0
+            self.last_step = 0
             self.evaluate(0)
             self._look(0)
         else:
-            last = self.restore(checkpoint)
-        for step, _ in self.train_steps(last + 1, config.train.steps):
-            last = step
+            self.last_step = self.restore(checkpoint)
+        for step, _ in self.train_steps(self.last_step + 1, config.train.steps):
+            self.last_step = step
             stop = self._look(step)
             if not stop and step < config.train.steps and is_due(step, config.train.eval_every):
                 self.evaluate(step)
@@ -119,23 +119,36 @@ class RLLoop:
             if stop:
                 console.log(f"monitor.stop_on_alert: stopping after step {step}")
                 break
-        self.evaluate(last)
-        return self._finish(last)
+        # The policy first: whatever fails after it (the final eval, MLflow) cannot lose the run's result.
+        model_dir = self.store.run_dir(self.tracker.run_id) / "policy"
+        self.pools.learner.save_pretrained(str(model_dir))
+        console.log(f"policy saved to {model_dir}")
+        self.evaluate(self.last_step)
+        return self._finish(self.last_step, model_dir)
 
     def train_steps(self, first: int, last: int) -> Iterator[tuple[int, dict[str, float]]]:
         """Run RL steps `first`..`last`; yield each step and its metrics once its weights are synced.
 
         With `train.generate_ahead`, the engines sample step s+1 while the learner trains step s, so those
-        samples come from the weights one update behind. Leaving the loop early waits for that rollout.
+        samples come from the weights one update behind. Leaving the loop early waits for that rollout;
+        an error or an interrupt does not (the job's end takes the pools down with it).
         """
         ahead = self.config.train.generate_ahead
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate-ahead") as executor:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate-ahead")
+        finished = False
+        try:
             upcoming: Future[StepRollout] | None = None
             for step in range(first, last + 1):
                 started = time.perf_counter()
                 rollout = upcoming.result() if upcoming is not None else self._rollout(step)
                 upcoming = executor.submit(self._rollout, step + 1) if ahead and step < last else None
                 yield step, self._step(step, rollout, upcoming, started)
+            finished = True
+        except GeneratorExit:  # the caller stopped early on purpose: the rollout under way may finish
+            finished = True
+            raise
+        finally:
+            executor.shutdown(wait=finished, cancel_futures=not finished)
 
     def _rollout(self, step: int) -> StepRollout:
         """Step `step`'s prompts, sampled and scored with the weights the engines hold now."""
@@ -240,15 +253,16 @@ class RLLoop:
         return self.watch is not None and self.watch.look(step)
 
     def checkpoint(self, step: int) -> None:
-        """The learner's state and the loop's own (KL weight, monitor), committed as the job's newest."""
-        directory = self.store.checkpoint_dir(self.tracker.run_id)
-        info = CheckpointInfo(run_id=self.tracker.run_id, step=step, directory=str(directory))
+        """The learner's state and the loop's own (KL weight, monitor), written whole, then committed as the
+        run's newest; its manifest digest goes to the tracker, where a resume checks it."""
+        info = self.store.prepare(self.tracker.run_id, step)
         loop_state = {"step": step, "kl_coef": self.kl.beta}
         if self.watch is not None:
             loop_state["monitor"] = json.dumps(self.watch.state_dict())
-        self.pools.learner.save_checkpoint(str(directory), info.tag, loop_state)
-        self.store.commit(info, keep=self.config.train.keep_checkpoints)
-        console.log(f"checkpoint at step {step}: {directory / info.tag}")
+        self.pools.learner.save_checkpoint(info.directory, info.staging_tag, loop_state)
+        digest = self.store.commit(info, keep=self.config.train.keep_checkpoints)
+        self.tracker.set_tags({f"rlsys.checkpoint.{info.tag}.sha256": digest})
+        console.log(f"checkpoint at step {step}: {info.path}")
 
     def restore(self, checkpoint: CheckpointInfo) -> int:
         """Load a checkpoint and push its weights to the engines; returns the step to continue after."""
@@ -260,11 +274,9 @@ class RLLoop:
         console.log(f"resumed run {checkpoint.run_id} after step {checkpoint.step}")
         return checkpoint.step
 
-    def _finish(self, last: int) -> RunSummary:
+    def _finish(self, last: int, model_dir: Path) -> RunSummary:
         tracker = self.tracker
         history = {key: tracker.history(key) for key in SUMMARY_METRICS}
-        model_dir = self.store.run_dir(tracker.run_id) / "policy"
-        self.pools.learner.save_pretrained(str(model_dir))
         model_uri = None
         if self.config.tracking.registered_model:
             model_uri = tracker.register_model(str(model_dir), self.config.tracking.registered_model)

@@ -10,9 +10,12 @@ from itertools import islice
 from pathlib import Path
 
 from rlsys.bootstrap.build import embedded_model_dir
+from rlsys.checkpoint import CheckpointStore
 from rlsys.config import EMBEDDED_MODEL, JobConfig
 from rlsys.data import load_task
 from rlsys.models import job_chat_template, load_tokenizer, prompt_token_ids, resolve_model
+from rlsys.rlhf.config import RMConfig
+from rlsys.rlhf.data import load_pairs, load_rankings, split_heldout
 
 _SHOWN_PROMPTS = 3
 _MEASURED_PROMPTS = 1000  # training prompts whose length is checked against the model's context
@@ -21,6 +24,7 @@ _MEASURED_PROMPTS = 1000  # training prompts whose length is checked against the
 def dry_run_report(config: JobConfig) -> list[str]:
     """What `rlsys run --dry-run` prints after the config: the data as read, and a few prompts rendered
     with the policy's chat template with their token counts (when the model is at hand)."""
+    CheckpointStore(config.train.output_dir, config.name).check_writable()
     task = load_task(config.task, config.verifier)
     lines = list(task.report)
     model = config.model
@@ -54,3 +58,14 @@ def _context_length(model_path: str) -> int | None:
     config = json.loads((Path(model_path) / "config.json").read_text())
     keys = ("max_position_embeddings", "n_positions", "seq_length", "max_sequence_length")
     return next((int(config[key]) for key in keys if key in config), None)
+
+
+def rm_dry_run_report(config: RMConfig) -> list[str]:
+    """What `rlsys train-rm --dry-run` shows after the config: a rankings file read and split (every
+    problem in it named by line), or that rankings will be generated."""
+    data = config.data
+    if data.path is None:
+        return [f"rankings: generated on the first run ({data.generate.prompts} prompts)"]
+    rankings = (load_rankings if data.format == "ranking" else load_pairs)(data.path)
+    train, heldout = split_heldout(rankings, data.heldout_share)
+    return [f"rankings: {data.path}: {len(rankings)} ({len(train)} train, {len(heldout)} held out)"]

@@ -25,7 +25,7 @@ from typing import Any
 from rlsys.config import TaskConfig, VerifierConfig
 from rlsys.errors import DataError
 from rlsys.order import permuted_index
-from rlsys.rewards import component_name, gold_problem
+from rlsys.reward_registry import component_name, gold_problem
 from rlsys.types import Prompt, TaskData
 
 PROMPT_KEYS = ("prompt", "messages", "question", "problem", "query", "instruction", "input")

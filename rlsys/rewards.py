@@ -1,9 +1,8 @@
-"""The job's reward functions, and the verifier that scores samples with their weighted sum.
+"""The verifier: scores samples with the weighted sum of the job's reward functions.
 
-`verifier.rewards` in a job maps reward functions to weights. A function is named by the registry
-(`REWARD_FUNCTIONS`: the verifiers' built-ins `math`, `code`, `format`, and the quickstart's people
-`hidden_preference`) or given as `module:function`, your own, logged as `reward/<function>`. Every function
-has the batched signature of `verifiers.rewards`:
+`verifier.rewards` in a job maps reward functions to weights: registry names or `module:function`, your
+own, logged as `reward/<function>` (`rlsys.reward_registry`). Every function has the batched signature of
+`verifiers.rewards`:
 
     fn(responses, golds, timeout_s, *, prompts, **columns) -> list[Score | float]
 
@@ -14,83 +13,21 @@ not score (a batch that fails is retried sample by sample, so one bad answer doe
 the loop stops a step whose error rate passes `verifier.max_error_rate`.
 
 A prompt may name the one reward that applies to it (a dataset's `reward_key` column); otherwise every
-function of the job scores it. `gold_problem` says why a gold answer is unusable by a reward (a code reward
-given a bare number), so bad rows are refused when the data is loaded, with their row number.
+function of the job scores it.
 """
 
-import ast
 import math
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
-from rlsys.errors import RlsysError
-from rlsys.killable import KillableFunction, import_target
-from rlsys.rlhf.preference import hidden_preference_reward
+from rlsys.config import VerifierConfig
+from rlsys.killable import KillableFunction
+from rlsys.reward_registry import REWARD_FUNCTIONS, component_name
 from rlsys.types import Prompt, Reward
-from verifiers.rewards import REWARDS, RewardFn, Score, parse_code_gold
-
-REWARD_FUNCTIONS: dict[str, RewardFn] = {**REWARDS, "hidden_preference": hidden_preference_reward}
-
-
-class RewardNotFound(RlsysError):
-    """A reward name that is neither in the registry nor an importable `module:function`."""
-
-
-def component_name(key: str) -> str:
-    """The name a reward is logged under: its registry name, or the function's own name for
-    `module:function` (which must import and be callable)."""
-    if key in REWARD_FUNCTIONS:
-        return key
-    module, sep, attribute = key.partition(":")
-    if not sep or not module or not attribute:
-        raise RewardNotFound(
-            f"unknown reward '{key}': choose from {sorted(REWARD_FUNCTIONS)} or give your own as "
-            f"'module:function'"
-        )
-    try:
-        function = import_target(key)
-    except (ImportError, AttributeError) as err:
-        raise RewardNotFound(
-            f"reward '{key}' cannot be imported ({type(err).__name__}: {err}): the module must be "
-            f"importable from the directory the job runs in"
-        ) from None
-    if not callable(function):
-        raise RewardNotFound(f"reward '{key}' is not a function")
-    return attribute
-
-
-def _code_gold_problem(gold: str) -> str | None:
-    tests, _ = parse_code_gold(gold)
-    try:
-        tree = ast.parse(tests)
-    except SyntaxError as err:
-        return f"its tests are not valid Python ({err.msg}, line {err.lineno})"
-    if not any(isinstance(node, ast.Assert) for node in ast.walk(tree)):
-        return "its tests hold no assert statement, so any program would pass them"
-    return None
-
-
-def _integer_gold_problem(gold: str) -> str | None:
-    return None if gold.strip().lstrip("-").isdigit() else "the hidden preference needs an integer answer"
-
-
-_GOLD_CHECKS: dict[str, Callable[[str], str | None]] = {
-    "code": _code_gold_problem,
-    "hidden_preference": _integer_gold_problem,
-}
-
-
-def gold_problem(key: str, gold: str) -> str | None:
-    """Why reward `key` cannot score against `gold` (None: it can). A function of your own may define
-    `check_gold(gold) -> str | None` to refuse golds it cannot use."""
-    if not gold.strip():
-        return "its gold answer is empty"
-    if key in REWARD_FUNCTIONS:
-        check = _GOLD_CHECKS.get(key)
-    else:
-        check = getattr(import_target(key), "check_gold", None)  # optional by contract
-    return check(gold) if check is not None else None
+from verifiers.code.limits import SandboxConfig
+from verifiers.rewards import Score, code_reward
 
 
 class RewardFailure(Exception):
@@ -98,15 +35,23 @@ class RewardFailure(Exception):
 
 
 class Verifier:
-    """Scores responses with the job's reward functions; the verifier pool's actors each hold one."""
+    """Scores responses with the job's reward functions (its `verifier` section); the verifier pool's actors
+    each hold one. The `code` reward runs its programs under the section's sandbox policy, as many at once as
+    the actor has CPUs."""
 
-    def __init__(self, weights: dict[str, float], timeout_s: float) -> None:
-        self.weights = {component_name(key): weight for key, weight in weights.items()}
-        self.functions: dict[str, Callable] = {
-            component_name(key): REWARD_FUNCTIONS[key] if key in REWARD_FUNCTIONS else KillableFunction(key)
-            for key in weights
-        }
-        self.timeout_s = timeout_s
+    def __init__(self, config: VerifierConfig) -> None:
+        self.weights = {component_name(key): weight for key, weight in config.rewards.items()}
+        sandbox = SandboxConfig(
+            allow_missing=tuple(config.sandbox_allow_missing), cgroup_parent=config.sandbox_cgroup_parent
+        )
+        self.functions: dict[str, Callable] = {}
+        for key in config.rewards:
+            if key == "code":
+                function = partial(code_reward, sandbox=sandbox, max_parallel=max(1, int(config.num_cpus)))
+            else:
+                function = REWARD_FUNCTIONS[key] if key in REWARD_FUNCTIONS else KillableFunction(key)
+            self.functions[component_name(key)] = function
+        self.timeout_s = config.timeout_s
 
     def ready(self) -> None:
         """Returns once the verifier is constructed (the pool's start-up check)."""

@@ -16,6 +16,7 @@ code, not the dependencies. On a cluster with token authentication set `RAY_AUTH
 
 import asyncio
 import os
+import re
 import shlex
 import sys
 import time
@@ -107,6 +108,7 @@ def prepare(
     env = os.environ if env is None else env
     env_vars = {name: env[name] for name in PASSTHROUGH_ENV if env.get(name)}
     env_vars.update(extra_env or {})
+    check_no_secrets(env_vars)
     if "MLFLOW_TRACKING_URI" not in env_vars and config.tracking.tracking_uri is None:
         notes.append(
             "MLFLOW_TRACKING_URI is not set: the MLflow run is stored in the job's working dir on the "
@@ -116,6 +118,31 @@ def prepare(
     entrypoint = shlex.join([*command, "--dry-run"] if check_only else command)
     runtime_env = {"working_dir": str(working_dir), "excludes": list(EXCLUDES), "env_vars": env_vars}
     return Submission(entrypoint, runtime_env, {"rlsys_job": config.name}, notes)
+
+
+# A job's runtime_env is readable by every user of the cluster's job API: no secret may travel in it.
+_SECRET_NAME = re.compile(
+    r"TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY", re.IGNORECASE
+)
+_CREDENTIALS_IN_URI = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]+:[^/@\s]*@", re.IGNORECASE)
+
+
+def check_no_secrets(env_vars: Mapping[str, str]) -> None:
+    """Refuse environment variables that would put a secret into the job's runtime_env: names that say
+    they hold one, and URIs with a password in them."""
+    for name, value in env_vars.items():
+        if _SECRET_NAME.search(name):
+            raise ConfigError(
+                f"--env {name}: a secret would travel in the job's runtime_env, which every user of the job "
+                f"API can read; set it in the cluster's environment instead (cluster.yaml setup commands, or "
+                f"a Kubernetes secret) and the job reads it there"
+            )
+        if _CREDENTIALS_IN_URI.search(value):
+            raise ConfigError(
+                f"{name}: its URI holds a password, which would travel in the job's runtime_env (readable by "
+                f"every user of the job API); give the URI without it and set the credentials in the "
+                f"cluster's environment (e.g. MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)"
+            )
 
 
 def resolve_address(address: str | None, env: Mapping[str, str] | None = None) -> str:
@@ -132,7 +159,14 @@ def connect(address: str | None):
     # Ray lets RAY_API_SERVER_ADDRESS / RAY_ADDRESS override the address it is given; pin the one chosen
     # here so an explicit --address wins over a stale environment. (Only this CLI process is affected.)
     os.environ["RAY_API_SERVER_ADDRESS"] = resolved
-    return JobSubmissionClient(resolved)
+    try:
+        return JobSubmissionClient(resolved)
+    except (ConnectionError, OSError, ValueError, RuntimeError) as err:  # what Ray raises for a bad address
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(
+            f"--address: no Ray job API at {resolved} ({reason}); check the address, or forward the "
+            f"cluster's dashboard first (`ray dashboard cluster.yaml`)"
+        ) from None
 
 
 def submit(client, submission: Submission, submission_id: str | None = None) -> str:

@@ -18,7 +18,8 @@ _MAX_PARAM_LENGTH = 6000
 class Tracker:
     """A thin handle on one MLflow run (the loop's `rlsys.protocols.Tracker`).
 
-    As a context manager it ends the run when the block ends: FINISHED, or FAILED when the block raised.
+    As a context manager it ends the run when the block ends: FINISHED, KILLED when interrupted, FAILED
+    when the block raised anything else.
     """
 
     def __init__(self, config: TrackingConfig, run_name: str, run_id: str | None = None) -> None:
@@ -66,7 +67,16 @@ class Tracker:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
-        self.finish("FINISHED" if error_type is None else "FAILED")
+        if error_type is None:
+            self.finish("FINISHED")
+        else:  # Ctrl-C or SIGTERM: stopped by the user, not failed
+            self.finish("KILLED" if issubclass(error_type, KeyboardInterrupt) else "FAILED")
+
+
+def read_run(run_id: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A run's params and tags, as MLflow holds them (strings)."""
+    data = mlflow.MlflowClient().get_run(run_id).data
+    return dict(data.params), dict(data.tags)
 
 
 def read_metric_history(run_id: str, key: str, tracking_uri: str | None = None) -> list[tuple[int, float]]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlsys.config import VerifierConfig
 from rlsys.protocols import Chunk, Pools
 from rlsys.rewards import Verifier
 from rlsys.types import Prompt, Reward, Sample, Sampling, TrainSequence
@@ -97,7 +98,7 @@ class ThreadedScorePool:
     """A real scorer on `workers` threads; the first call waits `first_delay_s` so later ones overtake it."""
 
     def __init__(self, scorer: Any = None, *, workers: int = 2, first_delay_s: float = 0.05) -> None:
-        self.scorer = scorer or Verifier({"math": 1.0}, timeout_s=5.0)
+        self.scorer = scorer or Verifier(VerifierConfig(rewards={"math": 1.0}, timeout_s=5.0))
         self.executor = ThreadPoolExecutor(max_workers=workers)
         self.delay_s = first_delay_s
         self.calls = 0

@@ -11,6 +11,10 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the sandbox is imported where code runs, not with the registry
+    from verifiers.code import SandboxConfig
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,15 @@ def code_reward(
     timeout_s: float,
     *,
     entry_point: Sequence[str | None] | None = None,
+    sandbox: "SandboxConfig | None" = None,
+    max_parallel: int | None = None,
     **_columns,
 ) -> list[Score]:
     """The share of tests the response's program passes, run in the sandbox; correct when all pass.
 
     `entry_point` (a dataset column, as HumanEval's): the function `check(candidate)` tests are given.
+    `sandbox`: the sandbox's policy (what isolation it may lack); `max_parallel`: programs run at once (the
+    CPUs the caller was given).
     """
     from verifiers.code import CodeJob, run_tests_batch
 
@@ -82,7 +90,7 @@ def code_reward(
         jobs.append(
             CodeJob(extract_code(response), tests, entry_point=column or from_gold, timeout_s=timeout_s)
         )
-    return [Score(v.pass_fraction, v.status, v.passed) for v in run_tests_batch(jobs)]
+    return [Score(v.pass_fraction, v.status, v.passed) for v in run_tests_batch(jobs, sandbox, max_parallel)]
 
 
 REWARDS: dict[str, RewardFn] = {"math": math_reward, "code": code_reward, "format": format_reward}

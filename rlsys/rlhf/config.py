@@ -9,7 +9,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rlsys.config import KeyedError, ModelConfig, OptimizerConfig, Section, TrackingConfig, load_config
+from rlsys.config import (
+    KeyedError,
+    ModelConfig,
+    OptimizerConfig,
+    Section,
+    Slug,
+    TrackingConfig,
+    load_config,
+)
 
 
 class GenerateConfig(Section):
@@ -23,7 +31,7 @@ class GenerateConfig(Section):
         "rl", description="Task split the problems come from; 'eval' stays reserved for held-out evaluation."
     )
     seed: int = Field(1, description="Seed of the problem draw and of sampling.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the answers.")
+    temperature: float = Field(1.0, gt=0, le=10, description="Sampling temperature of the answers.")
     max_new_tokens: int = Field(96, ge=1, description="Longest sampled answer, in tokens.")
     perturb_share: float = Field(
         0.2, ge=0, le=1, description="Share of rankings where one answer is a perturbed copy of another."
@@ -80,7 +88,10 @@ class RMTrainConfig(OptimizerConfig):
 
 
 class RMConfig(Section):
-    name: str = Field("reward_model", description="Job name: the MLflow run name and the output folder.")
+    name: Slug = Field(
+        "reward_model",
+        description="Job name: the MLflow run name and the output folder (letters, digits, . _ -).",
+    )
     seed: int = Field(0, description="Seed of the scalar head's init and of the batch order.")
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: RMDataConfig = Field(default_factory=RMDataConfig)

@@ -112,6 +112,8 @@ def ranking_from_record(record: Any) -> Ranking:
             f"field 'ranking': not a permutation of 0..{len(responses) - 1} ({err}); list every response "
             f"index once, best first, with tied indices in an inner list like [0, [1, 2]]"
         ) from None
+    if len(set(ranks)) == 1:
+        raise ValueError("field 'ranking': every response ties, so it holds no preference to learn; drop it")
     return Ranking(prompt, tuple(responses), ranks, _id(record))
 
 
@@ -177,14 +179,18 @@ def _load(path: Path, parse) -> list[Ranking]:
     if not path.is_file():
         raise PreferenceDataError(f"{path}: no such file")
     items, problems = [], []
-    with path.open() as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
                 continue
             try:
-                items.append(parse(json.loads(line)))
+                items.append(parse(json.loads(raw.decode("utf-8"))))
+            except UnicodeDecodeError as err:
+                problems.append(f"{path}:{number}: not UTF-8 text (byte {err.start}); save the file as UTF-8")
             except json.JSONDecodeError as err:
                 problems.append(f"{path}:{number}: not valid JSON ({err.msg} at column {err.colno})")
+            except RecursionError:
+                problems.append(f"{path}:{number}: nested too deeply to read; a record is one flat object")
             except ValueError as err:
                 problems.append(f"{path}:{number}: {err}")
             if len(problems) == _MAX_REPORTED:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from rlsys import atomic
 from rlsys.rlhf.data import Messages, Ranking
 from rlsys.rlhf.monitor import DriftReference, Spread
 
@@ -139,12 +140,13 @@ def unflatten(scores: torch.Tensor, sizes: list[int]) -> torch.Tensor:
 
 
 def save_reward_model(model, tokenizer, directory: str | Path, info: dict) -> Path:
-    """Write an HF-loadable directory: weights, config, tokenizer, and `reward_model.json` with `info`."""
-    directory = Path(directory)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    (directory / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    return directory
+    """Write an HF-loadable directory, atomically: weights, config, tokenizer, and `reward_model.json` with
+    `info`. A killed save leaves only a staging folder, never a directory that looks like a reward model."""
+    with atomic.directory(directory) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return Path(directory)
 
 
 def reward_model_info(directory: str | Path) -> dict:

@@ -7,11 +7,11 @@ best-gold step, and says whether to stop. At the end it logs its answers table a
 """
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlsys import atomic
 from rlsys.config import MonitorConfig, RewardModelConfig
 from rlsys.console import console, note
 from rlsys.metrics import mean
@@ -104,14 +104,12 @@ class MonitorWatch:
         return self.monitor.should_stop
 
     def _save_best_gold(self, step: int, gold: float) -> None:
-        """The policy of the best-gold step so far, as a Hugging Face directory (replaced, never partial)."""
-        final = self.best_gold_dir
-        staging = final.with_name(final.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        self.pools.learner.save_pretrained(str(staging))
-        (staging / "best_gold.json").write_text(json.dumps({"step": step, "gold": gold}) + "\n")
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
+        """The policy of the best-gold step so far, as a Hugging Face directory (replaced whole, never
+        partial), with `best_gold.json` saying which step it is."""
+        self.pools.learner.save_pretrained(str(self.best_gold_dir))
+        atomic.write_text(
+            self.best_gold_dir / "best_gold.json", json.dumps({"step": step, "gold": gold}) + "\n"
+        )
 
     def state_dict(self) -> dict:
         return {"monitor": self.monitor.state_dict(), "last_kl": self.last_kl}

@@ -60,6 +60,7 @@ def test_a_dataset_job_with_a_reward_of_your_own(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(5400)
 def test_the_dataset_quickstart_raises_heldout_accuracy(tmp_path):
     stdout, _ = _dataset_job(tmp_path)
     before, after = map(float, re.search(r"eval/accuracy: (\d\.\d+) -> (\d\.\d+)", stdout).groups())

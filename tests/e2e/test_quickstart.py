@@ -86,6 +86,7 @@ def test_bounded_quickstart_records_metrics_and_artifacts(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(5400)
 def test_quickstart_raises_heldout_accuracy(tmp_path):
     stdout, _, _ = _run_quickstart(tmp_path)
     before, after = map(float, re.search(r"eval/accuracy: (\d\.\d+) -> (\d\.\d+)", stdout).groups())

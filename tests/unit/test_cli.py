@@ -63,13 +63,65 @@ def test_bootstrap_rejects_a_seed_that_is_not_a_number():
         (["train-rm", "jobs/rm_quickstart.yaml", "train.zero_stage=3"], "train.zero_stage: ZeRO-3 shards"),
         (["train-rm", "jobs/rm_quickstart.yaml", "data.path=/no/such.jsonl"], "no file at '/no/such.jsonl'"),
         (["submit", "jobs/quickstart.yaml", "--env", "NOEQUALS"], "--env 'NOEQUALS' is not KEY=VALUE"),
+        (["submit", "jobs/quickstart.yaml", "--env", "WANDB_API_KEY=x"], "a secret would travel"),
+        (["status", "x", "--address", "http://127.0.0.1:9"], "--address: no Ray job API at"),
+        (["run", "jobs/quickstart.yaml", "learner.lr=.inf"], "learner.lr: Input should be a finite number"),
+        (["run", "jobs/quickstart.yaml", "verifier.timeout_s=1e9"], "less than or equal to 3600"),
+        (
+            ["run", "jobs/quickstart.yaml", "rollout.temperature=.nan"],
+            "rollout.temperature: Input should be a finite",
+        ),
+        (
+            ["run", "jobs/quickstart.yaml", "algorithm.clip_eps=.inf"],
+            "algorithm.clip_eps: Input should be a finite",
+        ),
+        (
+            ["run", "jobs/quickstart.yaml", "verifier.rewards={math: .nan}"],
+            "verifier.rewards.math: Input should be a finite number",
+        ),
+        (
+            ["run", "jobs/quickstart.yaml", "task.train_size=1000000000000"],
+            "task.train_size: Input should be less",
+        ),
+        (["run", "jobs/quickstart.yaml", "name=../.."], "name: '../..' names a folder"),
+        (
+            ["run", "jobs/quickstart.yaml", "train.output_dir=/proc/rlsys"],
+            "train.output_dir: cannot write to",
+        ),
+        (["run", "jobs/quickstart.yaml", "--resume", "train.steps=3"], "write overrides before --resume"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv, message, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert main([*argv, "--dry-run"] if argv[0] != "submit" else argv) == 2
+    assert main([*argv, "--dry-run"] if argv[0] in ("run", "train-rm") else argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("rlsys: error:") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe not text", "not UTF-8 text"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"prompt": "2+2?", "responses": ["4", "5"], "ranking": [[0, 1]]}', "every response ties"),
+        (b'{"prompt": "2+2?", "responses": ["4", "5"], "ranking": [0, 1]}', "rankings split into"),
+    ],
+)
+def test_bad_rankings_exit_2_on_a_dry_run(tmp_path, capsys, content, message):
+    data = tmp_path / "rankings.jsonl"
+    data.write_bytes(content + b"\n")
+    assert (
+        main(["train-rm", str(ROOT / "jobs" / "rm_quickstart.yaml"), f"data.path={data}", "--dry-run"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+def test_a_job_file_that_is_not_utf8_exits_2(tmp_path, capsys):
+    job = tmp_path / "job.yaml"
+    job.write_bytes(b"name: caf\xe9\n")
+    assert main(["run", str(job), "--dry-run"]) == 2
+    assert "is not UTF-8 text (byte 9): save it as UTF-8" in capsys.readouterr().err
 
 
 def test_bad_preference_data_exits_2_naming_the_line(tmp_path, capsys):

@@ -10,12 +10,13 @@ import pytest
 from fakes import FakeLearnerPool, FakeRolloutPool, InMemoryTracker, ThreadedScorePool
 
 from rlsys.checkpoint import CheckpointStore
-from rlsys.config import load_job
+from rlsys.config import VerifierConfig, load_job
 from rlsys.errors import ConfigError, RewardError
 from rlsys.loop import RLLoop
 from rlsys.models import load_tokenizer, prompt_token_ids
 from rlsys.protocols import Pools
-from rlsys.rewards import Verifier, gold_problem
+from rlsys.reward_registry import gold_problem
+from rlsys.rewards import Verifier
 from rlsys.types import Prompt
 
 MODULE = '''
@@ -72,7 +73,7 @@ def _prompt(i: int, gold: str = "4", **columns) -> Prompt:
 
 
 def test_a_function_of_your_own_scores_with_the_rows_columns(my_rewards):
-    verifier = Verifier({f"{my_rewards}:brevity": 2.0, "math": 1.0}, timeout_s=5.0)
+    verifier = Verifier(VerifierConfig(rewards={f"{my_rewards}:brevity": 2.0, "math": 1.0}, timeout_s=5.0))
     prompts = [_prompt(0, difficulty=1.0), _prompt(1, difficulty=3.0)]
     first, second = verifier.score(prompts, ["#### 4", "#### 5"])
     assert first.components == {"brevity": pytest.approx(1 / 7), "math": 1.0}
@@ -82,7 +83,7 @@ def test_a_function_of_your_own_scores_with_the_rows_columns(my_rewards):
 
 
 def test_a_failing_batch_is_retried_sample_by_sample_and_errors_are_verdicts(my_rewards):
-    verifier = Verifier({f"{my_rewards}:brevity": 1.0}, timeout_s=5.0)
+    verifier = Verifier(VerifierConfig(rewards={f"{my_rewards}:brevity": 1.0}, timeout_s=5.0))
     rewards = verifier.score([_prompt(i) for i in range(3)], ["ok", "boom", "fine"])
     assert [r.errors != () for r in rewards] == [False, True, False]
     assert "brevity: error: ValueError: cannot score boom" in rewards[1].errors[0]
@@ -95,21 +96,21 @@ def test_a_failing_batch_is_retried_sample_by_sample_and_errors_are_verdicts(my_
     [("too_many", "returned 2 scores for 1 responses"), ("crashing", "RuntimeError: always")],
 )
 def test_a_function_that_misbehaves_fails_every_sample_it_could_not_score(my_rewards, function, detail):
-    (first, second) = Verifier({f"{my_rewards}:{function}": 1.0}, timeout_s=5.0).score(
-        [_prompt(0), _prompt(1)], ["a", "b"]
-    )
+    (first, second) = Verifier(
+        VerifierConfig(rewards={f"{my_rewards}:{function}": 1.0}, timeout_s=5.0)
+    ).score([_prompt(0), _prompt(1)], ["a", "b"])
     assert detail in first.errors[0] and second.errors
 
 
 def test_a_function_that_hangs_is_cut_at_its_time_limit(my_rewards):
-    verifier = Verifier({f"{my_rewards}:slow": 1.0}, timeout_s=0.5)
+    verifier = Verifier(VerifierConfig(rewards={f"{my_rewards}:slow": 1.0}, timeout_s=0.5))
     quick, hung = verifier.score([_prompt(0), _prompt(1)], ["fine", "sleep"])
     assert quick.score == 1.0 and not quick.errors
     assert "timeout" in hung.errors[0] and hung.score == 0.0
 
 
 def test_rows_route_to_their_own_reward(my_rewards):
-    verifier = Verifier({"math": 1.0, f"{my_rewards}:judged": 1.0}, timeout_s=5.0)
+    verifier = Verifier(VerifierConfig(rewards={"math": 1.0, f"{my_rewards}:judged": 1.0}, timeout_s=5.0))
     prompts = [
         Prompt("a", ({"role": "user", "content": "2 + 2?"},), "4", reward="math"),
         Prompt("b", ({"role": "user", "content": "say hi"},), "hi", reward="judged"),
@@ -135,7 +136,7 @@ def test_your_reward_is_validated_and_named_at_the_door(my_rewards):
         ("{'my_rewards:missing': 1.0}", "cannot be imported"),
         ("{'no_such_module:f': 1.0}", "cannot be imported"),
         ("{mth: 1.0}", "unknown reward 'mth'"),
-        ("{math: .nan}", "the weight of 'math' is nan"),
+        ("{math: .nan}", "verifier.rewards.math: Input should be a finite number"),
         ("{format: 1.0, 'my_rewards:format': 1.0}", "both logged as reward/format"),
     ]:
         with pytest.raises(ConfigError, match=hint):
@@ -156,9 +157,7 @@ def test_the_loop_stops_a_step_whose_rewards_mostly_failed(my_rewards, tmp_path)
             "verifier.max_error_rate=0.5",
         ],
     )
-    pools = Pools(
-        FakeRolloutPool(), ThreadedScorePool(Verifier(config.verifier.rewards, 5.0)), FakeLearnerPool()
-    )
+    pools = Pools(FakeRolloutPool(), ThreadedScorePool(Verifier(config.verifier)), FakeLearnerPool())
     loop = RLLoop(config, pools, InMemoryTracker(), CheckpointStore(tmp_path, "job"))
     with pytest.raises(
         RewardError, match=r"step 1: reward scoring failed on 100% .* crashing: error: RuntimeError"

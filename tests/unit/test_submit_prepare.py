@@ -82,3 +82,20 @@ def test_job_file_outside_the_working_dir_is_refused(tmp_path):
 )
 def test_address_resolution(flag, env, expected):
     assert resolve_address(flag, env) == expected
+
+
+@pytest.mark.parametrize(
+    "extra, env, message",
+    [
+        ({"HF_TOKEN": "hf_abc"}, {}, "--env HF_TOKEN: a secret would travel in the job's runtime_env"),
+        ({"MY_API_KEY": "x"}, {}, "--env MY_API_KEY"),
+        ({}, {"MLFLOW_TRACKING_URI": "https://me:hunter2@mlflow.example:5000"}, "its URI holds a password"),
+    ],
+)
+def test_secrets_never_travel_in_the_runtime_env(extra, env, message):
+    with pytest.raises(ConfigError, match=message):
+        prepare(QUICKSTART, [], working_dir=ROOT, env=env, extra_env=extra)
+    plain = prepare(
+        QUICKSTART, [], working_dir=ROOT, env={"MLFLOW_TRACKING_URI": "https://mlflow.example:5000"}
+    )
+    assert plain.runtime_env["env_vars"] == {"MLFLOW_TRACKING_URI": "https://mlflow.example:5000"}
