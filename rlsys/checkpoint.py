@@ -173,23 +173,26 @@ def _file_digests(root: Path, skip: frozenset[str] | set[str] = frozenset()) -> 
 # runs. Any other key changes what is computed, and a resume with a different value is refused.
 _RESUMABLE = re.compile(
     r"train\.(steps|eval_every|eval_samples|checkpoint_every|keep_checkpoints|log_samples|step_timeout_s)"
-    r"|tracking\..*|model\.resolved_path"
+    r"|tracking\..*|model\.resolved_path|verifier\.sandbox_.*"
     r"|.*\.(replicas|max_replicas|num_cpus|num_gpus|resources|max_restarts|call_timeout_s|start_timeout_s"
     r"|threads|engine_threads|torch_threads|kv_cache_gib|gpu_memory_utilization|micro_batch_size"
     r"|max_tokens_per_micro_batch|batch_size)"
 )
 
 
-def math_differences(saved: dict[str, str], current: dict[str, object]) -> list[str]:
+def math_differences(
+    saved: dict[str, str], current: dict[str, object], defaults: dict[str, object]
+) -> list[str]:
     """The keys whose value changes what the run computes, with both values: saved (MLflow params of the
-    run, as strings) against current. Keys added since the checkpoint count only if set away from None."""
+    run, as strings) against current. A key the checkpoint's run did not have (added to rlsys since) counts
+    only when set away from its default."""
     lines = []
     for key, value in sorted(current.items()):
         if _RESUMABLE.fullmatch(key):
             continue
         before = saved.get(key)
         if before is None:
-            if value is not None:
+            if value != defaults.get(key):
                 lines.append(f"{key}: not set when the checkpoint was made, {value!r} now")
             continue
         if before != str(value)[:_MAX_PARAM_LENGTH]:

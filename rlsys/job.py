@@ -92,7 +92,7 @@ def _checkpoint_to_resume(store: CheckpointStore, config: JobConfig, run_id: str
             f"checkpoint {checkpoint.path} is not the one run {checkpoint.run_id} recorded (its manifest "
             f"changed): resume from another run, or start a new one"
         )
-    differences = math_differences(params, config.flat())
+    differences = math_differences(params, config.flat(), JobConfig().flat())
     if differences:
         raise ConfigError(
             f"the config differs from the one run {checkpoint.run_id} was checkpointed with, in keys that "

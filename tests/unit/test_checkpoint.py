@@ -88,15 +88,23 @@ def test_a_checkpoint_changed_after_it_was_written_is_refused_before_loading(tmp
 
 def test_a_resume_refuses_keys_that_change_the_math_and_allows_the_rest():
     config = load_job(None)
-    saved = {key: str(value) for key, value in config.flat().items()}
+    defaults = config.flat()
+    saved = {key: str(value) for key, value in defaults.items()}
     same = load_job(
         None, ["train.steps=500", "rollout.replicas=3", "learner.num_cpus=2", "tracking.run_name=x"]
     )
-    assert math_differences(saved, same.flat()) == []
+    assert math_differences(saved, same.flat(), defaults) == []
     changed = load_job(None, ["learner.lr=5e-5", "rollout.temperature=0.7"])
-    assert math_differences(saved, changed.flat()) == [
+    assert math_differences(saved, changed.flat(), defaults) == [
         "learner.lr: 0.0001 in the checkpoint's run, 5e-05 now",
         "rollout.temperature: 1.0 in the checkpoint's run, 0.7 now",
+    ]
+    # A key added to rlsys after the checkpoint was made: fine at its default, refused when set.
+    older = {key: value for key, value in saved.items() if key != "verifier.max_error_rate"}
+    assert math_differences(older, defaults, defaults) == []
+    stricter = load_job(None, ["verifier.max_error_rate=0.0"])
+    assert math_differences(older, stricter.flat(), defaults) == [
+        "verifier.max_error_rate: not set when the checkpoint was made, 0.0 now"
     ]
 
 
