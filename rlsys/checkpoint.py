@@ -127,14 +127,17 @@ class CheckpointStore:
                 newest = (committed_at, info)
         return newest[1] if newest else None
 
+    def manifest_digest(self, info: CheckpointInfo) -> str:
+        """The SHA-256 of a checkpoint's manifest: the digest recorded when it was made."""
+        return hashlib.sha256((info.path / MANIFEST).read_bytes()).hexdigest()
+
     def verify(self, info: CheckpointInfo) -> str:
         """Check every file of a checkpoint against its manifest before anything is loaded from it; returns
         the manifest's digest (to compare with the one recorded when it was made)."""
         manifest_path = info.path / MANIFEST
         if not manifest_path.is_file():
             raise ConfigError(f"checkpoint {info.path} has no manifest: it was not written by this version")
-        text = manifest_path.read_text()
-        recorded = json.loads(text)
+        recorded = json.loads(manifest_path.read_text())
         actual = _file_digests(info.path, skip={MANIFEST, atomic.COMPLETE})
         changed = sorted(
             name for name in recorded.keys() | actual.keys() if recorded.get(name) != actual.get(name)
@@ -145,7 +148,7 @@ class CheckpointStore:
                 f"{changed[0]}): it was changed after it was written; resume from another checkpoint "
                 f"(--resume RUN_ID) or start a new run"
             )
-        return hashlib.sha256(text.encode()).hexdigest()
+        return self.manifest_digest(info)
 
     def record_prompts(self, run_id: str, step: int, prompt_ids: list[str]) -> None:
         path = self.run_dir(run_id) / "prompts.jsonl"

@@ -15,9 +15,12 @@ fix), 1 anything else (for `submit` while following and `status`: 1 when the job
 
 import argparse
 import os
+import re
 import sys
 
 from rlsys.errors import ConfigError, RlsysError
+
+_MLFLOW_RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -135,8 +138,14 @@ def _add_cluster_commands(commands) -> None:
     )
     submit.set_defaults(handler=_submit)
 
-    status = commands.add_parser("status", help="print a submitted job's status")
-    status.add_argument("job_id", help="the id `rlsys submit` printed")
+    status = commands.add_parser(
+        "status",
+        help="print a run's progress: a submitted job's id, or an MLflow run id (local runs too)",
+        description="Print where a run is: the step, its last metrics, the last evaluation, the pools' "
+        "sizes, the reward-hacking monitor's alerts and the last checkpoint, from MLflow "
+        "(MLFLOW_TRACKING_URI); for a submitted job also its Ray status.",
+    )
+    status.add_argument("job_id", help="the id `rlsys submit` printed, or an MLflow run id")
     _add_address(status)
     status.set_defaults(handler=_status)
 
@@ -282,10 +291,18 @@ def _key_value(item: str) -> tuple[str, str]:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from rlsys.tracking import find_submitted_run, run_progress
+
+    if _MLFLOW_RUN_ID.fullmatch(args.job_id):  # a run of this MLflow store, local or on a cluster
+        print("\n".join(run_progress(args.job_id)))
+        return 0
     from rlsys import submit
 
     client = submit.connect(args.address)
     print(submit.describe(client, args.job_id))
+    run_id = find_submitted_run(args.job_id)
+    if run_id is not None:
+        print("\n".join(run_progress(run_id)))
     status = str(client.get_job_status(args.job_id))
     return submit.EXIT_STATUS.get(status, 0)
 

@@ -20,7 +20,9 @@ def load_task(task: TaskConfig, verifier: VerifierConfig) -> TaskData:
     report = [
         f"task: arithmetic, {len(train)} training and {len(evals[''])} held-out problems (seed {task.seed})"
     ]
-    return TaskData(train, evals, report)
+    generated = f"arithmetic seed={task.seed}"
+    sources = {"train": f"{generated} size={task.train_size}", "eval": f"{generated} size={task.eval_size}"}
+    return TaskData(train, evals, report, sources)
 
 
 def task_prompts(task: TaskConfig, split: str, n: int) -> list[Prompt]:

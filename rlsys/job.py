@@ -27,6 +27,7 @@ from rlsys.errors import ConfigError, Interrupted
 from rlsys.loop import RLLoop, RunSummary
 from rlsys.models import job_chat_template, load_tokenizer, resolve_model
 from rlsys.rlhf.watch import check_reward_model_base
+from rlsys.submit import SUBMISSION_ID_ENV
 from rlsys.tracking import Tracker, read_run
 
 
@@ -56,10 +57,12 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
         ) as tracker:
             if checkpoint is None:
                 tracker.log_params({"model.resolved_path": model_path})
+            if os.environ.get(SUBMISSION_ID_ENV):  # submitted with `rlsys submit`: `rlsys status ID` finds it
+                tracker.set_tags({"rlsys.submission_id": os.environ[SUBMISSION_ID_ENV]})
             console.log(f"MLflow run {tracker.run_id}; starting pools")
             pools, seconds = start_pools(config, model_path, template)
             console.log(f"pools started in {seconds:.1f}s")
-            loop = RLLoop(config, pools, tracker, store, task)
+            loop = RLLoop(config, pools, tracker, store, task, base_model=model_path)
             return loop.run(checkpoint)
     except KeyboardInterrupt:
         raise _interrupted(store, loop) from None

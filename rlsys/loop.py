@@ -26,7 +26,8 @@ from rlsys.config import JobConfig
 from rlsys.console import console
 from rlsys.data import load_task
 from rlsys.errors import RewardError
-from rlsys.metrics import rollout_metrics
+from rlsys.lineage import lineage
+from rlsys.metrics import rollout_metrics, sample_rows, step_line
 from rlsys.order import request_seed, step_batch
 from rlsys.plots import training_summary
 from rlsys.protocols import Pools, Tracker
@@ -66,9 +67,12 @@ class RLLoop:
         tracker: Tracker,
         store: CheckpointStore,
         task: TaskData | None = None,
+        base_model: str | None = None,
     ) -> None:
-        """`task`: the job's prompts when already loaded (the job checks them before starting pools)."""
+        """`task`: the job's prompts when already loaded (the job checks them before starting pools);
+        `base_model`: the model directory training starts from, for the registered policy's lineage."""
         self.config, self.pools, self.tracker, self.store = config, pools, tracker, store
+        self.base_model = base_model
         self.task = task or load_task(config.task, config.verifier)
         self.train_prompts = self.task.train
         self.eval_prompts = next(iter(self.task.evals.values()))  # the primary set: eval/accuracy, monitor
@@ -210,8 +214,16 @@ class RLLoop:
             }
         )
         self.tracker.log_metrics(metrics, step)
-        self.sample_rows.extend(_sample_rows(step, rollout, self.config.train.log_samples))
-        console.log(_step_line(step, self.config.train.steps, metrics))
+        self.sample_rows.extend(
+            sample_rows(
+                step,
+                rollout.prompts,
+                rollout.scored.groups,
+                rollout.scored.rewards,
+                self.config.train.log_samples,
+            )
+        )
+        console.log(step_line(step, self.config.train.steps, metrics))
         return metrics
 
     def _check_rewards(self, step: int, error_rate: float, scored: ScoredRollout) -> None:
@@ -279,7 +291,17 @@ class RLLoop:
         history = {key: tracker.history(key) for key in SUMMARY_METRICS}
         model_uri = None
         if self.config.tracking.registered_model:
-            model_uri = tracker.register_model(str(model_dir), self.config.tracking.registered_model)
+            checkpoint = self.store.latest(tracker.run_id)
+            made_by = lineage(
+                self.config,
+                sources=self.task.sources,
+                run_id=tracker.run_id,
+                base_model=self.base_model,
+                checkpoint=checkpoint,
+                checkpoint_digest=self.store.manifest_digest(checkpoint) if checkpoint else None,
+                evaluation={key: values[-1][1] for key, values in history.items() if key.startswith("eval/")},
+            )
+            model_uri = tracker.register_model(str(model_dir), self.config.tracking.registered_model, made_by)
             tracker.set_tags({"rlsys.model_uri": model_uri})
         tracker.log_table(self.sample_rows, "samples.json")
         tracker.log_figure(training_summary(history), "plots/accuracy.png")
@@ -305,32 +327,3 @@ def is_due(step: int, every: int) -> bool:
 def _value_at(history: list[tuple[int, float]], step: int) -> float:
     """The last value logged at `step` (a resumed run may have logged a step twice)."""
     return [value for at, value in history if at == step][-1]
-
-
-def _step_line(step: int, total: int, metrics: dict[str, float]) -> str:
-    return (
-        f"step {step}/{total}  reward {metrics['train/reward_mean']:.3f}  "
-        f"acc {metrics['train/accuracy']:.3f}  len {metrics['train/response_length']:.0f}  "
-        f"gen {metrics['time/generate_s']:.2f}s  verify {metrics['time/verify_s']:.2f}s  "
-        f"train {metrics['time/train_s']:.2f}s  "
-        f"sync {metrics['time/sync_s']:.2f}s  step {metrics['time/step_s']:.2f}s"
-    )
-
-
-def _sample_rows(step: int, rollout: StepRollout, limit: int) -> list[dict]:
-    """The first completion of each of the first `limit` prompts, for the samples table."""
-    scored = rollout.scored
-    return [
-        {
-            "step": step,
-            "prompt": prompt.messages[-1]["content"],
-            "gold": prompt.gold,
-            "completion": group[0].text,
-            "reward": rewards[0].score,
-            "verdict": rewards[0].verdict,
-            "policy_version": group[0].policy_version,
-        }
-        for prompt, group, rewards in list(zip(rollout.prompts, scored.groups, scored.rewards, strict=True))[
-            :limit
-        ]
-    ]

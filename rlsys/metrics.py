@@ -1,8 +1,8 @@
-"""What a step's rollout and a held-out evaluation log: pure functions over samples and rewards."""
+"""What a step's rollout and a held-out evaluation log and print: pure functions over samples and rewards."""
 
 from collections.abc import Iterable, Sequence
 
-from rlsys.types import Reward, Sample
+from rlsys.types import Prompt, Reward, Sample
 
 
 def mean(values: Iterable[float]) -> float:
@@ -44,3 +44,36 @@ def answer_metrics(
         "eval/response_length": mean(len(s.token_ids) for s in greedy),
         "eval/multiline_share": mean(s.text.strip().count("\n") > 0 for s in greedy),
     }
+
+
+def step_line(step: int, total: int, metrics: dict[str, float]) -> str:
+    """The console line of a step."""
+    return (
+        f"step {step}/{total}  reward {metrics['train/reward_mean']:.3f}  "
+        f"acc {metrics['train/accuracy']:.3f}  len {metrics['train/response_length']:.0f}  "
+        f"gen {metrics['time/generate_s']:.2f}s  verify {metrics['time/verify_s']:.2f}s  "
+        f"train {metrics['time/train_s']:.2f}s  "
+        f"sync {metrics['time/sync_s']:.2f}s  step {metrics['time/step_s']:.2f}s"
+    )
+
+
+def sample_rows(
+    step: int,
+    prompts: Sequence[Prompt],
+    groups: Sequence[Sequence[Sample]],
+    rewards: Sequence[Sequence[Reward]],
+    limit: int,
+) -> list[dict]:
+    """The first completion of each of the first `limit` prompts, for the samples table."""
+    return [
+        {
+            "step": step,
+            "prompt": prompt.messages[-1]["content"],
+            "gold": prompt.gold,
+            "completion": group[0].text,
+            "reward": scored[0].score,
+            "verdict": scored[0].verdict,
+            "policy_version": group[0].policy_version,
+        }
+        for prompt, group, scored in list(zip(prompts, groups, rewards, strict=True))[:limit]
+    ]

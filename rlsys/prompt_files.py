@@ -15,6 +15,7 @@ a reward the job does not have, an eval prompt that is also a training prompt â€
 the file, the row and the fix.
 """
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -316,4 +317,20 @@ def load_dataset_task(task: TaskConfig, verifier: VerifierConfig) -> TaskData:
     train_prompts = PromptRows(
         train, train_layout, name="train", rows=train_rows, system_prompt=task.system_prompt
     )
-    return TaskData(train_prompts, evals, report)
+    files = {"train": task.train, **{f"eval.{n}" if n else "eval": p for n, p in task.eval_files().items()}}
+    sources = {split: f"{path} sha256:{content_digest(path)}" for split, path in files.items()}
+    return TaskData(train_prompts, evals, report, sources)
+
+
+def content_digest(path: str | Path) -> str:
+    """SHA-256 of a file, or of a folder's files (their relative paths and contents, in order): the
+    data's identity for the lineage of the models trained on it."""
+    root = Path(path).expanduser()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    sha = hashlib.sha256()
+    for file in files:
+        sha.update(file.relative_to(root).as_posix().encode() if file != root else b"")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+    return sha.hexdigest()

@@ -108,8 +108,9 @@ class Tracker(Protocol):
         """(step, value) of every logged value of one metric, by step."""
         ...
 
-    def register_model(self, model_dir: str, name: str) -> str:
-        """Register a saved policy directory as a new version of model `name`; returns its URI."""
+    def register_model(self, model_dir: str, name: str, lineage: dict[str, str]) -> str:
+        """Register a saved policy directory as a new version of model `name`, tagged with its `lineage`
+        (`rlsys.lineage`); returns its URI."""
         ...
 
 

@@ -25,9 +25,12 @@ _MODEL_SUBDIR = "model"
 _REQUIREMENTS = ["torch", "transformers", "tokenizers", "safetensors"]
 
 
-def register_policy(model_dir: str, registered_name: str, run_id: str) -> str:
+def register_policy(
+    model_dir: str, registered_name: str, run_id: str, lineage: dict[str, str] | None = None
+) -> str:
     """Log the saved HF policy directory (model + tokenizer) to MLflow run `run_id` and register it as a new
-    version of `registered_name`; returns the version's URI, `models:/<name>/<version>`.
+    version of `registered_name`, tagged with its `lineage` (`rlsys.lineage`); returns the version's URI,
+    `models:/<name>/<version>`.
 
     Works inside the run's active context (the trainer's) or on its own (the run is resumed for the call).
     """
@@ -42,7 +45,11 @@ def register_policy(model_dir: str, registered_name: str, run_id: str) -> str:
     else:
         with mlflow.start_run(run_id=run_id, nested=active is not None):
             info = _log(directory, registered_name)
-    return f"models:/{registered_name}/{info.registered_model_version}"
+    version = info.registered_model_version
+    client = mlflow.MlflowClient()
+    for key, value in (lineage or {}).items():
+        client.set_model_version_tag(registered_name, version, key, value)
+    return f"models:/{registered_name}/{version}"
 
 
 def _log(directory: Path, registered_name: str):

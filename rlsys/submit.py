@@ -51,6 +51,8 @@ EXCLUDES = [
     "*.egg-info/",
 ]
 
+SUBMISSION_ID_ENV = "RLSYS_SUBMISSION_ID"
+
 # Exit status of `rlsys submit` (while following) by the job's final status.
 EXIT_STATUS = {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 1}
 
@@ -159,8 +161,15 @@ def connect(address: str | None):
     # Ray lets RAY_API_SERVER_ADDRESS / RAY_ADDRESS override the address it is given; pin the one chosen
     # here so an explicit --address wins over a stale environment. (Only this CLI process is affected.)
     os.environ["RAY_API_SERVER_ADDRESS"] = resolved
+    from ray.exceptions import AuthenticationError
+
     try:
         return JobSubmissionClient(resolved)
+    except AuthenticationError:
+        raise ConfigError(
+            f"--address: the Ray cluster at {resolved} wants its token: set RAY_AUTH_MODE=token and the "
+            f"token (RAY_AUTH_TOKEN, or ~/.ray/auth_token)"
+        ) from None
     except (ConnectionError, OSError, ValueError, RuntimeError) as err:  # what Ray raises for a bad address
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(
@@ -172,9 +181,11 @@ def connect(address: str | None):
 def submit(client, submission: Submission, submission_id: str | None = None) -> str:
     """Submit the job; returns its submission id (by default `rlsys-<job name>-<8 hex>`)."""
     submission_id = submission_id or f"rlsys-{submission.metadata['rlsys_job']}-{uuid.uuid4().hex[:8]}"
+    # The job tags its MLflow run with its submission id, so `rlsys status` finds the run's progress.
+    env_vars = {**submission.runtime_env["env_vars"], SUBMISSION_ID_ENV: submission_id}
     return client.submit_job(
         entrypoint=submission.entrypoint,
-        runtime_env=submission.runtime_env,
+        runtime_env={**submission.runtime_env, "env_vars": env_vars},
         metadata=submission.metadata,
         submission_id=submission_id,
     )

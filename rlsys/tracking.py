@@ -55,10 +55,10 @@ class Tracker:
     def history(self, key: str) -> list[tuple[int, float]]:
         return read_metric_history(self.run_id, key)
 
-    def register_model(self, model_dir: str, name: str) -> str:
+    def register_model(self, model_dir: str, name: str, lineage: dict[str, str]) -> str:
         from rlsys.registry import register_policy
 
-        return register_policy(model_dir, name, self.run_id)
+        return register_policy(model_dir, name, self.run_id, lineage)
 
     def finish(self, status: str = "FINISHED") -> None:
         mlflow.end_run(status=status)
@@ -83,3 +83,56 @@ def read_metric_history(run_id: str, key: str, tracking_uri: str | None = None) 
     """(step, value) pairs of one metric of a run, for reports and tests."""
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     return [(m.step, m.value) for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+
+# The gauges `rlsys status` shows, in this order, when the run logged them.
+_PROGRESS_METRICS = ("train/reward_mean", "train/accuracy", "train/kl", "time/step_s", "verifier/error_rate")
+
+
+def run_progress(run_id: str) -> list[str]:
+    """Where a run is, from its MLflow record: status, the last step and its metrics, the last evaluation,
+    the pools' sizes, the reward-hacking monitor's alerts, the last checkpoint and the registered model."""
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+    lines = [f"mlflow run: {run_id} ({run.info.run_name}), {run.info.status}"]
+    steps = [m.step for m in client.get_metric_history(run_id, "train/reward_mean")]
+    if steps:
+        shown = "  ".join(f"{key} {metrics[key]:.3f}" for key in _PROGRESS_METRICS if key in metrics)
+        lines.append(f"step: {max(steps)} of {params.get('train.steps', '?')}  {shown}")
+    evals = client.get_metric_history(run_id, "eval/accuracy")
+    if evals:
+        last = max(evals, key=lambda m: (m.step, m.timestamp))
+        sampled = metrics.get("eval/accuracy_sampled")
+        lines.append(
+            f"eval at step {last.step}: accuracy {last.value:.3f}"
+            + (f"  sampled {sampled:.3f}" if sampled is not None else "")
+        )
+    pools = {key.removeprefix("pool/"): value for key, value in metrics.items() if key.startswith("pool/")}
+    if pools:
+        lines.append("pools: " + "  ".join(f"{key} {value:g}" for key, value in sorted(pools.items())))
+    alert = tags.get("monitor.hacking_alert")
+    if alert is not None:
+        lines.append(
+            f"reward-hacking alert at step {tags['monitor.alert_step']}: {tags['monitor.alert_reason']}"
+            if alert == "true"
+            else "reward-hacking alert: none"
+        )
+    checkpoints = sorted(
+        int(key.split(".")[2].removeprefix("step-")) for key in tags if key.startswith("rlsys.checkpoint.")
+    )
+    if checkpoints:
+        lines.append(f"last checkpoint: step {checkpoints[-1]}")
+    if "rlsys.model_uri" in tags:
+        lines.append(f"registered as: {tags['rlsys.model_uri']}")
+    return lines
+
+
+def find_submitted_run(submission_id: str) -> str | None:
+    """The MLflow run a submitted job tagged with its submission id (None: none in this store)."""
+    runs = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.`rlsys.submission_id` = '{submission_id}'",
+        output_format="list",
+    )
+    return runs[0].info.run_id if runs else None

@@ -103,3 +103,4 @@ class TaskData:
     train: Sequence[Prompt]
     evals: dict[str, list[Prompt]]
     report: list[str] = field(default_factory=list)  # how the data was read, for `--dry-run`
+    sources: dict[str, str] = field(default_factory=dict)  # split -> where it came from (path and hash)

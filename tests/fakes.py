@@ -174,7 +174,7 @@ class InMemoryTracker:
     figures: list[str] = field(default_factory=list)
     dicts: dict[str, dict] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    registered: list[tuple[str, str]] = field(default_factory=list)
+    registered: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
 
     def log_params(self, params: dict[str, Any]) -> None:
         self.params.update(params)
@@ -198,8 +198,8 @@ class InMemoryTracker:
     def history(self, key: str) -> list[tuple[int, float]]:
         return sorted(self.metrics.get(key, []), key=lambda item: item[0])
 
-    def register_model(self, model_dir: str, name: str) -> str:
-        self.registered.append((model_dir, name))
+    def register_model(self, model_dir: str, name: str, lineage: dict[str, str]) -> str:
+        self.registered.append((model_dir, name, lineage))
         return f"models:/{name}/{len(self.registered)}"
 
     def at(self, key: str) -> dict[int, float]:

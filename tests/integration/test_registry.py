@@ -26,7 +26,8 @@ def registered(tiny_model_dir, mlflow_store, tmp_path):
     """The tiny model registered as a version of 'tiny-policy' from a finished run; (uri, run id)."""
     with mlflow.start_run() as run:
         mlflow.log_param("job", "test")
-    return register_policy(str(tiny_model_dir), "tiny-policy", run.info.run_id), run.info.run_id
+    lineage = {"rlsys.run_id": run.info.run_id, "rlsys.data.train": "data/train.parquet sha256:abc"}
+    return register_policy(str(tiny_model_dir), "tiny-policy", run.info.run_id, lineage), run.info.run_id
 
 
 def test_registered_policy_downloads_as_an_hf_directory_that_generates_like_the_original(
@@ -36,6 +37,7 @@ def test_registered_policy_downloads_as_an_hf_directory_that_generates_like_the_
     assert uri == "models:/tiny-policy/1"
     version = mlflow.MlflowClient().get_model_version("tiny-policy", "1")
     assert version.run_id == run_id
+    assert version.tags["rlsys.data.train"] == "data/train.parquet sha256:abc"  # what made it, on the version
 
     local = download_policy(uri, str(tmp_path / "download"))
     for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):

@@ -194,3 +194,31 @@ def test_export_task_writes_files_a_dataset_job_reads(tmp_path):
     assert "50 rows" in dry.stdout and "answer from 'answer' (recognised)" in dry.stdout
     bad = _rlsys("export-task", str(tmp_path / "x"), "--layout", "nope")
     assert bad.returncode == 2 and "invalid choice: 'nope'" in bad.stderr
+
+
+def test_status_of_a_run_shows_its_progress_from_mlflow(mlflow_store, capsys):
+    import mlflow
+
+    with mlflow.start_run(run_name="quickstart") as run:
+        mlflow.log_params({"train.steps": 150})
+        for step in (1, 2, 3):
+            mlflow.log_metrics({"train/reward_mean": 0.1 * step, "pool/rollout_replicas": 2}, step=step)
+        mlflow.log_metrics({"eval/accuracy": 0.25, "eval/accuracy_sampled": 0.2}, step=2)
+        mlflow.set_tags(
+            {
+                "monitor.hacking_alert": "true",
+                "monitor.alert_step": "3",
+                "monitor.alert_reason": "gold fell",
+                "rlsys.checkpoint.step-2.sha256": "abc",
+            }
+        )
+    assert main(["status", run.info.run_id]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"mlflow run: {run.info.run_id} (quickstart), FINISHED"
+    assert out[1].startswith("step: 3 of 150  train/reward_mean 0.300")
+    assert out[2:] == [
+        "eval at step 2: accuracy 0.250  sampled 0.200",
+        "pools: rollout_replicas 2",
+        "reward-hacking alert at step 3: gold fell",
+        "last checkpoint: step 2",
+    ]

@@ -125,9 +125,27 @@ def test_evaluations_and_checkpoints_follow_their_schedules(tmp_path):
 
 
 def test_the_summary_reports_the_first_and_last_evaluation(tmp_path):
-    config = _job(tmp_path, "train.steps=3", "train.eval_every=0", "tracking.registered_model=fake-model")
+    config = _job(
+        tmp_path,
+        "train.steps=3",
+        "train.eval_every=0",
+        "train.checkpoint_every=2",
+        "tracking.registered_model=fake-model",
+    )
     loop, tracker = _loop(config)
+    loop.base_model = "/models/base"
     summary = loop.run()
+    ((_, name, made_by),) = tracker.registered  # the policy's lineage travels with its version
+    assert (
+        name == "fake-model"
+        and made_by["rlsys.run_id"] == "fake-run"
+        and made_by["rlsys.job"] == "quickstart"
+    )
+    assert made_by["rlsys.config"].startswith("runs:/fake-run/config/job.json sha256:")
+    assert made_by["rlsys.base_model"] == "/models/base"
+    assert made_by["rlsys.data.train"] == "arithmetic seed=0 size=60"
+    assert made_by["rlsys.checkpoint"].startswith("step 2 at ") and "sha256:" in made_by["rlsys.checkpoint"]
+    assert float(made_by["rlsys.eval.accuracy"]) == pytest.approx(tracker.at("eval/accuracy")[3], abs=1e-4)
     accuracy, sampled = tracker.at("eval/accuracy"), tracker.at("eval/accuracy_sampled")
     assert (summary.accuracy_before, summary.accuracy_after) == (accuracy[0], accuracy[3])
     assert (summary.sampled_before, summary.sampled_after) == (sampled[0], sampled[3])
