@@ -108,7 +108,6 @@ class RLLoop:
         if checkpoint is None:
             self.tracker.log_params(config.flat())
             self.tracker.log_dict(config.model_dump(mode="json"), "config/job.json")
-            self.last_step = 0
             self.evaluate(0)
             self._look(0)
         else:
