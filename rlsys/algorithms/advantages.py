@@ -106,6 +106,10 @@ def kl_penalized_advantages(
 
         A_t = A_seq - beta * sum_{s >= t} KL_s * mask_s        (gamma = 1)
 
+    The paper normalises the sum (outcome and KL) over the batch; here the outcome part arrives normalised
+    (`batch_normalized_advantages`) and the KL part is added as is, in units of that normalised advantage:
+    normalising the sum would need every rank's reference forward before any backward (a second pass).
+
     Args:
         advantages: (B,) one advantage per sequence (already normalised over the batch).
         kl: (B, T) per-token KL estimate, detached (a reward, not a loss: no gradient flows through it).
