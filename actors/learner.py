@@ -2,8 +2,9 @@
 
 `LearnerRank` is a plain class; `actors.pools.RayLearnerPool` runs `world_size` of them as Ray actors that
 meet in one torch.distributed group (gloo on CPU, NCCL on GPU). Ranks receive disjoint shards of the step's
-batch; the loss of each is divided by the *global* response-token count, so the all-reduced gradient is
-the gradient of the per-token mean over the whole batch whatever the number of ranks.
+batch; the loss of each is divided by counts of the *global* batch (`GlobalCounts`: response tokens,
+sequences), so the all-reduced gradient is the gradient of the whole batch's loss whatever the number of
+ranks. The loss itself is the one `algorithm` selects (`rlsys.algorithms.objective.objective_for`).
 """
 
 import shutil
@@ -12,12 +13,14 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from actors.deepspeed_engine import build_engine, free_port, join_process_group
 from actors.weights import PackedWeights
 from rlsys import atomic
+from rlsys.algorithms.aggregation import GlobalCounts
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
-from rlsys.algorithms.objective import grpo_loss
+from rlsys.algorithms.objective import objective_for
 from rlsys.batch import PackedBatch, micro_batches, pack
 from rlsys.config import AlgorithmConfig, LearnerConfig, torch_dtype
 from rlsys.types import TrainSequence
@@ -40,6 +43,7 @@ class LearnerRank:
         self.model_path = model_path
         self.config = config
         self.algorithm = algorithm
+        self.objective = objective_for(algorithm)
         self.rank = rank
         self.world_size = world_size
         self.dtype = torch_dtype(dtype)
@@ -81,14 +85,17 @@ class LearnerRank:
         kl_coef: float | None = None,
         off_policy: bool = False,
     ) -> dict[str, float]:
-        """One optimizer step on this rank's shard; `num_tokens` is the global response-token count.
+        """One optimizer step on this rank's shard with the objective `algorithm` selects.
+
+        The denominators are the whole batch's counts, which the ranks sum over their shards
+        (`_global_counts`); `num_tokens`, the global response-token count the pool sends, must agree.
 
         `kl_coef` is this step's KL weight (the loop may adapt it); None: the configured one. `off_policy`:
         the samples came from older weights (generated ahead), so the PPO ratio is taken against the
         sampler's log-probs: it reweights each token by pi_now / pi_sampler and the clip bounds how far the
         step follows a stale sample. On-policy the old log-probs are the current ones, detached (ratio 1),
         which spares the ratio the small numeric gap between the engine's and the learner's forward.
-        Returns this rank's share of each metric; the pool sums them across ranks into global token means.
+        Returns this rank's share of each metric; the pool sums them across ranks into global means.
         """
         kl_coef = self.algorithm.kl_coef if kl_coef is None else kl_coef
         if kl_coef > 0 and self.reference is None:
@@ -96,6 +103,12 @@ class LearnerRank:
                 "a KL weight was given but no reference model is loaded: algorithm.kl_coef was 0 at start"
             )
         engine = self.engine
+        counts = self._global_counts(sequences)
+        if counts.tokens != num_tokens:
+            raise ValueError(
+                f"the ranks hold {counts.tokens} response tokens but the pool sent {num_tokens}: the shards "
+                "lost or repeated sequences"
+            )
         chunks = micro_batches(
             sequences, self.config.micro_batch_size, self.config.max_tokens_per_micro_batch
         )
@@ -111,28 +124,38 @@ class LearnerRank:
                 with torch.no_grad():
                     ref_logprobs = token_logprobs(self._forward(self.reference, batch), batch.targets)
             sampler_logprobs = batch.sampler_logprobs.to(engine.device)
-            loss, metrics = grpo_loss(
+            loss, metrics = self.objective(
                 logprobs,
                 sampler_logprobs if off_policy else logprobs.detach(),
                 batch.advantages.to(engine.device),
                 mask,
-                num_tokens=num_tokens,
-                clip_eps=self.algorithm.clip_eps,
+                counts,
                 kl_coef=kl_coef,
                 ref_logprobs=ref_logprobs,
             )
             # DeepSpeed averages gradients over ranks; scaling by world size turns that into the global sum.
             engine.backward(loss * self.world_size, scale_wrt_gas=False)
             with torch.no_grad():
-                metrics["entropy"] = (token_entropy(logits) * mask).sum().item() / num_tokens
+                metrics["entropy"] = (token_entropy(logits) * mask).sum().item() / counts.tokens
                 drift = (logprobs.detach() - sampler_logprobs).abs()
-                metrics["sampler_logprob_diff"] = (drift * mask).sum().item() / num_tokens
+                metrics["sampler_logprob_diff"] = (drift * mask).sum().item() / counts.tokens
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
         engine.step()
         totals["grad_norm"] = float(engine.get_global_grad_norm() or 0.0) / self.world_size
         totals["lr"] = engine.get_lr()[0] / self.world_size
         return totals
+
+    def _global_counts(self, sequences: list[TrainSequence]) -> GlobalCounts:
+        """Response tokens and sequences of the whole step's batch, summed over every rank's shard.
+
+        Counted here rather than sent by the pool so every denominator comes from the shards the ranks
+        really hold; it costs one two-number all-reduce a step, which every rank joins.
+        """
+        local = GlobalCounts.of([len(s.token_ids) for s in sequences])
+        summed = torch.tensor([local.tokens, local.sequences], dtype=torch.int64, device=self.engine.device)
+        dist.all_reduce(summed)
+        return GlobalCounts(tokens=int(summed[0]), sequences=int(summed[1]))
 
     @contextmanager
     def _full_state_dict(self) -> Iterator[dict[str, torch.Tensor]]:

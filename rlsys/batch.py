@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 import torch
 
-from rlsys.algorithms.advantages import group_normalized_advantages, informative_groups
+from rlsys.algorithms.advantages import (
+    accepted_samples,
+    batch_normalized_advantages,
+    group_normalized_advantages,
+    informative_groups,
+    leave_one_out_advantages,
+    overlong_penalty,
+)
 from rlsys.config import AlgorithmConfig
 from rlsys.types import Reward, Sample, TrainSequence
 
@@ -14,24 +21,51 @@ from rlsys.types import Reward, Sample, TrainSequence
 def training_batch(
     groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]], algorithm: AlgorithmConfig
 ) -> tuple[list[TrainSequence], float]:
-    """Every sample of the informative groups with its advantage (`group_normalized_advantages`), and the
-    share of groups kept. A group whose rewards are all equal has no signal (`informative_groups`) and is
-    dropped when `algorithm.drop_uninformative_groups`; kept, its samples train with advantage 0.
+    """The samples to train on, each with its advantage (`algorithm.advantage`), and the share of groups
+    that kept at least one sample.
+
+    Rewards first take DAPO's overlong penalty when `algorithm.overlong_buffer` is set. A group whose rewards
+    are all equal has no signal under a group baseline (`informative_groups`) and is dropped when
+    `algorithm.drop_uninformative_groups`; kept, its samples train with advantage 0. `advantage=rejection`
+    keeps only the samples scoring `algorithm.min_reward` or more, each with advantage 1.
     """
     scores = torch.tensor([[r.score for r in group] for group in rewards], dtype=torch.float32)  # (P, G)
-    advantages = group_normalized_advantages(scores, scale_by_std=algorithm.scale_by_std)
-    keep = (
-        informative_groups(scores)
-        if algorithm.drop_uninformative_groups
-        else torch.ones(len(groups), dtype=torch.bool)
-    )
+    lengths = torch.tensor([[len(s.token_ids) for s in group] for group in groups])  # (P, G) response tokens
+    if algorithm.overlong_buffer:
+        budget = algorithm.max_response_tokens
+        if budget is None:
+            raise ValueError(
+                "the overlong penalty needs a response budget: set algorithm.max_response_tokens"
+            )
+        scores = scores + overlong_penalty(
+            lengths, max_tokens=budget, buffer_tokens=round(algorithm.overlong_buffer * budget)
+        )
+    keep = torch.ones(scores.shape, dtype=torch.bool)
+    if algorithm.drop_uninformative_groups:
+        keep &= informative_groups(scores).unsqueeze(1)
+    if algorithm.advantage == "rejection":
+        keep &= accepted_samples(scores, min_reward=algorithm.min_reward)
+    advantages = _advantages(algorithm, scores, lengths, keep)
     sequences = [
         TrainSequence(s.prompt_token_ids, s.token_ids, float(advantages[p, g]), s.logprobs)
-        for p in range(len(groups))
-        if keep[p]
-        for g, s in enumerate(groups[p])
+        for p, group in enumerate(groups)
+        for g, s in enumerate(group)
+        if keep[p, g]
     ]
-    return sequences, keep.float().mean().item()
+    return sequences, keep.any(dim=1).float().mean().item()
+
+
+def _advantages(
+    algorithm: AlgorithmConfig, scores: torch.Tensor, lengths: torch.Tensor, keep: torch.Tensor
+) -> torch.Tensor:
+    """(P, G) advantages by the estimator `algorithm.advantage` names."""
+    estimators = {
+        "group_mean": lambda: group_normalized_advantages(scores, scale_by_std=algorithm.scale_by_std),
+        "rloo": lambda: leave_one_out_advantages(scores),
+        "batch_norm": lambda: batch_normalized_advantages(scores, lengths, keep),
+        "rejection": lambda: torch.ones_like(scores),
+    }
+    return estimators[algorithm.advantage]()
 
 
 @dataclass(frozen=True)

@@ -319,13 +319,99 @@ class LearnerConfig(PoolConfig, OptimizerConfig):
     torch_threads: int = Field(0, ge=0, description="Torch threads of each CPU rank (0: Ray's num_cpus).")
 
 
+# The knobs each `algorithm.name` sets, over the field defaults below (which are GRPO's). A key the job sets
+# itself wins over its preset.
+ALGORITHM_PRESETS: dict[str, dict[str, Any]] = {
+    "grpo": {},
+    "dr_grpo": {"scale_by_std": False, "aggregation": "seq_mean_token_sum_norm"},
+    "rloo": {"advantage": "rloo", "scale_by_std": False, "aggregation": "seq_mean_token_sum_norm"},
+    "reinforce_pp": {
+        "advantage": "batch_norm",
+        "scale_by_std": False,
+        "kl_estimator": "k1",
+        "kl_in_reward": True,
+    },
+    "dapo": {"clip_eps_high": 0.28, "overlong_buffer": 0.2},
+    "gspo": {
+        "policy_loss": "gspo",
+        "aggregation": "seq_mean_token_mean",
+        "clip_eps_low": 3e-4,
+        "clip_eps_high": 4e-4,
+    },
+    "cispo": {"policy_loss": "cispo", "clip_eps_low": 1.0, "clip_eps_high": 0.28},
+    "rft": {
+        "advantage": "rejection",
+        "scale_by_std": False,
+        "policy_loss": "nll",
+        "drop_uninformative_groups": False,
+    },
+}
+
+
 class AlgorithmConfig(Section):
-    name: Literal["grpo"] = Field("grpo", description="The policy-gradient algorithm.")
-    clip_eps: float = Field(0.2, gt=0, le=10, description="PPO clip range of the probability ratio.")
+    """The policy-gradient algorithm: how rewards become advantages (`rlsys.batch.training_batch`) and what
+    the learner minimises (`rlsys.algorithms.objective`). `name` presets the other keys
+    (ALGORITHM_PRESETS)."""
+
+    name: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "dapo", "gspo", "cispo", "rft"] = Field(
+        "grpo",
+        description="The algorithm; it presets the keys below (rlsys.config.ALGORITHM_PRESETS) and any key "
+        "set in the job wins: grpo, dr_grpo (no std, fixed-length norm), rloo (leave-one-out), reinforce_pp "
+        "(batch-normalised, KL in the reward), dapo (clip-higher, overlong penalty), gspo (sequence ratio), "
+        "cispo (clipped IS weights), rft (supervised step on correct samples).",
+    )
+    advantage: Literal["group_mean", "rloo", "batch_norm", "rejection"] = Field(
+        "group_mean",
+        description="Advantage estimator: group_mean (reward minus its group's mean), rloo (minus the mean "
+        "of the other samples), batch_norm (group mean removed, normalised over the batch's tokens), "
+        "rejection (samples scoring min_reward or more, weight 1; the others are not trained).",
+    )
+    scale_by_std: bool = Field(
+        True, description="Divide group-centred rewards by the group std (GRPO); advantage=group_mean only."
+    )
+    policy_loss: Literal["ppo_clip", "gspo", "cispo", "nll"] = Field(
+        "ppo_clip",
+        description="Per-token loss: ppo_clip (clipped ratio), gspo (clipped sequence ratio), cispo (clipped "
+        "importance weight, gradient on every token), nll (weighted negative log-likelihood).",
+    )
+    aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = Field(
+        "token_mean",
+        description="Loss reduction: token_mean (over the batch's tokens), seq_mean_token_mean (per answer, "
+        "then over answers), seq_mean_token_sum_norm (answer sums over max_response_tokens, over answers).",
+    )
+    clip_eps: float = Field(0.2, gt=0, le=10, description="Clip range of the probability ratio, both sides.")
+    clip_eps_low: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Lower clip range: the ratio's floor is 1 - clip_eps_low; null: clip_eps.",
+    )
+    clip_eps_high: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="Upper clip range: the ratio's ceiling is 1 + clip_eps_high; null: clip_eps.",
+    )
+    max_response_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Response budget L_max of seq_mean_token_sum_norm and of the overlong penalty; null: "
+        "rollout.max_new_tokens.",
+    )
+    overlong_buffer: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="DAPO's soft overlong penalty: over this last share of max_response_tokens the reward "
+        "ramps down to -1 (0: off).",
+    )
+    min_reward: float = Field(
+        1.0, description="advantage=rejection trains on the samples whose reward is at least this."
+    )
     kl_coef: float = Field(
         0.0,
         ge=0,
-        description="Weight (beta) of the k3 KL penalty to the reference; the initial one if adaptive.",
+        description="Weight (beta) of the KL penalty to the reference; the initial one if adaptive.",
     )
     kl_target: float | None = Field(
         None,
@@ -336,10 +422,31 @@ class AlgorithmConfig(Section):
     kl_horizon: float = Field(
         10_000.0, gt=0, description="Samples over which the adaptive beta can change by up to 20%."
     )
-    scale_by_std: bool = Field(True, description="Divide group-centred rewards by the group std (GRPO).")
+    kl_estimator: Literal["k1", "k2", "k3"] = Field(
+        "k3", description="Per-token KL estimate (Schulman 2020): k1 log ratio, k2 half squared, k3."
+    )
+    kl_in_reward: bool = Field(
+        False,
+        description="Charge the KL as a per-token reward (every token pays the KL of itself and what "
+        "follows) instead of adding it to the loss.",
+    )
     drop_uninformative_groups: bool = Field(
         True, description="Skip prompts whose samples all got the same reward (zero advantage)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {**ALGORITHM_PRESETS.get(data.get("name", "grpo"), {}), **data}
+        return data
+
+    @property
+    def clip_range(self) -> tuple[float, float]:
+        """(eps_low, eps_high): ratios are clipped to [1 - eps_low, 1 + eps_high]."""
+        low = self.clip_eps if self.clip_eps_low is None else self.clip_eps_low
+        high = self.clip_eps if self.clip_eps_high is None else self.clip_eps_high
+        return low, high
 
     @model_validator(mode="after")
     def _adaptive_needs_a_start(self) -> "AlgorithmConfig":
@@ -349,6 +456,37 @@ class AlgorithmConfig(Section):
                 self.kl_coef,
                 "an adaptive KL (kl_target set) needs a positive initial beta: set kl_coef (e.g. 0.02) or "
                 "drop kl_target",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _knobs_fit_together(self) -> "AlgorithmConfig":
+        if self.scale_by_std and self.advantage != "group_mean":
+            raise KeyedError(
+                "scale_by_std",
+                self.scale_by_std,
+                f"the group std scales advantage=group_mean only, not advantage={self.advantage}: set "
+                "scale_by_std=false",
+            )
+        if self.advantage == "rejection" and self.drop_uninformative_groups:
+            raise KeyedError(
+                "drop_uninformative_groups",
+                self.drop_uninformative_groups,
+                "advantage=rejection trains on every accepted sample, and a group whose samples were all "
+                "correct is one the policy solves: set drop_uninformative_groups=false",
+            )
+        if self.policy_loss == "gspo" and self.kl_in_reward:
+            raise KeyedError(
+                "kl_in_reward",
+                self.kl_in_reward,
+                "policy_loss=gspo weighs each answer by one advantage, and a KL paid per token makes it "
+                "per token: set kl_in_reward=false (the KL becomes a loss term)",
+            )
+        if self.kl_estimator == "k1" and not self.kl_in_reward and self.kl_coef > 0:
+            raise KeyedError(
+                "kl_estimator",
+                self.kl_estimator,
+                "k1 as a loss term has zero gradient in expectation: use k2 or k3, or set kl_in_reward=true",
             )
         return self
 
@@ -468,6 +606,22 @@ class JobConfig(Section):
         if self.reward_model is not None:
             pools["reward_model"] = self.reward_model
         return pools
+
+    @model_validator(mode="after")
+    def _response_budget(self) -> "JobConfig":
+        """algorithm.max_response_tokens left null is the rollout's budget; the overlong buffer must fit."""
+        algorithm = self.algorithm
+        if algorithm.max_response_tokens is None:
+            algorithm = algorithm.model_copy(update={"max_response_tokens": self.rollout.max_new_tokens})
+            self.algorithm = algorithm
+        if algorithm.overlong_buffer and round(algorithm.overlong_buffer * algorithm.max_response_tokens) < 1:
+            raise KeyedError(
+                "algorithm.overlong_buffer",
+                algorithm.overlong_buffer,
+                f"the overlong buffer is under one token of max_response_tokens="
+                f"{algorithm.max_response_tokens}: raise it or set 0",
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_fits(self) -> "JobConfig":
