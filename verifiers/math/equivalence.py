@@ -61,11 +61,11 @@ def _judge_values(gold: str, answer: str) -> MathVerdict:
         )
     # The LaTeX parser signals every kind of bad input with a bare Exception; here that is a verdict.
     try:
-        gold_value = parse_answer(gold)
+        gold_value = parse_answer(gold_text)
     except Exception as exc:  # noqa: BLE001
         return MathVerdict("error", answer, detail=f"gold answer not understood: {_reason(exc)}")
     try:
-        answer_value = parse_answer(answer)
+        answer_value = parse_answer(answer_text)
     except Exception as exc:  # noqa: BLE001
         detail = f"answer not understood: {_reason(exc)}"
         return MathVerdict("incorrect", answer, _short(gold_value), detail=detail)

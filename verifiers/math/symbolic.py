@@ -62,13 +62,24 @@ def combined(*tolerances: Tolerance) -> Tolerance:
 
 def exprs_equal(gold: sympy.Basic, answer: sympy.Basic, tolerance: Tolerance = EXACT) -> Rule | None:
     """The rule by which two sympy objects denote the same value (see the module docstring), or None."""
-    gold, answer = _evaluated(gold), _evaluated(answer)
+    return _equal(_evaluated(gold), _evaluated(answer), tolerance)
+
+
+def sets_equal(gold: sympy.Set | None, answer: sympy.Set | None, tolerance: Tolerance) -> Rule | None:
+    """Equality of two sets; interval endpoints follow the number rules of `exprs_equal`."""
+    if gold is None or answer is None:
+        return None
+    return _sets_equal(_evaluated(gold), _evaluated(answer), tolerance)
+
+
+def _equal(gold: sympy.Basic, answer: sympy.Basic, tolerance: Tolerance) -> Rule | None:
+    """`exprs_equal` for values already `_evaluated` (so the parts of a structure are evaluated once)."""
     if gold == answer:
         return "symbolic"
     if isinstance(gold, MatrixBase) or isinstance(answer, MatrixBase):
         return _matrices_equal(gold, answer, tolerance)
     if isinstance(gold, sympy.Set) or isinstance(answer, sympy.Set):
-        return sets_equal(as_set(gold), as_set(answer), tolerance)
+        return _sets_equal(as_set(gold), as_set(answer), tolerance)
     if isinstance(gold, Boolean) or isinstance(answer, Boolean):
         return _relations_equal(gold, answer, tolerance)
     symbols = gold.free_symbols | answer.free_symbols
@@ -98,12 +109,40 @@ def as_set(value: sympy.Basic) -> sympy.Set | None:
         return value
     if isinstance(value, Boolean):
         value = _subject_as_symbol(value)
+        simple = _bounds_as_set(value)
+        if simple is not None:
+            return simple
         if len(value.free_symbols) == 1:
             try:
                 return value.as_set()
             except NotImplementedError:  # periodic solutions (`\tan(x) = 3`): no set to compare
                 return None
     return None
+
+
+def _bounds_as_set(relation: Boolean) -> sympy.Set | None:
+    """`a < x`, `x <= b`, `x = c` and their conjunctions (`a < x <= b`) as a set, directly; None for
+    other relations. The general solver gives the same set but checks periodicity first, which
+    takes a large part of a second."""
+    if isinstance(relation, sympy.And):
+        parts = [_bounds_as_set(part) for part in relation.args]
+        return None if None in parts else sympy.Intersection(*parts)
+    if not isinstance(relation, Relational) or isinstance(relation, sympy.Ne):
+        return None
+    if relation.lhs.is_Symbol and relation.rhs.is_number:
+        bound, relation = relation.rhs, relation
+    elif relation.rhs.is_Symbol and relation.lhs.is_number:
+        bound, relation = relation.lhs, relation.reversed
+    else:
+        return None
+    if not bound.is_extended_real:
+        return None
+    if isinstance(relation, sympy.Eq):
+        return sympy.FiniteSet(bound)
+    strict = isinstance(relation, sympy.StrictLessThan | sympy.StrictGreaterThan)
+    if isinstance(relation, sympy.StrictLessThan | sympy.LessThan):
+        return sympy.Interval(-sympy.oo, bound, right_open=strict)
+    return sympy.Interval(bound, sympy.oo, left_open=strict)
 
 
 def _subject_as_symbol(relation: Boolean) -> Boolean:
@@ -115,8 +154,7 @@ def _subject_as_symbol(relation: Boolean) -> Boolean:
     return relation.subs(subject, sympy.Symbol("subject", real=True))
 
 
-def sets_equal(gold: sympy.Set | None, answer: sympy.Set | None, tolerance: Tolerance) -> Rule | None:
-    """Equality of two sets; interval endpoints follow the number rules of `exprs_equal`."""
+def _sets_equal(gold: sympy.Set | None, answer: sympy.Set | None, tolerance: Tolerance) -> Rule | None:
     if gold is None or answer is None:
         return None
     if gold == answer:
@@ -125,7 +163,7 @@ def sets_equal(gold: sympy.Set | None, answer: sympy.Set | None, tolerance: Tole
         if (gold.left_open, gold.right_open) != (answer.left_open, answer.right_open):
             return None
         return all_of(
-            exprs_equal(g, a, tolerance) for g, a in ((gold.start, answer.start), (gold.end, answer.end))
+            _equal(g, a, tolerance) for g, a in ((gold.start, answer.start), (gold.end, answer.end))
         )
     if (
         isinstance(gold, sympy.Union)
@@ -133,7 +171,7 @@ def sets_equal(gold: sympy.Set | None, answer: sympy.Set | None, tolerance: Tole
         and len(gold.args) == len(answer.args)
     ):
         pairs = zip(_by_start(gold), _by_start(answer), strict=True)
-        return all_of(sets_equal(g, a, tolerance) for g, a in pairs)
+        return all_of(_sets_equal(g, a, tolerance) for g, a in pairs)
     return "symbolic" if gold.symmetric_difference(answer) == sympy.EmptySet else None
 
 
@@ -147,7 +185,7 @@ def _relations_equal(gold: sympy.Basic, answer: sympy.Basic, tolerance: Toleranc
         return _equations_equal(gold, answer, tolerance)
     gold_set, answer_set = as_set(gold), as_set(answer)
     if gold_set is not None and answer_set is not None and gold.free_symbols == answer.free_symbols:
-        return sets_equal(gold_set, answer_set, tolerance)
+        return _sets_equal(gold_set, answer_set, tolerance)
     if isinstance(gold, Relational) and isinstance(answer, Relational):
         return _same_inequality(gold, answer, tolerance)
     return None
@@ -167,11 +205,11 @@ def _equations_equal(gold: sympy.Eq, answer: sympy.Eq, tolerance: Tolerance) -> 
         if gold.lhs.func != answer.lhs.func or len(gold.lhs.args) != len(answer.lhs.args):
             return None
         renamed = {a: g for a, g in zip(answer.lhs.args, gold.lhs.args, strict=True) if a.is_Symbol}
-        return exprs_equal(gold.rhs, answer.rhs.xreplace(renamed), tolerance)
+        return _equal(gold.rhs, answer.rhs.xreplace(renamed), tolerance)
     if (gold_function and answer.lhs.is_Symbol) or (answer_function and gold.lhs.is_Symbol):
-        return exprs_equal(gold.rhs, answer.rhs, tolerance)
+        return _equal(gold.rhs, answer.rhs, tolerance)
     if gold.lhs == answer.lhs and gold.lhs.is_Symbol:
-        return exprs_equal(gold.rhs, answer.rhs, tolerance)
+        return _equal(gold.rhs, answer.rhs, tolerance)
     return _proportional(gold.lhs - gold.rhs, answer.lhs - answer.rhs, tolerance, positive=False)
 
 
@@ -195,9 +233,9 @@ def _as_positive_gap(relation: Relational) -> tuple[sympy.Basic | None, bool]:
 def _proportional(
     gold: sympy.Basic, answer: sympy.Basic, tolerance: Tolerance, positive: bool
 ) -> Rule | None:
-    rule = exprs_equal(gold, answer, tolerance)
+    rule = _equal(gold, answer, tolerance)
     if rule is None and not positive:
-        rule = exprs_equal(gold, -answer, tolerance)
+        rule = _equal(gold, -answer, tolerance)
     if rule is not None or answer == 0:
         return rule
     ratio = sympy.cancel(gold / answer)
@@ -209,7 +247,7 @@ def _proportional(
 def _matrices_equal(gold: sympy.Basic, answer: sympy.Basic, tolerance: Tolerance) -> Rule | None:
     if not (isinstance(gold, MatrixBase) and isinstance(answer, MatrixBase)) or gold.shape != answer.shape:
         return None
-    return all_of(exprs_equal(g, a, tolerance) for g, a in zip(gold, answer, strict=True))
+    return all_of(_equal(g, a, tolerance) for g, a in zip(gold, answer, strict=True))
 
 
 def _values_at(gold: sympy.Basic, answer: sympy.Basic, point: dict | None) -> tuple | None:
