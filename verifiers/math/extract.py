@@ -54,7 +54,9 @@ _HEADING = re.compile(r"^[A-Za-z]{3,}")
 _CONCLUDING = re.compile(r"^\s*(?:so|thus|therefore|hence|then)\b,?\s*", re.IGNORECASE)
 # Words that do not make a line prose: names of mathematics, and the connectives of a list.
 _NOT_PROSE = MATH_NAMES | {"and", "or"}
-_CLOCK_TIME = re.compile(r"\b\d{1,2}:[0-5]\d(?::[0-5]\d)?(?:\s*[AaPp]\.?\s*[Mm]\b\.?)?")
+_CLOCK_TIME = re.compile(
+    r"\b\d{1,2}:[0-5]\d(?::[0-5]\d)?(?:\s*[AaPp]\.?\s*[Mm]\b\.?)?|\b\d{1,2}\.[0-5]\d\s*[AaPp]\.?\s*[Mm]\b\.?"
+)
 # What a plain-text expression is made of, read right to left from its last number.
 _OPERAND_END = re.compile(r"(?:\d+(?:[.,]\d+)*|[π√²³]|(?<![A-Za-z])[A-Za-z]+)$")
 _OPERATOR_END = re.compile(r"\s*[+\-−*/^×÷·]\s*$")
@@ -295,7 +297,7 @@ def _bare_last_line(text: str) -> str | None:
         or is_prose(last_line)
         or "\\boxed" in last_line
         or len(re.findall(r"(?<!\\)\$", last_line)) % 2  # a stray `$` is currency, not math
-        or not re.search(r"[\d\\=<>^+\-*/()]", last_line)  # some mathematics: `b = a`, `a/b`
+        or not re.search(r"[\d\\=<>^+\-*/()π√∞]", last_line)  # some mathematics: `b = a`, `a/b`, `∞`
     ):
         return None
     return clean_answer(last_line) or None

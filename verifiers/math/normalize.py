@@ -44,6 +44,19 @@ _HEDGE = re.compile(
 )
 # A backslash that ends the answer or stands before a digit escapes nothing: `7\`, `\7`.
 _DANGLING_BACKSLASH = re.compile(r"(?:\\)+\s*$|(?<!\\)\\(?=\d)")
+# A derivative or an inverse is another function: `f'(x)`, `y''`, `f^{-1}(x)` get names of their own
+# (the parser would drop the prime, and read `f^{-1}(x)` as `1/f(x)`).
+_PRIMES = re.compile(r"(?<![A-Za-z\\])([A-Za-z])('+)(?![A-Za-z'])")
+_INVERSE = re.compile(r"(?<![A-Za-z\\])([fghFGH])\^\s*\{?\s*-1\s*\}?(?=\s*\()")
+# A function applied without parentheses (`\sin x / \cos x`): its argument is the next number or
+# variable, with an exponent (`\sin 2x`, `\sin x^2`), which the parser would otherwise stretch over
+# the division.
+_BARE_ARGUMENT = re.compile(
+    r"(\\(?:a?(?:sin|cos|tan)h?|arc(?:sin|cos|tan)|cot|sec|csc|ln|log|exp)(?![A-Za-z])"
+    r"(?:\s*[\^_]\s*(?:\{[^{}]*\}|-?\d))*)\s*"
+    r"((?:\d+(?:\.\d+)?)?(?:[A-Za-z](?![A-Za-z])|\\(?:pi|theta|alpha|beta|phi)(?![A-Za-z]))?"
+    r"(?:\^\s*(?:\{[^{}]*\}|\d))?)(?=\s*[/)+\-=,]|\s*$)"
+)
 _SYSTEM = re.compile(r"\\begin\{(cases|aligned|align\*?|gathered|split)\}(.*?)\\end\{\1\}", re.DOTALL)
 _ELLIPSIS = re.compile(r"\\(?:ldots|cdots|dots[bcmio]?)\b|\.{3,}|…")
 _CONNECTIVE = re.compile(
@@ -74,6 +87,8 @@ def normalize(text: str) -> str:
     text = _NAMED_APPROX.sub(r"\1 =", text)
     if _TRIG.search(text):
         text = _DEGREE_ANGLE.sub(r"(\1\\pi/180)", text)
+    text = _BARE_ARGUMENT.sub(lambda m: f"{m.group(1)}({m.group(2)})" if m.group(2) else m.group(0), text)
+    text = _PRIMES.sub(lambda m: f"{m.group(1)}_{{d{len(m.group(2))}}}", _INVERSE.sub(r"\1_{inv}", text))
     text = _DEGREES.sub("", text)
     text = text.replace("\\$", "").replace("$", "").replace("{,}", ",")
     text = _ELLIPSIS.sub(ELLIPSIS, text)

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.timeout(120)
         ("t^2 - 1", "y = t^2 - 1"),
         ("f(x) = x^2 - 1", "(x - 1)(x + 1)"),
         ("f(x) = x^2", "f(t) = t^2"),  # the same function, its argument renamed
+        ("f^{-1}(x) = \\frac{x-3}{2}", "\\frac{x-3}{2}"),
+        ("f'(x) = 2x", "2x"),
         ("y = 2x + 1", "2x - y + 1 = 0"),
         # Identities hold at every point; a degree mark inside a trigonometric function is an angle.
         ("\\sin(x)", "\\cos(90^\\circ - x)"),
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.timeout(120)
         ("1", "\\sin^2 x + \\cos^2 x"),
         ("\\tan^2(y) + 1", "\\sec^2(y)"),
         ("2\\sin x \\cos x", "\\sin(2x)"),
+        ("\\tan x", "\\sin x / \\cos x"),  # a bare argument ends before the division
         # Solution sets written with `;`, "and", "or", a system in `cases`.
         ("x = 1, x = 2", "x = 1; x = 2"),
         ("x = 1, x = 2", "x = 2 and x = 1"),
@@ -45,6 +48,8 @@ def test_equal(gold: str, answer: str) -> None:
         ("\\tan(x) = 3", "\\cot(x) = 3"),  # the left side names another function
         ("\\tan(x) = 3", "3"),  # an equation about tan, not a name for 3
         ("f(x) = x^2", "g(x) = x^2"),
+        ("f'(x) = 2x", "f(x) = 2x"),  # a derivative is another function
+        ("f^{-1}(x) = \\frac{x-3}{2}", "f(x) = \\frac{x-3}{2}"),
         ("t^2 - 1", "g(t) = t^2 + 1"),
         ("\\sin(x)", "\\cos(90 - x)"),  # without the degree mark, 90 is radians
         ("\\sin x", "\\cos x"),

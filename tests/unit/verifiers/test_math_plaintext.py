@@ -79,6 +79,7 @@ def test_plain_text_near_misses(gold: str, answer: str) -> None:
         ("\\sin x", "cos(pi/2 - x)"),
         ("(2, 3)", "The point is (2, 3)."),
         ("7", "The answer is \\text{7}."),
+        ("\\infty", "∞"),
         ("7", "The answer is 7\\"),
         ("7", "The answer is `7`."),
         ("7", "The answer is <b>7</b>."),

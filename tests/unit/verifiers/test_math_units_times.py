@@ -17,6 +17,8 @@ pytestmark = pytest.mark.timeout(120)
         ("9:15\\text{ p.m.}", ClockTime(21 * 3600 + 15 * 60)),
         ("12:00 am", ClockTime(0)),
         ("21:15", ClockTime(21 * 3600 + 15 * 60)),
+        ("9.15 pm", ClockTime(21 * 3600 + 15 * 60)),
+        ("9.15", None),  # a decimal
         ("3:2", None),  # a ratio
         ("13:15 pm", None),
         ("9:75", None),
