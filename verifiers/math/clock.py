@@ -1,10 +1,11 @@
 r"""Times of day: `09:15`, `9:15:00`, `9:15 A.M.` and `21:15` read as seconds after midnight.
 
 A clock time has two-digit minutes (`3:2` is a ratio, not a time), optional two-digit seconds and
-an optional `am`/`pm` in any spelling (`AM`, `a.m.`, `\text{ p.m.}`); `9.15 am` is a time too. With `am`/`pm` the hour is
-1 to 12 and `12 am` is midnight. Without, an hour written with a leading zero or past 12
-(`09:15`, `21:15`) is on the 24-hour clock, while `9:15` may be either half of the day, as in
-everyday writing: it equals `9:15 am` and `9:15 pm`, but `09:15` does not equal `9:15 pm`.
+an optional `am`/`pm` in any spelling (`AM`, `a.m.`, `\text{ p.m.}`); `9.15 am` is a time too.
+With `am`/`pm` the hour is 1 to 12 and `12 am` is midnight. Without, an hour written with a
+leading zero or past 12 (`09:15`, `21:15`) is on the 24-hour clock, while `9:15` may be either
+half of the day, as in everyday writing: it equals `9:15 am` and `9:15 pm`, but `09:15` does not
+equal `9:15 pm`.
 """
 
 from __future__ import annotations
