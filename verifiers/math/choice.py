@@ -9,7 +9,8 @@ The letter a response picks, in order of how explicitly it is marked:
    is a letter;
 2. the last letter that a choosing phrase names: "I'd pick B", "the correct option is C",
    "B is correct";
-3. a letter marked as an option ("option B", `(B)`, `**B**`), when only one letter is so marked.
+3. a letter opening the response ("A. Because B is not valid");
+4. a letter marked as an option ("option B", `(B)`, `**B**`), when only one letter is so marked.
 A response naming several options without choosing one picks none ("the answer is A, B or
 C" too), so listing every letter never scores. A capital letter counts where it stands alone
 ("pick B, since"); a lower-case letter and the capital `I` only where nothing follows but
@@ -50,7 +51,7 @@ _CHOOSING = (
     ),
     re.compile(
         _OPTION_WORD + _LETTER + r"\s+(?:is|would\s+be|must\s+be|should\s+be|seems)\s+(?:the\s+)?"
-        r"(?:correct|right|best|answer|true|most\s+likely)\b",
+        r"(?:correct|right|best|answer|true|valid|most\s+likely)\b",
         re.IGNORECASE,
     ),
     # A conclusion names its letter last in the sentence: "so B." (not "so A is wrong").
@@ -59,6 +60,9 @@ _CHOOSING = (
         re.IGNORECASE | re.MULTILINE,
     ),
 )
+# A response that opens with an option letter answers with it: "A. Because B is not valid". Capitals
+# only, and not `I`: `(a)` and `I.` open the parts of a worked answer.
+_OPENING = re.compile(r"\s*(?:\*\*)?(?:\(([A-HJ])\)|([A-HJ])(?:\*\*)?[.:)])")
 _OPTION_BEFORE = re.compile(r"\b(?:option|choice)\s+$", re.IGNORECASE)
 # A letter followed by another is a list ("the answer is A, B or C"), not a pick.
 _LIST_GOES_ON = re.compile(r"\s*(?:,|/|\bor\b|\band\b)\s*\(?[A-J]\)?(?![\w'’])")
@@ -112,6 +116,9 @@ def chosen_letter(response: str) -> str | None:
     ]
     if choosing:
         return _letter_of(max(choosing, key=lambda m: m.end()))
+    opening = _OPENING.match(response)
+    if opening is not None:
+        return _letter_of(opening)
     marked = {
         _letter_of(m)
         for m in re.finditer(_LETTER, tail)

@@ -51,6 +51,9 @@ _NUMBER_THEN_WORDS = re.compile(r"\s*(" + _NUMBER.pattern + r")\s+(?:because|sin
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
 _SENTENCE_END = re.compile(r"(?<!\d)\.(?!\d)|\.(?=\s|$)")
 _HEADING = re.compile(r"^[A-Za-z]{3,}")
+_HEDGE_AFTER = re.compile(
+    r",?\s*\b(?:I\s+think|I\s+believe|I\s+guess|I\s+hope|hopefully)\b.*$", re.IGNORECASE
+)
 _CONCLUDING = re.compile(r"^\s*(?:so|thus|therefore|hence|then)\b,?\s*", re.IGNORECASE)
 # Words that do not make a line prose: names of mathematics, and the connectives of a list.
 _NOT_PROSE = MATH_NAMES | {"and", "or"}
@@ -59,6 +62,7 @@ _CLOCK_TIME = re.compile(
 )
 # What a plain-text expression is made of, read right to left from its last number.
 _OPERAND_END = re.compile(r"(?:\d+(?:[.,]\d+)*|[π√²³]|(?<![A-Za-z])[A-Za-z]+)$")
+_CONSTANT_AFTER = re.compile(r"(?:\s*\*?\s*(?:π|pi\b)|²|³|\^\d+)*")
 _OPERATOR_END = re.compile(r"\s*[+\-−*/^×÷·]\s*$")
 _PLAIN_LIST = re.compile(r"[\d\s,.+\-−/π√^*]*")
 _MAX_GROUP = 200
@@ -236,6 +240,7 @@ def _after_answer_phrase(text: str) -> str | None:
     end = _SENTENCE_END.search(line)
     if end:
         line = line[: end.start()]
+    line = _HEDGE_AFTER.sub("", line)  # "-3π/4, I think": the answer, not the doubt
     # Several math parts joined by "and" (`$12$ and $13$`) are one answer.
     joined = _joined_math(_QUOTE.sub("", line))
     if joined:
@@ -320,7 +325,9 @@ def _last_number(text: str) -> str | None:
     clock = _last_match(_CLOCK_TIME, tail)
     if clock is not None and clock.start() <= found.start() < clock.end():
         return clean_answer(clock.group(0))
-    start, end = _enclosing_tuple(tail, _plain_expression_start(tail, found.start()), found.end())
+    # A constant or a power written right after the number belongs to it: `25π`, `3/4 pi`, `5²`.
+    end = found.end() + len(_CONSTANT_AFTER.match(tail, found.end()).group(0))
+    start, end = _enclosing_tuple(tail, _plain_expression_start(tail, found.start()), end)
     return clean_answer(tail[start:end].rstrip(",")) or None
 
 

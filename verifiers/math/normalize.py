@@ -57,6 +57,7 @@ _BARE_ARGUMENT = re.compile(
     r"((?:\d+(?:\.\d+)?)?(?:[A-Za-z](?![A-Za-z])|\\(?:pi|theta|alpha|beta|phi)(?![A-Za-z]))?"
     r"(?:\^\s*(?:\{[^{}]*\}|\d))?)(?=\s*[/)+\-=,]|\s*$)"
 )
+_CURRENCY = re.compile(r"\\\$|[$£€¥₹]|\\(?:pounds|euro|yen)\b")
 _SYSTEM = re.compile(r"\\begin\{(cases|aligned|align\*?|gathered|split)\}(.*?)\\end\{\1\}", re.DOTALL)
 _ELLIPSIS = re.compile(r"\\(?:ldots|cdots|dots[bcmio]?)\b|\.{3,}|…")
 _CONNECTIVE = re.compile(
@@ -90,7 +91,7 @@ def normalize(text: str) -> str:
     text = _BARE_ARGUMENT.sub(lambda m: f"{m.group(1)}({m.group(2)})" if m.group(2) else m.group(0), text)
     text = _PRIMES.sub(lambda m: f"{m.group(1)}_{{d{len(m.group(2))}}}", _INVERSE.sub(r"\1_{inv}", text))
     text = _DEGREES.sub("", text)
-    text = text.replace("\\$", "").replace("$", "").replace("{,}", ",")
+    text = _CURRENCY.sub("", text).replace("{,}", ",")
     text = _ELLIPSIS.sub(ELLIPSIS, text)
     text = _strip_units(_HEDGE.sub("", text.strip()))
     text = _UPRIGHT_LETTER.sub(r"\1", text)  # after units, so `5\text{ m}` stays 5

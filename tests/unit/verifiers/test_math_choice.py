@@ -50,6 +50,8 @@ def test_gold_choice(gold: str, expected: Choice | None) -> None:
         ("I'd pick B. Wait, actually C is correct.", "C"),  # the last choice wins
         ("Neither A nor C works, so B.", "B"),
         ("Only (D) fits the constraint.", "D"),
+        ("A. Because B is not valid", "A"),
+        ("Because B is valid", "B"),
         # No letter picked: naming every option, an article, the pronoun I.
         ("A, B, C or D could all be argued.", None),
         ("The answer is A, B or C.", None),
