@@ -30,6 +30,7 @@ from verifiers.math.normalize import unwrap_text
 from verifiers.math.verdict import MathVerdict
 
 _TAIL_CHARS = 2000
+_OPTION_LETTER = re.compile(r"[A-J]")
 _GOLD = re.compile(r"\(([A-J])\)\s*(?:[.:]\s*)?(.*)|([A-J])(?:[.):]\s*|[.):]?\s*$)(.*)", re.DOTALL)
 # Markup around a choice: math delimiters, bold, `\text{}` / `\textbf{}` / `\mathrm{}`.
 _MARKUP = re.compile(r"\\(?:text(?:bf|rm|it)?|math(?:rm|bf))\s*\{([^{}]*)\}|\$|\\[()\[\]]")
@@ -86,6 +87,8 @@ def gold_choice(gold: str) -> Choice | None:
     """The choice a gold answer names (`(B) 42 apples` -> B, "42 apples"), or None when it is no choice.
 
     The gold is read whole first (option text may be prose), then as a solution ending in its answer."""
+    if not _OPTION_LETTER.search(gold):  # the common case, a number: no work
+        return None
     match = _gold_match(gold) or _gold_match(gold_answer(gold))
     if match is None:
         return None
