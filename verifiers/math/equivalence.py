@@ -50,6 +50,8 @@ def values_equal(gold: Any, answer: Any) -> Rule | None:
 
 
 def _judge_values(gold: str, answer: str) -> MathVerdict:
+    """Compare two answers as values: plain numbers and times in place, else normalised, parsed and
+    compared by shape; an incorrect verdict names the comparison that rejected the answer."""
     fast = judge_fast(gold, answer)
     if fast is not None:
         return fast
@@ -70,7 +72,7 @@ def _judge_values(gold: str, answer: str) -> MathVerdict:
         detail = f"answer not understood: {_reason(exc)}"
         return MathVerdict("incorrect", answer, _short(gold_value), detail=detail)
     rule = values_equal(gold_value, answer_value)
-    if rule is None:  # name the comparison that rejected the answer
+    if rule is None:
         written = gold_text + " " + answer_text
         if isinstance(gold_value, Text) or isinstance(answer_value, Text):
             rule = "text"

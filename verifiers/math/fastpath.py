@@ -37,8 +37,7 @@ def judge_fast(gold: str, answer: str) -> MathVerdict | None:
 
 def _hms(time: ClockTime) -> str:
     """`09:15:00`, or `9:15:00 am/pm` when the half of the day is open."""
-    if not time.half_known:
-        return (
-            f"{time.seconds // 3600 % 12 or 12}:{time.seconds // 60 % 60:02d}:{time.seconds % 60:02d} am/pm"
-        )
-    return f"{time.seconds // 3600:02d}:{time.seconds // 60 % 60:02d}:{time.seconds % 60:02d}"
+    hours, minutes, seconds = time.seconds // 3600, time.seconds // 60 % 60, time.seconds % 60
+    if time.half_known:
+        return f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return f"{hours % 12 or 12}:{minutes:02d}:{seconds:02d} am/pm"

@@ -107,34 +107,34 @@ def as_set(value: sympy.Basic) -> sympy.Set | None:
     """A set for a set, or for a relation in one variable (`1 < x <= 2` -> `(1, 2]`); else None."""
     if isinstance(value, sympy.Set):
         return value
-    if isinstance(value, Boolean):
-        value = _subject_as_symbol(value)
-        simple = _bounds_as_set(value)
-        if simple is not None:
-            return simple
-        if len(value.free_symbols) == 1:
-            try:
-                return value.as_set()
-            except NotImplementedError:  # periodic solutions (`\tan(x) = 3`): no set to compare
-                return None
-    return None
+    if not isinstance(value, Boolean):
+        return None
+    value = _subject_as_symbol(value)
+    if len(value.free_symbols) != 1:
+        return None
+    bounds = _bounds_as_set(value)
+    if bounds is not None:
+        return bounds
+    try:
+        return value.as_set()
+    except NotImplementedError:  # periodic solutions (`\tan(x) = 3`): no set to compare
+        return None
 
 
 def _bounds_as_set(relation: Boolean) -> sympy.Set | None:
-    """`a < x`, `x <= b`, `x = c` and their conjunctions (`a < x <= b`) as a set, directly; None for
-    other relations. The general solver gives the same set but checks periodicity first, which
-    takes a large part of a second."""
+    """`a < x`, `x <= b`, `x = c` and their conjunctions (`a < x <= b`), in one variable, as a set,
+    directly; None for other relations. The general solver gives the same set but checks
+    periodicity first, which takes a large part of a second."""
     if isinstance(relation, sympy.And):
         parts = [_bounds_as_set(part) for part in relation.args]
         return None if None in parts else sympy.Intersection(*parts)
     if not isinstance(relation, Relational) or isinstance(relation, sympy.Ne):
         return None
-    if relation.lhs.is_Symbol and relation.rhs.is_number:
-        bound, relation = relation.rhs, relation
-    elif relation.rhs.is_Symbol and relation.lhs.is_number:
-        bound, relation = relation.lhs, relation.reversed
-    else:
+    if relation.rhs.is_Symbol and relation.lhs.is_number:
+        relation = relation.reversed  # `3 < x` as `x > 3`
+    if not (relation.lhs.is_Symbol and relation.rhs.is_number):
         return None
+    bound = relation.rhs
     if not bound.is_extended_real:
         return None
     if isinstance(relation, sympy.Eq):
