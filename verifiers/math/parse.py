@@ -116,8 +116,10 @@ def _parse_item(text: str) -> Any:
         return _named_tuple(parts) or Collection(brackets, tuple(_parse_item(p) for p in parts))
     if brackets == "" and inner != text:  # TeX grouping braces around one item
         return _parse_item(inner)
-    # `1/3 \approx 0.333`: the approximation annotates the exact value, which is the answer.
-    text = text.split("\\approx", 1)[0].strip()
+    # `1/3 \approx 0.333`: the approximation annotates the exact value, which is the answer;
+    # alone (`(\approx 1.2, \approx 3.4)`), the approximation is the answer.
+    exact, _, approximation = text.partition("\\approx")
+    text = exact.strip() or approximation.strip()
     value = _assigned_value(text)
     if value is not None:
         return _parse_item(value)

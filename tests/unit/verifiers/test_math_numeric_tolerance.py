@@ -35,6 +35,7 @@ PI_MATRIX = "\\begin{pmatrix}\\frac{3\\pi}{4} & \\sqrt{2}\\\\ \\frac{1}{3} & 1\\
         ("\\sqrt5", "\\approx 2.236"),
         ("\\sqrt5", "x \\approx 2.236"),
         ("\\sqrt5", "\\sqrt{5} \\approx 2.236"),
+        ("(\\sqrt{2}, \\sqrt{3})", "(\\approx 1.414, \\approx 1.732)"),
     ],
 )
 def test_rounded_decimals_are_accepted(gold: str, answer: str) -> None:
