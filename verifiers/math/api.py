@@ -1,4 +1,4 @@
-"""`verify` and `verify_batch`: extract, try the in-process fast path, else ask a killable worker."""
+"""`verify` and `verify_batch`: extract, decide what needs no sympy in-process, else ask a killable worker."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from verifiers.math.choice import as_option_verdict, gold_choice, judge_choice
 from verifiers.math.extract import extract_answer, gold_answer
-from verifiers.math.numeric import decimal_comma, numbers_match, parse_number_literal
+from verifiers.math.fastpath import judge_fast
 from verifiers.math.pool import WorkerPool
 from verifiers.math.verdict import MathVerdict
 
@@ -34,7 +35,8 @@ def verify(gold: str, response: str, timeout_s: float = 5.0) -> MathVerdict:
 
     `gold` is an answer (`"42"`, `"\\frac{1}{2}"`) or a full solution with a `\\boxed{}` or `####`
     answer. Parsing and comparison run in a worker process killed after `timeout_s` seconds
-    (the verdict is then `timeout`); plain numbers on both sides are compared in-process.
+    (the verdict is then `timeout`); plain numbers, clock times and choice letters are decided
+    in-process. The verdict's `rule` says which comparison decided.
     """
     return verify_batch([(gold, response)], timeout_s=timeout_s)[0]
 
@@ -50,14 +52,15 @@ def verify_batch(
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     verdicts: list[MathVerdict | None] = []
-    pending: list[tuple[int, str, str, float]] = []
+    pending: list[_Pending] = []
     for index, (gold, response) in enumerate(pairs):
         start = time.perf_counter()
-        decided, gold_text, extracted = _decide_locally(gold, response)
-        if decided is not None:
+        decided = _decide_locally(gold, response)
+        if isinstance(decided, MathVerdict):
             decided = replace(decided, elapsed_s=time.perf_counter() - start)
         else:
-            pending.append((index, gold_text, extracted, time.perf_counter() - start))
+            pending.append(replace(decided, index=index, spent_s=time.perf_counter() - start))
+            decided = None
         verdicts.append(decided)
     if pending:
         n_workers = min(workers or default_workers(), len(pending))
@@ -67,8 +70,8 @@ def verify_batch(
         else:
             with ThreadPoolExecutor(n_workers) as executor:
                 results = list(executor.map(lambda item: _judge_in_worker(pool, item, timeout_s), pending))
-        for (index, *_), verdict in zip(pending, results, strict=True):
-            verdicts[index] = verdict
+        for item, verdict in zip(pending, results, strict=True):
+            verdicts[item.index] = verdict
     return verdicts  # type: ignore[return-value]  # every slot is filled above
 
 
@@ -81,43 +84,51 @@ def shutdown() -> None:
         pool.close()
 
 
-def _decide_locally(gold: str, response: str) -> tuple[MathVerdict | None, str, str]:
-    """A verdict needing no worker (no answer, oversized answer, plain numbers), else the texts to judge."""
-    gold_text = gold_answer(gold)
+@dataclass(frozen=True)
+class _Pending:
+    """A pair for a worker: the gold's answer (or the gold option's text) and the extracted answer."""
+
+    gold: str
+    extracted: str
+    option: bool = False
+    index: int = 0
+    spent_s: float = 0.0
+
+
+def _decide_locally(gold: str, response: str) -> MathVerdict | _Pending:
+    """A verdict needing no worker (no answer, oversized answer, a choice letter, plain numbers,
+    clock times), else the pair a worker must judge."""
     extracted = extract_answer(response)
+    choice = gold_choice(gold)
+    if choice is not None:
+        decided = judge_choice(choice, response, extracted)
+        if decided is not None:
+            return decided
+    gold_text = choice.option if choice is not None else gold_answer(gold)
     if extracted is None:
-        return MathVerdict("no_answer", detail="no final answer found in the response"), gold_text, ""
+        return MathVerdict("no_answer", detail="no final answer found in the response")
     if len(extracted) > MAX_ANSWER_CHARS:
         detail = f"extracted answer has {len(extracted)} characters (limit {MAX_ANSWER_CHARS})"
-        return MathVerdict("incorrect", extracted=extracted[:200], detail=detail), gold_text, extracted
-    gold_number = parse_number_literal(gold_text)
-    answer_number = parse_number_literal(extracted)
-    # `1,22` against a single number can only be a decimal comma (a list never equals a number).
-    if gold_number is None and answer_number is not None:
-        gold_number = decimal_comma(gold_text)
-    elif answer_number is None and gold_number is not None:
-        answer_number = decimal_comma(extracted)
-    if gold_number is None or answer_number is None:
-        return None, gold_text, extracted
-    status = "correct" if numbers_match(gold_number, answer_number) else "incorrect"
-    verdict = MathVerdict(status, extracted, str(gold_number), str(answer_number), detail="fast path")
-    return verdict, gold_text, extracted
+        return MathVerdict("incorrect", extracted=extracted[:200], detail=detail)
+    fast = judge_fast(gold_text, extracted)
+    if fast is not None:
+        return as_option_verdict(fast) if choice is not None else fast
+    return _Pending(gold_text, extracted, option=choice is not None)
 
 
-def _judge_in_worker(pool: WorkerPool, item: tuple[int, str, str, float], timeout_s: float) -> MathVerdict:
-    _, gold_text, extracted, spent = item
+def _judge_in_worker(pool: WorkerPool, item: _Pending, timeout_s: float) -> MathVerdict:
     start = time.perf_counter()
-    outcome = pool.run((gold_text, extracted), timeout_s)
-    elapsed = spent + time.perf_counter() - start
+    outcome = pool.run((item.gold, item.extracted), timeout_s)
+    elapsed = item.spent_s + time.perf_counter() - start
     if outcome.kind == "timeout":
-        return MathVerdict("timeout", extracted, elapsed_s=elapsed, detail=outcome.detail)
+        return MathVerdict("timeout", item.extracted, elapsed_s=elapsed, detail=outcome.detail)
     if outcome.kind == "crashed":
-        return MathVerdict("error", extracted, elapsed_s=elapsed, detail=outcome.detail)
+        return MathVerdict("error", item.extracted, elapsed_s=elapsed, detail=outcome.detail)
     kind, payload = outcome.reply
     if kind == "error":
-        return MathVerdict("error", extracted, elapsed_s=elapsed, detail=payload)
-    status, gold_parsed, answer_parsed, detail = payload
-    return MathVerdict(status, extracted, gold_parsed, answer_parsed, elapsed, detail)
+        return MathVerdict("error", item.extracted, elapsed_s=elapsed, detail=payload)
+    verdict = replace(payload, extracted=item.extracted, elapsed_s=elapsed)
+    return as_option_verdict(verdict) if item.option else verdict
 
 
 def _shared_pool(size: int) -> WorkerPool:

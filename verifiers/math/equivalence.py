@@ -1,48 +1,47 @@
-"""Judge one (gold, answer) pair: normalise, parse, compare by shape. Runs inside a worker process."""
+"""Judge one (gold, answer) pair: normalise, parse, compare by shape. Runs inside a worker process.
+
+Every comparison returns the rule that proved the two equal (see `verdict.RULES`), or None when
+they differ; an answer in parts (a tuple, a set, a matrix) reports the loosest rule its parts needed.
+"""
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import sympy
 from sympy.core.relational import Relational
+from sympy.logic.boolalg import Boolean
 
+from verifiers.math.choice import as_option_verdict, gold_choice, judge_choice
+from verifiers.math.fastpath import judge_fast
 from verifiers.math.normalize import ELLIPSIS, normalize
-from verifiers.math.numeric import NumberLiteral, rounding_tolerance
-from verifiers.math.parse import Collection, Percent, Text, Value, is_choice, parse_answer
-from verifiers.math.symbolic import as_set, exprs_equal, sets_equal
+from verifiers.math.numeric import DECIMAL_POINT
+from verifiers.math.parse import Collection, Percent, Text, Value, parse_answer
+from verifiers.math.symbolic import Tolerance, as_set, combined, exprs_equal, is_definition, sets_equal
+from verifiers.math.verdict import MathVerdict, Rule, all_of
 
-Judgement = tuple[str, str | None, str | None, str]
 # Parsed forms travel back in the verdict; a 6,000-digit rational is not worth shipping.
 _MAX_PARSED_CHARS = 300
 
 
-def judge(gold: str, answer: str) -> Judgement:
-    """Return `(status, gold_parsed, answer_parsed, detail)` with status `correct`, `incorrect` or `error`."""
-    if "".join(normalize(gold).split()) == "".join(normalize(answer).split()):
-        return "correct", _short(normalize(gold)), _short(normalize(answer)), "same text after normalisation"
-    choice = is_choice(gold)
-    # The LaTeX parser signals every kind of bad input with a bare Exception; here that is a verdict.
-    try:
-        gold_value = parse_answer(gold, choice=choice)
-    except Exception as exc:  # noqa: BLE001
-        return "error", None, None, f"gold answer not understood: {_reason(exc)}"
-    try:
-        answer_value = parse_answer(answer, choice=choice)
-    except Exception as exc:  # noqa: BLE001
-        return "incorrect", _short(gold_value), None, f"answer not understood: {_reason(exc)}"
-    status = "correct" if values_equal(gold_value, answer_value) else "incorrect"
-    return status, _short(gold_value), _short(answer_value), ""
+def judge(gold: str, answer: str) -> MathVerdict:
+    """The verdict on the final answer `answer` against the gold answer `gold`: `correct`,
+    `incorrect` or `error` (a gold that cannot be parsed), with the rule that decided."""
+    choice = gold_choice(gold)
+    if choice is None:
+        return _judge_values(gold, answer)
+    decided = judge_choice(choice, answer, answer)
+    return decided if decided is not None else as_option_verdict(_judge_values(choice.option, answer))
 
 
-def values_equal(gold: Any, answer: Any) -> bool:
+def values_equal(gold: Any, answer: Any) -> Rule | None:
     """Equality of parsed answers, by shape: text, percentages, collections, then sympy values."""
     if gold is ELLIPSIS or answer is ELLIPSIS:
-        return gold is answer
+        return "exact" if gold is answer else None
     if isinstance(gold, Text) or isinstance(answer, Text):
-        return (
-            isinstance(gold, Text) and isinstance(answer, Text) and gold.value.lower() == answer.value.lower()
-        )
+        both = isinstance(gold, Text) and isinstance(answer, Text)
+        return "text" if both and gold.value.lower() == answer.value.lower() else None
     if isinstance(gold, Percent) or isinstance(answer, Percent):
         return _percent_equal(gold, answer)
     if isinstance(gold, Collection) or isinstance(answer, Collection):
@@ -50,46 +49,84 @@ def values_equal(gold: Any, answer: Any) -> bool:
     return _sympy_values_equal(gold, answer)
 
 
-def _percent_equal(gold: Any, answer: Any) -> bool:
+def _judge_values(gold: str, answer: str) -> MathVerdict:
+    """Compare two answers as values: plain numbers and times in place, else normalised, parsed and
+    compared by shape; an incorrect verdict names the comparison that rejected the answer."""
+    fast = judge_fast(gold, answer)
+    if fast is not None:
+        return fast
+    gold_text, answer_text = normalize(gold), normalize(answer)
+    if "".join(gold_text.split()) == "".join(answer_text.split()):
+        detail = "same text after normalisation"
+        return MathVerdict(
+            "correct", answer, _short(gold_text), _short(answer_text), detail=detail, rule="exact"
+        )
+    # The LaTeX parser signals every kind of bad input with a bare Exception; here that is a verdict.
+    try:
+        gold_value = parse_answer(gold_text)
+    except Exception as exc:  # noqa: BLE001
+        return MathVerdict("error", answer, detail=f"gold answer not understood: {_reason(exc)}")
+    try:
+        answer_value = parse_answer(answer_text)
+    except Exception as exc:  # noqa: BLE001
+        detail = f"answer not understood: {_reason(exc)}"
+        return MathVerdict("incorrect", answer, _short(gold_value), detail=detail)
+    rule = values_equal(gold_value, answer_value)
+    if rule is None:
+        written = gold_text + " " + answer_text
+        if isinstance(gold_value, Text) or isinstance(answer_value, Text):
+            rule = "text"
+        else:
+            rule = "numeric_tolerance" if DECIMAL_POINT.search(written) else "symbolic"
+        return MathVerdict("incorrect", answer, _short(gold_value), _short(answer_value), rule=rule)
+    return MathVerdict("correct", answer, _short(gold_value), _short(answer_value), rule=rule)
+
+
+def _percent_equal(gold: Any, answer: Any) -> Rule | None:
     """`p%` equals `p` (the unit dropped) and `p/100` (the fraction written out)."""
     gold_inner = gold.value if isinstance(gold, Percent) else gold
     answer_inner = answer.value if isinstance(answer, Percent) else answer
-    if values_equal(gold_inner, answer_inner):
-        return True
-    if isinstance(gold, Percent) == isinstance(answer, Percent):
-        return False
+    rule = values_equal(gold_inner, answer_inner)
+    if rule is not None or isinstance(gold, Percent) == isinstance(answer, Percent):
+        return rule
     percent, other = (gold_inner, answer_inner) if isinstance(gold, Percent) else (answer_inner, gold_inner)
     if not (isinstance(percent, Value) and isinstance(other, Value)):
-        return False
-    literal = percent.literal
-    if literal is not None and literal.decimals is not None:  # 33.3% keeps its precision as 0.333
-        literal = NumberLiteral(literal.value / 100, literal.decimals + 2)
-    return _sympy_values_equal(Value(percent.expr / 100, percent.decimal, literal), other)
+        return None
+    return _sympy_values_equal(_hundredth(percent), other)
 
 
-def _collections_equal(gold: Any, answer: Any) -> bool:
+def _hundredth(value: Value) -> Value:
+    """`p` as `p/100`; a decimal's allowance scales with it (`33.3%` is 0.333, give or take 0.0005)."""
+    tolerance = value.tolerance
+    scaled = tuple((atom / 100, allowance / 100) for atom, allowance in tolerance.allowances)
+    return Value(value.expr / 100, Tolerance(tolerance.decimal, tolerance.allowances + scaled))
+
+
+def _collections_equal(gold: Any, answer: Any) -> Rule | None:
     if isinstance(gold, Collection) and isinstance(answer, Collection):
         if gold.names and answer.names and sorted(gold.names) == sorted(answer.names):
             by_name = dict(zip(answer.names, answer.items, strict=True))
-            return all(values_equal(g, by_name[n]) for n, g in zip(gold.names, gold.items, strict=True))
+            return all_of(values_equal(g, by_name[n]) for n, g in zip(gold.names, gold.items, strict=True))
         if _compared_in_order(gold.brackets, answer.brackets):
-            return len(gold.items) == len(answer.items) and all(
-                values_equal(g, a) for g, a in zip(gold.items, answer.items, strict=True)
-            )
+            if len(gold.items) != len(answer.items):
+                return None
+            return all_of(values_equal(g, a) for g, a in zip(gold.items, answer.items, strict=True))
         if gold.ordered or answer.ordered:
-            return False
+            return None
         return _same_members(gold.items, answer.items)
     collection, other = (gold, answer) if isinstance(gold, Collection) else (answer, gold)
     if not isinstance(other, Value):
-        return False
+        return None
     if not collection.ordered and len(collection.items) == 1:
         return values_equal(collection.items[0], other)  # `\{5\}` and `5`
     if isinstance(other.expr, sympy.MatrixBase) and 1 in other.expr.shape and collection.ordered:
-        vector = Collection(collection.brackets, tuple(Value(e, other.decimal) for e in other.expr))
+        vector = Collection(collection.brackets, tuple(Value(e, other.tolerance) for e in other.expr))
         return _collections_equal(collection, vector)
     as_one_set = _as_interval(collection) or _as_union(collection)
-    decimal = other.decimal or any(isinstance(i, Value) and i.decimal for i in collection.items)
-    return as_one_set is not None and sets_equal(as_one_set, as_set(other.expr), decimal)
+    if as_one_set is None:
+        return None
+    tolerance = combined(other.tolerance, *(i.tolerance for i in collection.items if isinstance(i, Value)))
+    return sets_equal(as_one_set, as_set(other.expr), tolerance)
 
 
 def _as_union(collection: Collection) -> sympy.Set | None:
@@ -117,11 +154,14 @@ def _compared_in_order(gold: str, answer: str) -> bool:
     return gold == answer and gold not in ("{}", "")
 
 
-def _same_members(gold: tuple[Any, ...], answer: tuple[Any, ...]) -> bool:
+def _same_members(gold: tuple[Any, ...], answer: tuple[Any, ...]) -> Rule | None:
     """Set equality: every item on each side equals some item on the other (a repeat adds nothing)."""
-    return all(any(values_equal(g, a) for a in answer) for g in gold) and all(
-        any(values_equal(g, a) for g in gold) for a in answer
-    )
+    pairs = chain(((g, answer) for g in gold), ((a, gold) for a in answer))
+    return all_of(_first_match(item, others) for item, others in pairs)
+
+
+def _first_match(item: Any, others: tuple[Any, ...]) -> Rule | None:
+    return next((rule for other in others if (rule := values_equal(item, other)) is not None), None)
 
 
 def _as_interval(collection: Collection) -> sympy.Interval | None:
@@ -134,36 +174,14 @@ def _as_interval(collection: Collection) -> sympy.Interval | None:
     return sympy.Interval(start, end, collection.brackets[0] == "(", collection.brackets[1] == ")")
 
 
-def _sympy_values_equal(gold: Value, answer: Value) -> bool:
-    if _within_rounding(gold, answer):
-        return True
-    decimal = gold.decimal or answer.decimal
+def _sympy_values_equal(gold: Value, answer: Value) -> Rule | None:
     gold_expr, answer_expr = gold.expr, answer.expr
-    # An assignment on one side only (`x = 5` against `5`): compare the assigned value.
-    if _is_assignment(gold_expr) and not isinstance(answer_expr, sympy.logic.boolalg.Boolean):
+    # A definition on one side only (`x = 5`, `g(t) = t^2 - 1` against `t^2 - 1`): compare its value.
+    if is_definition(gold_expr) and not isinstance(answer_expr, Boolean):
         gold_expr = gold_expr.rhs
-    elif _is_assignment(answer_expr) and not isinstance(gold_expr, sympy.logic.boolalg.Boolean):
+    elif is_definition(answer_expr) and not isinstance(gold_expr, Boolean):
         answer_expr = answer_expr.rhs
-    return exprs_equal(gold_expr, answer_expr, decimal)
-
-
-def _within_rounding(gold: Value, answer: Value) -> bool:
-    """True when the coarser plain decimal of the two is the other value rounded to its places."""
-    rounded = [v for v in (gold, answer) if v.literal is not None and rounding_tolerance(v.literal)]
-    if not rounded:
-        return False
-    coarse = min(rounded, key=lambda v: v.literal.decimals)
-    other = answer if coarse is gold else gold
-    if not isinstance(other.expr, sympy.Expr) or other.expr.free_symbols:
-        return False
-    tolerance = rounding_tolerance(coarse.literal)
-    shown = sympy.Rational(coarse.literal.value.numerator, coarse.literal.value.denominator)
-    gap = sympy.N(other.expr - shown, 50)
-    return bool(gap.is_real) and bool(abs(gap) <= sympy.Rational(tolerance.numerator, tolerance.denominator))
-
-
-def _is_assignment(expr: Any) -> bool:
-    return isinstance(expr, sympy.Eq) and expr.lhs.is_Symbol
+    return exprs_equal(gold_expr, answer_expr, combined(gold.tolerance, answer.tolerance))
 
 
 def _short(value: Any) -> str:

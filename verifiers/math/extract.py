@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections import deque
 
+from verifiers.math.plaintext import MATH_NAMES
+
 # The fallbacks only look at the end of a response: the final answer is there, and this bounds
 # their cost on huge inputs.
 _TAIL_CHARS = 2000
@@ -43,11 +45,27 @@ _TURN_END = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id|end)\|>|\n[ \t]*
 # Between the parts of one answer: connectives, names of the next part (`y_2 =`), punctuation.
 _BOX_GAP_NAME = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?'*\s*=")
 _CONNECTIVE_WORDS = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
+_HTML_TAG = re.compile(r"</?(?:b|strong|em|i|code|span)>", re.IGNORECASE)
 _QUOTE = re.compile(r'^\s*\\?["“]|\\?["”]\s*$')
 _NUMBER_THEN_WORDS = re.compile(r"\s*(" + _NUMBER.pattern + r")\s+(?:because|since|as|which|so|and|but)\b")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
 _SENTENCE_END = re.compile(r"(?<!\d)\.(?!\d)|\.(?=\s|$)")
 _HEADING = re.compile(r"^[A-Za-z]{3,}")
+_HEDGE_AFTER = re.compile(
+    r",?\s*\b(?:I\s+think|I\s+believe|I\s+guess|I\s+hope|hopefully)\b.*$", re.IGNORECASE
+)
+_CONCLUDING = re.compile(r"^\s*(?:so|thus|therefore|hence|then)\b,?\s*", re.IGNORECASE)
+# Words that do not make a line prose: names of mathematics, and the connectives of a list.
+_NOT_PROSE = MATH_NAMES | {"and", "or"}
+_CLOCK_TIME = re.compile(
+    r"\b\d{1,2}:[0-5]\d(?::[0-5]\d)?(?:\s*[AaPp]\.?\s*[Mm]\b\.?)?|\b\d{1,2}\.[0-5]\d\s*[AaPp]\.?\s*[Mm]\b\.?"
+)
+# What a plain-text expression is made of, read right to left from its last number.
+_OPERAND_END = re.compile(r"(?:\d+(?:[.,]\d+)*|[π√²³]|(?<![A-Za-z])[A-Za-z]+)$")
+_CONSTANT_AFTER = re.compile(r"(?:\s*\*?\s*(?:π|pi\b)|²|³|\^\d+)*")
+_OPERATOR_END = re.compile(r"\s*[+\-−*/^×÷·]\s*$")
+_PLAIN_LIST = re.compile(r"[\d\s,.+\-−/π√^*]*")
+_MAX_GROUP = 200
 
 
 def extract_answer(response: str) -> str | None:
@@ -86,12 +104,13 @@ def gold_answer(gold: str) -> str:
 
 
 def clean_answer(text: str) -> str:
-    r"""Strip what surrounds an answer without being part of it: math delimiters, markdown, a final period."""
-    text = text.strip()
+    r"""Strip what surrounds an answer without being part of it: math delimiters, markdown (bold,
+    code ticks, HTML emphasis), a final period."""
+    text = _HTML_TAG.sub("", text).strip()
     changed = True
     while changed and text:
         before = text
-        text = text.strip().strip("*").strip()
+        text = text.strip().strip("*`").strip()
         for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
             if text.startswith(left) and text.endswith(right) and len(text) >= len(left) + len(right):
                 text = text[len(left) : len(text) - len(right)]
@@ -221,6 +240,7 @@ def _after_answer_phrase(text: str) -> str | None:
     end = _SENTENCE_END.search(line)
     if end:
         line = line[: end.start()]
+    line = _HEDGE_AFTER.sub("", line)  # "-3π/4, I think": the answer, not the doubt
     # Several math parts joined by "and" (`$12$ and $13$`) are one answer.
     joined = _joined_math(_QUOTE.sub("", line))
     if joined:
@@ -240,7 +260,8 @@ def _after_answer_phrase(text: str) -> str | None:
 def is_prose(text: str) -> bool:
     """True when `text` has words outside its math and `\\text{}`: two or more words of 2+ letters."""
     outside = _COMMAND_OR_MATH.sub(" ", re.sub(r"\\text\s*\{[^{}]*\}", " ", _ENVIRONMENT.sub(" ", text)))
-    return len(re.findall(r"[A-Za-z]{2,}", outside)) >= 2
+    words = [w for w in re.findall(r"[A-Za-z]{2,}", outside) if w.lower() not in _NOT_PROSE]
+    return len(words) >= 2
 
 
 def _final_math(text: str) -> str | None:
@@ -275,12 +296,13 @@ def _bare_last_line(text: str) -> str | None:
     """The whole last line when it is short and holds math, not prose (`\\frac{10}{9}`, `x = 3`)."""
     last_line = text[-_TAIL_CHARS:].strip().rsplit("\n", 1)[-1]
     last_line = last_line.rsplit(":", 1)[-1] if re.match(r"[A-Za-z* ]+:", last_line) else last_line
+    last_line = _CONCLUDING.sub("", last_line)  # "So √5 ≈ 2.236": the math after "So"
     if (
         len(last_line) > 100
         or is_prose(last_line)
         or "\\boxed" in last_line
         or len(re.findall(r"(?<!\\)\$", last_line)) % 2  # a stray `$` is currency, not math
-        or not re.search(r"[\d\\=<>^+\-*/()]", last_line)  # some mathematics: `b = a`, `a/b`
+        or not re.search(r"[\d\\=<>^+\-*/()π√∞]", last_line)  # some mathematics: `b = a`, `a/b`, `∞`
     ):
         return None
     return clean_answer(last_line) or None
@@ -293,11 +315,76 @@ def _single_word(text: str) -> str | None:
 
 
 def _last_number(text: str) -> str | None:
-    """The last number in the end of the response (commas, decimals and `a/b` fractions included)."""
-    found = _last_match(_NUMBER, text[-_TAIL_CHARS:])
+    """The last number in the end of the response (commas, decimals and `a/b` fractions included),
+    grown into the clock time, plain-text expression or tuple it belongs to (`9:15 AM`, `3π/4`,
+    `sqrt(5)/2`, `(2, 3)`)."""
+    tail = text[-_TAIL_CHARS:]
+    found = _last_match(_NUMBER, tail)
     if found is None:
         return None
-    return clean_answer(found.group(0).rstrip(",")) or None
+    clock = _last_match(_CLOCK_TIME, tail)
+    if clock is not None and clock.start() <= found.start() < clock.end():
+        return clean_answer(clock.group(0))
+    # A constant or a power written right after the number belongs to it: `25π`, `3/4 pi`, `5²`.
+    end = found.end() + len(_CONSTANT_AFTER.match(tail, found.end()).group(0))
+    start, end = _enclosing_tuple(tail, _plain_expression_start(tail, found.start()), end)
+    return clean_answer(tail[start:end].rstrip(",")) or None
+
+
+def _plain_expression_start(text: str, start: int) -> int:
+    """Where the plain-text expression ending with the operand at `start` begins: operands
+    (numbers, `π`, `√`, single-letter variables, function names and their parenthesised
+    arguments) joined by operators or written side by side (`2√3`)."""
+    expression_start = start
+    while True:
+        window = text[max(0, start - 40) : start]
+        if window.endswith(")"):
+            opening = _opening_paren(text, start - 1)
+            if opening is None:
+                break
+            name = re.search(r"(?<![A-Za-z])[A-Za-z]+$", text[max(0, opening - 12) : opening])
+            start = opening - (len(name.group(0)) if name and name.group(0).lower() in MATH_NAMES else 0)
+        elif operand := _OPERAND_END.search(window):
+            word = operand.group(0)
+            if word.isalpha() and len(word) > 1 and word.lower() not in MATH_NAMES:
+                break
+            start -= len(word)
+        else:
+            operator = _OPERATOR_END.search(window)
+            # `3-5` between bare numbers is a range, not a subtraction.
+            if operator is None or re.search(r"\d-$", window):
+                break
+            start -= len(operator.group(0))
+            continue  # an operator counts only with an operand before it
+        expression_start = start
+    # A minus sign right before the expression, not after an operand, is its sign: `is -3π/4`.
+    if re.search(r"(?:^|[\s(=])[-−]$", text[max(0, expression_start - 2) : expression_start]):
+        expression_start -= 1
+    return expression_start
+
+
+def _opening_paren(text: str, close_index: int) -> int | None:
+    """Index of the `(` matching the `)` at `close_index`, looking back at most `_MAX_GROUP` characters."""
+    depth = 0
+    for i in range(close_index, max(-1, close_index - _MAX_GROUP), -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return None
+
+
+def _enclosing_tuple(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen `text[start:end]` to the bracketed list of numbers around it (`(2, 3)`, `[-1, 4)`), if any."""
+    close = re.match(r"\s*[)\]]", text[end:])
+    opening = max(
+        text.rfind("(", max(0, start - _MAX_GROUP), start), text.rfind("[", max(0, start - _MAX_GROUP), start)
+    )
+    if close is None or opening < 0:
+        return start, end
+    inside = text[opening + 1 : end]
+    if "," not in inside or not _PLAIN_LIST.fullmatch(inside):
+        return start, end
+    return opening, end + close.end()
 
 
 def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:

@@ -1,14 +1,22 @@
 r"""String clean-up of an answer before parsing: one canonical spelling for LaTeX and plain text.
 
 What is removed carries no mathematical content for grading (spacing commands, `\left`, dollar
-signs, degree marks, trailing unit words); what is rewritten is plain text or malformed LaTeX
-that the LaTeX parser would reject (`**`, `1.5e3`, `\sqrt(2)`, `2 1/2`, thousands separators).
-Percent signs are kept: whether `50\%` means 50 or 0.5 is decided when comparing.
+signs, degree marks, trailing unit words, hedges such as "approximately", a dangling backslash);
+what is rewritten is plain text or malformed LaTeX that the LaTeX parser would reject (`**`,
+`1.5e3`, `sqrt(2)`, `3*pi/4`, `2 1/2`, thousands separators, see `plaintext`), an answer wrapped
+whole in `\text{}` (its content is plain text: `\text{7}` is 7), `x \approx 2.24` (the value of
+`x`, as `x = 2.24`; an approximation after a value is dropped when parsing) and a system of
+equations in a `cases` or `aligned` environment (its rows become a comma list). A degree mark is
+dropped (`30^\circ` answers "how many degrees"), except inside a trigonometric expression, where
+it converts to radians so `\cos(90^\circ - x)` is `\sin x`. Percent signs are kept: whether
+`50\%` means 50 or 0.5 is decided when comparing.
 """
 
 from __future__ import annotations
 
 import re
+
+from verifiers.math.plaintext import MATH_NAMES, plain_to_latex
 
 # The token that stands for an ellipsis (`\ldots`, `\cdots`, `...`) in a sequence.
 ELLIPSIS = "…"
@@ -21,8 +29,36 @@ _NEGATIVE_SPACE = re.compile(r"(?<!\\)\\!\s*")
 _DOUBLED_BACKSLASH = re.compile(r"\\\\(?=[A-Za-z])")
 # An upright single letter is the constant itself: `\text{e}`, `\mathrm{e}` (Euler), `\mathrm{i}`.
 _UPRIGHT_LETTER = re.compile(r"\\text\s*\{\s*([A-Za-z])\s*\}")
-_STYLE = re.compile(r"\\(?:textbf|textit|textrm|texttt|textsf|mathrm|mbox|operatorname\*?)\s*\{")
+_STYLE = re.compile(
+    r"\\(?:textbf|textit|textrm|texttt|textsf|mathrm|mathbf|boldsymbol|bm|mbox|operatorname\*?)\s*\{"
+)
 _DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree")
+_TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![A-Za-z])")
+_DEGREE_ANGLE = re.compile(r"(\d+(?:\.\d+)?|[A-Za-z])\s*(?:" + _DEGREES.pattern + ")")
+_APPROX = re.compile(r"\\(?:approx|simeq|thickapprox)(?![A-Za-z])")
+# `x \approx 0.333`: the approximate value of a name is its value.
+_NAMED_APPROX = re.compile(r"(?<![\w}\\])([A-Za-z](?:_\{?\w+\}?)?'*)\s*\\approx(?![A-Za-z])")
+_HEDGE = re.compile(
+    r"^(?:approximately|approx\.?|about|around|roughly|nearly|exactly|=|\\approx(?![A-Za-z]))\s*",
+    re.IGNORECASE,
+)
+# A backslash that ends the answer or stands before a digit escapes nothing: `7\`, `\7`.
+_DANGLING_BACKSLASH = re.compile(r"(?:\\)+\s*$|(?<!\\)\\(?=\d)")
+# A derivative or an inverse is another function: `f'(x)`, `y''`, `f^{-1}(x)` get names of their own
+# (the parser would drop the prime, and read `f^{-1}(x)` as `1/f(x)`).
+_PRIMES = re.compile(r"(?<![A-Za-z\\])([A-Za-z])('+)(?![A-Za-z'])")
+_INVERSE = re.compile(r"(?<![A-Za-z\\])([fghFGH])\^\s*\{?\s*-1\s*\}?(?=\s*\()")
+# A function applied without parentheses (`\sin x / \cos x`): its argument is the next number or
+# variable, with an exponent (`\sin 2x`, `\sin x^2`), which the parser would otherwise stretch over
+# the division.
+_BARE_ARGUMENT = re.compile(
+    r"(\\(?:a?(?:sin|cos|tan)h?|arc(?:sin|cos|tan)|cot|sec|csc|ln|log|exp)(?![A-Za-z])"
+    r"(?:\s*[\^_]\s*(?:\{[^{}]*\}|-?\d))*)\s*"
+    r"((?:\d+(?:\.\d+)?)?(?:[A-Za-z](?![A-Za-z])|\\(?:pi|theta|alpha|beta|phi)(?![A-Za-z]))?"
+    r"(?:\^\s*(?:\{[^{}]*\}|\d))?)(?=\s*[/)+\-=,]|\s*$)"
+)
+_CURRENCY = re.compile(r"\\\$|[$£€¥₹]|\\(?:pounds|euro|yen)\b")
+_SYSTEM = re.compile(r"\\begin\{(cases|aligned|align\*?|gathered|split)\}(.*?)\\end\{\1\}", re.DOTALL)
 _ELLIPSIS = re.compile(r"\\(?:ldots|cdots|dots[bcmio]?)\b|\.{3,}|…")
 _CONNECTIVE = re.compile(
     r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\\(?:lor|vee)\b|\s(?:or|and)\s|(?<=[)\]}])(?:or|and)(?=[(\[{]))\s*",
@@ -34,12 +70,8 @@ _MIXED_NUMBER = re.compile(r"^([+-]?\d+)\s+(\d+)\s*/\s*(\d+)$")
 # A thousands group never starts with 0: `0,111` is a decimal comma or a list, not 111.
 _THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 _SPACED_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
-_TRAILING_TEXT = re.compile(r"^(.*?\S)\s*\\text\s*\{([^{}]*)\}\s*$", re.DOTALL)
+_TRAILING_TEXT = re.compile(r"^(.*?\S)\s*\\text\s*\{([^{}]*)\}\s*(?:\^\s*\{?\d\}?)?\s*$", re.DOTALL)
 _UNIT_WORD = re.compile(r"[a-zA-Z]{2,}\.?(?:\^\{?\d\}?)?")
-# Words that are mathematics, not units, when they trail a number.
-_MATH_WORDS = frozenset(
-    "pi sin cos tan cot sec csc log ln exp sqrt arcsin arccos arctan sinh cosh tanh infty inf oo i e".split()
-)
 
 
 def normalize(text: str) -> str:
@@ -50,16 +82,23 @@ def normalize(text: str) -> str:
     text = _SPACING.sub(" ", text).replace("~", " ")
     text = re.sub(r"\\[dt]frac\b", r"\\frac", text)
     text = _STYLE.sub(r"\\text{", text)
+    text = plain_to_latex(unwrap_text(text))
+    text = _SYSTEM.sub(_system_as_list, text)
+    text = _APPROX.sub(r"\\approx", _DANGLING_BACKSLASH.sub("", text.strip()))
+    text = _NAMED_APPROX.sub(r"\1 =", text)
+    if _TRIG.search(text):
+        text = _DEGREE_ANGLE.sub(r"(\1\\pi/180)", text)
+    text = _BARE_ARGUMENT.sub(lambda m: f"{m.group(1)}({m.group(2)})" if m.group(2) else m.group(0), text)
+    text = _PRIMES.sub(lambda m: f"{m.group(1)}_{{d{len(m.group(2))}}}", _INVERSE.sub(r"\1_{inv}", text))
     text = _DEGREES.sub("", text)
-    text = text.replace("\\$", "").replace("$", "").replace("{,}", ",")
+    text = _CURRENCY.sub("", text).replace("{,}", ",")
     text = _ELLIPSIS.sub(ELLIPSIS, text)
-    text = _strip_units(text.strip())
+    text = _strip_units(_HEDGE.sub("", text.strip()))
     text = _UPRIGHT_LETTER.sub(r"\1", text)  # after units, so `5\text{ m}` stays 5
     text = _CONNECTIVE.sub(",", text)
     text = _MEMBERSHIP.sub("", text)
     text = text.replace("**", "^")
     text = _SCIENTIFIC.sub(r"\1\\times10^{\2}", text)
-    text = _fix_sqrt_parens(text)
     text = _MIXED_NUMBER.sub(r"\1\\frac{\2}{\3}", text)
     text = re.sub(r"\s+", " ", text).strip()
     if _THOUSANDS.fullmatch(text) or _SPACED_THOUSANDS.fullmatch(text):
@@ -71,6 +110,12 @@ def unwrap_text(text: str) -> str:
     r"""`\text{Monday}` -> `Monday`; anything else unchanged."""
     match = re.fullmatch(r"\\text\s*\{(.*)\}", text.strip(), re.DOTALL)
     return match.group(1).strip() if match and "}" not in match.group(1) else text
+
+
+def _system_as_list(match: re.Match[str]) -> str:
+    r"""The rows of a `cases` or `aligned` environment as a comma list (alignment marks `&` dropped)."""
+    rows = re.split(r"\\\\", match.group(2))
+    return ", ".join(row.replace("&", "").strip() for row in rows if row.strip())
 
 
 def _strip_units(text: str) -> str:
@@ -95,29 +140,8 @@ def _strip_units(text: str) -> str:
 
 
 def _is_unit_like(word: str) -> bool:
-    return word.rstrip(".").split("^")[0].lower() not in _MATH_WORDS
+    return word.rstrip(".").split("^")[0].lower() not in MATH_NAMES
 
 
 def _has_digit(text: str) -> bool:
     return any(c.isdigit() for c in text)
-
-
-def _fix_sqrt_parens(text: str) -> str:
-    r"""`4\sqrt(2)` -> `4\sqrt{2}`: a common slip the LaTeX grammar rejects."""
-    out = []
-    i = 0
-    while True:
-        j = text.find("\\sqrt(", i)
-        if j < 0:
-            out.append(text[i:])
-            return "".join(out)
-        depth = 0
-        for k in range(j + 5, len(text)):
-            depth += {"(": 1, ")": -1}.get(text[k], 0)
-            if depth == 0:
-                break
-        else:
-            out.append(text[i:])
-            return "".join(out)
-        out.append(text[i:j] + "\\sqrt{" + text[j + 6 : k] + "}")
-        i = k + 1

@@ -1,11 +1,12 @@
-r"""Plain numeric literals: the in-process fast path and the rule for comparing numbers.
+r"""Plain numeric literals and the rule for comparing numbers.
 
 Most RL rewards compare an integer with an integer. Parsing `42`, `-1,000`, `0.25` or `\frac{3}{4}`
 needs no sympy and cannot hang (the input length is bounded and there is no exponentiation), so
-these pairs are decided here, in the caller's process, in microseconds.
+these pairs are decided in the caller's process (`fastpath`), in microseconds.
 
 A decimal is graded as the value it rounds (`0.667` for `2/3`) when it shows at least
-`MIN_ROUNDED_DIGITS` significant digits; `1,22` is read with a decimal comma only when the other
+`MIN_ROUNDED_DIGITS` significant digits, here for plain numbers and in `symbolic` for decimals
+inside expressions (`decimal_allowances`); `1,22` is read with a decimal comma only when the other
 side is a single number, the one reading under which the two could be equal.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+
+from verifiers.math.verdict import Rule
 
 # Longer literals go to the worker; this bounds the cost of Fraction arithmetic here.
 _MAX_LITERAL_CHARS = 60
@@ -24,6 +27,9 @@ DECIMAL_REL_TOL = Fraction(1, 10**6)
 # Fewer significant digits than this and a decimal is not graded as a rounding (see `rounding_tolerance`).
 MIN_ROUNDED_DIGITS = 3
 
+# A decimal point between digits, or before one (`.5`): the answer was written with decimals.
+DECIMAL_POINT = re.compile(r"\d\.\d|(?<!\d)\.\d")
+_WRITTEN_DECIMAL = re.compile(r"(?<![\d.])\d*\.\d+(?![\d.])")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 # A thousands group never starts with 0 (`0,111` is a decimal).
 _THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+")
@@ -68,19 +74,19 @@ def parse_number_literal(text: str) -> NumberLiteral | None:
     return None
 
 
-def numbers_match(gold: NumberLiteral, answer: NumberLiteral) -> bool:
-    """Exact values must be equal; when either side is a decimal, it may be the other rounded to its
-    places (see `rounding_tolerance`), else the two must agree within `DECIMAL_REL_TOL`."""
+def numbers_match(gold: NumberLiteral, answer: NumberLiteral) -> Rule | None:
+    """`exact` for equal values; when either side is a decimal, `numeric_tolerance` if it is the other
+    rounded to its places (see `rounding_tolerance`) or the two agree within `DECIMAL_REL_TOL`; else None."""
     if gold.value == answer.value:
-        return True
+        return "exact"
     if gold.decimals is None and answer.decimals is None:
-        return False
-    decimals = [n for n in (gold, answer) if rounding_tolerance(n) is not None]
-    if decimals:
-        coarse = min(decimals, key=lambda n: n.decimals or 0)
-        if abs(gold.value - answer.value) <= rounding_tolerance(coarse):
-            return True
-    return abs(gold.value - answer.value) <= DECIMAL_REL_TOL * max(abs(gold.value), abs(answer.value))
+        return None
+    gap = abs(gold.value - answer.value)
+    # The coarser decimal is read as the other value rounded to its places.
+    allowance = max(rounding_tolerance(n) or 0 for n in (gold, answer))
+    if gap <= allowance or gap <= DECIMAL_REL_TOL * max(abs(gold.value), abs(answer.value)):
+        return "numeric_tolerance"
+    return None
 
 
 def rounding_tolerance(number: NumberLiteral) -> Fraction | None:
@@ -96,6 +102,22 @@ def rounding_tolerance(number: NumberLiteral) -> Fraction | None:
     if number.value == 0 or digits < MIN_ROUNDED_DIGITS:
         return None
     return Fraction(1, 2 * 10**number.decimals)
+
+
+def decimal_allowances(text: str) -> dict[float, Fraction]:
+    """For each decimal written in `text` with a rounding allowance (see `rounding_tolerance`): its
+    absolute value as a float, mapped to that allowance (the larger, if written twice).
+
+    The written form is read from the text because a parsed float forgets trailing zeros: `12.50`
+    claims two places, `12.5` one."""
+    allowances: dict[float, Fraction] = {}
+    for match in _WRITTEN_DECIMAL.finditer(text):
+        literal = parse_number_literal(match.group(0))
+        tolerance = rounding_tolerance(literal) if literal is not None else None
+        if tolerance is not None:
+            key = float(literal.value)
+            allowances[key] = max(tolerance, allowances.get(key, tolerance))
+    return allowances
 
 
 def decimal_comma(text: str) -> NumberLiteral | None:

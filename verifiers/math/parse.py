@@ -7,7 +7,7 @@ unions and matrices. What it cannot know is the answer's *shape*, so that is rea
   `{1,3}` are TeX grouping, so they make a bare list; `;` separates groups (`p=5,q=2;p=7,q=2`);
 - assignments to distinct names (`x=1, y=2`) are a named tuple;
 - `…` stands for an ellipsis inside a sequence;
-- a choice letter (`(B)`) and prose (`\text{Monday}`, `even`) are text;
+- prose (`\text{Monday}`, `even`) is text (choice letters are read before, in `choice`);
 - a trailing `\%` marks a percentage (compared both as `p` and as `p/100`).
 """
 
@@ -18,27 +18,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import sympy
-from latex2sympy2_extended import latex2sympy
-from latex2sympy2_extended.math_normalization import NormalizationConfig
+from antlr4.atn.PredictionMode import PredictionMode
+from latex2sympy2_extended.latex2sympy2 import ConversionConfig
+from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy as LatexConverter  # what `latex2sympy` runs
+from latex2sympy2_extended.math_normalization import NormalizationConfig, normalize_latex
 
-from verifiers.math.normalize import ELLIPSIS, normalize, unwrap_text
-from verifiers.math.numeric import NumberLiteral, parse_number_literal
+from verifiers.math.normalize import ELLIPSIS, unwrap_text
+from verifiers.math.numeric import DECIMAL_POINT, decimal_allowances
+from verifiers.math.plaintext import MATH_NAMES
+from verifiers.math.symbolic import EXACT, Tolerance
 
 _LATEX_CONFIG = NormalizationConfig(
     basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all", equations=False
 )
 _OPEN, _CLOSE = "([{", ")]}"
-_CHOICE = re.compile(r"\(?([A-J])\)?(?:[.:]?\s.*)?", re.DOTALL)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z' -]*")
-_MATH_NAMES = frozenset("sin cos tan cot sec csc log ln exp sqrt pi infty arcsin arccos arctan".split())
-_DECIMAL = re.compile(r"\d\.\d|(?<!\d)\.\d")
+_FUNCTION = re.compile(r"\\(?:a?(?:sin|cos|tan)h?|arc(?:sin|cos|tan)|cot|sec|csc|log|ln|exp)(?![A-Za-z])")
 # `name = value` where the name is a variable such as `x`, `y_1`, `y_{2}`, `p'`.
 _NAMED = re.compile(r"([A-Za-z](?:_\{?\w+\}?)?'*)\s*=(?!=)([^=]+)", re.DOTALL)
 
 
 @dataclass(frozen=True)
 class Text:
-    """A non-mathematical answer (a choice letter or words), compared case-insensitively."""
+    """A non-mathematical answer (words), compared case-insensitively."""
 
     value: str
 
@@ -77,34 +79,23 @@ class Collection:
 
 @dataclass(frozen=True)
 class Value:
-    """A sympy object and whether it was written with decimals (then compared with a tolerance);
-    `literal` is set when the answer is a plain number, so its written precision is known."""
+    """A sympy object and how it was written: `tolerance` says whether with decimals, and which
+    of its decimals (Float atoms) show enough digits to be read as roundings (see `symbolic`)."""
 
     expr: Any
-    decimal: bool
-    literal: NumberLiteral | None = None
+    tolerance: Tolerance = EXACT
 
     def __str__(self) -> str:
         return str(self.expr)
 
 
-def parse_answer(text: str, choice: bool = False) -> Any:
-    """Parse one answer string into `Text`, `Percent`, `Collection`, `Value` (or the `ELLIPSIS` token).
+def parse_answer(text: str) -> Any:
+    """Parse one answer, already `normalize`d, into `Text`, `Percent`, `Collection`, `Value` (or the
+    `ELLIPSIS` token).
 
-    With `choice=True` (the gold is a choice letter) a leading letter like `(C)` or `C.` is taken
-    as the answer. Raises an exception when the text is not understandable mathematics.
+    Raises an exception when the text is not understandable mathematics.
     """
-    text = normalize(text)
-    if choice:
-        match = _CHOICE.fullmatch(unwrap_text(text))
-        if match:
-            return Text(match.group(1))
     return _parse_item(text)
-
-
-def is_choice(text: str) -> bool:
-    """True when `text` is a multiple-choice letter such as `B`, `(B)` or `\\text{(B)}`."""
-    return re.fullmatch(r"\(?[A-J]\)?", unwrap_text(normalize(text))) is not None
 
 
 def _parse_item(text: str) -> Any:
@@ -125,6 +116,10 @@ def _parse_item(text: str) -> Any:
         return _named_tuple(parts) or Collection(brackets, tuple(_parse_item(p) for p in parts))
     if brackets == "" and inner != text:  # TeX grouping braces around one item
         return _parse_item(inner)
+    # `1/3 \approx 0.333`: the approximation annotates the exact value, which is the answer;
+    # alone (`(\approx 1.2, \approx 3.4)`), the approximation is the answer.
+    exact, _, approximation = text.partition("\\approx")
+    text = exact.strip() or approximation.strip()
     value = _assigned_value(text)
     if value is not None:
         return _parse_item(value)
@@ -133,10 +128,47 @@ def _parse_item(text: str) -> Any:
         return Collection(":", tuple(_parse_item(p) for p in ratio))
     if ELLIPSIS in text:
         raise ValueError("an ellipsis inside an expression")
-    expr = latex2sympy(text, normalization_config=_LATEX_CONFIG)
+    expr = _latex_to_sympy(text)
     if isinstance(expr, sympy.FiniteSet):  # `a \pm b`
-        return Collection("{}", tuple(Value(e, False) for e in expr.args))
-    return Value(expr, bool(_DECIMAL.search(text)), parse_number_literal(text))
+        return Collection("{}", tuple(Value(e) for e in expr.args))
+    return Value(expr, _written_tolerance(text, expr))
+
+
+class _SllConverter(LatexConverter):
+    """The LaTeX converter with its parser in ANTLR's SLL prediction mode."""
+
+    def create_parser(self, latex_str: str) -> Any:
+        parser = super().create_parser(latex_str)
+        parser._interp.predictionMode = PredictionMode.SLL
+        return parser
+
+
+def _latex_to_sympy(text: str) -> Any:
+    """`latex2sympy(text)`, parsed first in ANTLR's SLL prediction mode, then in full LL only if that
+    fails. SLL is several times faster on this grammar, and ANTLR guarantees that an SLL parse
+    without a syntax error is the tree LL would build (the converter raises at the first error,
+    so no recovered parse slips through); an error under SLL may just need LL's full context."""
+    latex = normalize_latex(text, _LATEX_CONFIG)
+    try:
+        return _SllConverter(config=ConversionConfig()).parse(latex)
+    # The converter signals a syntax error with a bare Exception; LL decides whether it is one.
+    except Exception:  # noqa: BLE001
+        return LatexConverter(config=ConversionConfig()).parse(latex)
+
+
+def _written_tolerance(text: str, expr: Any) -> Tolerance:
+    """The tolerance `text` earns by its decimals: each Float atom of `expr` that the text wrote
+    with enough significant digits gets half a unit in its last written place."""
+    if not DECIMAL_POINT.search(text):
+        return EXACT
+    written = decimal_allowances(text)
+    atoms = expr.atoms(sympy.Float) if isinstance(expr, sympy.Basic | sympy.MatrixBase) else set()
+    allowances = tuple(
+        (atom, sympy.Rational(written[abs(float(atom))]))
+        for atom in sorted(atoms, key=float)
+        if abs(float(atom)) in written
+    )
+    return Tolerance(True, allowances)
 
 
 def _named_tuple(parts: list[str]) -> Collection | None:
@@ -162,7 +194,8 @@ def _assigned_value(text: str) -> str | None:
     # (`\frac{1}{2} \cdot 20 = 10`), not an expression in unknowns (`x + y = 5` is a line), unless
     # the equalities form a chain (`1 = a = x = 0`): worked steps that end in the result.
     left = parts[0]
-    is_name = not re.search(r"[+\-\d]", re.sub(r"_\{[^{}]*\}|_\w", "", left))
+    # `\tan(x) = 3` is an equation about tan, not a name for 3 (it differs from `\cot(x) = 3`).
+    is_name = not re.search(r"[+\-\d]", re.sub(r"_\{[^{}]*\}|_\w", "", left)) and not _FUNCTION.search(left)
     is_computation = not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", left))
     if len(parts) == 2 and not (is_name or is_computation):
         return None
@@ -176,7 +209,7 @@ def _is_prose(text: str) -> bool:
     if not _WORDS.fullmatch(text):
         return False
     words = re.findall(r"[A-Za-z]+", text)
-    return any(len(w) >= 3 and w.lower() not in _MATH_NAMES for w in words)
+    return any(len(w) >= 3 and w.lower() not in MATH_NAMES for w in words)
 
 
 def _outer_brackets(text: str) -> tuple[str, str]:

@@ -29,7 +29,7 @@ def _exit_when_orphaned(parent_pid: int) -> None:
 
 
 def serve() -> None:
-    """Answer `(gold, answer)` requests with `("ok", judgement)` or `("error", reason)` until stdin closes."""
+    """Answer `(gold, answer)` requests with `("ok", verdict)` or `("error", reason)` until stdin closes."""
     # Keep the protocol stream private: anything printed by libraries goes to stderr instead.
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

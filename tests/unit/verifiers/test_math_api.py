@@ -47,9 +47,36 @@ def test_verdict_is_small_and_picklable() -> None:
     assert pickle.loads(pickle.dumps(verdict)) == verdict
 
 
-def test_verdict_rejects_unknown_status() -> None:
+def test_verdict_rejects_unknown_status_and_rule() -> None:
     with pytest.raises(ValueError):
         MathVerdict("maybe")
+    with pytest.raises(ValueError):
+        MathVerdict("correct", rule="vibes")
+
+
+def test_verdict_names_the_rule_that_decided() -> None:
+    pairs = [
+        ("42", GSM_RESPONSE),
+        ("\\frac{\\sqrt{3}}{2}", "so $\\boxed{0.866}$"),
+        ("x^2-1", "\\boxed{(x-1)(x+1)}"),
+        ("B", "I'd pick B, since A and C overcount."),
+        ("09:15", "9:15 a.m."),
+        ("\\text{Monday}", "\\boxed{\\text{monday}}"),
+        ("7", "#### 8"),
+        ("3", "no idea"),
+    ]
+    verdicts = verify_batch(pairs, workers=2)
+    assert [v.rule for v in verdicts] == [
+        "exact",
+        "numeric_tolerance",
+        "symbolic",
+        "choice",
+        "clock",
+        "text",
+        "exact",
+        "",
+    ]
+    assert [v.correct for v in verdicts] == [True] * 6 + [False] * 2
 
 
 def test_batch_keeps_order_and_mixes_paths() -> None:
@@ -84,11 +111,11 @@ def test_adversarial_input_yields_a_verdict(response: str) -> None:
 def test_worker_is_replaced_after_a_timeout() -> None:
     pool = WorkerPool(1)
     try:
-        assert pool.run(("2", "\\sqrt{4}"), 30.0).reply[1][0] == "correct"
+        assert pool.run(("2", "\\sqrt{4}"), 30.0).reply[1].status == "correct"
         first = pool.pids()
         assert pool.run(("1", "10^{10^{10^{10}}}"), 0.5).kind == "timeout"
         assert pool.pids() == []  # the stuck worker was killed, not returned to the pool
-        assert pool.run(("2", "\\sqrt{4}"), 30.0).reply[1][0] == "correct"
+        assert pool.run(("2", "\\sqrt{4}"), 30.0).reply[1].status == "correct"
         assert pool.started == 2 and pool.pids() != first
     finally:
         pool.close()

@@ -126,18 +126,18 @@ NOT_EQUAL = [
 
 @pytest.mark.parametrize(("gold", "answer"), EQUAL)
 def test_equal_pairs(gold: str, answer: str) -> None:
-    assert judge(gold, answer)[0] == "correct"
+    assert judge(gold, answer).status == "correct"
 
 
 @pytest.mark.parametrize(("gold", "answer"), NOT_EQUAL)
 def test_unequal_pairs(gold: str, answer: str) -> None:
-    assert judge(gold, answer)[0] == "incorrect"
+    assert judge(gold, answer).status == "incorrect"
 
 
 def test_unparseable_gold_is_an_error() -> None:
-    status, _, _, detail = judge("\\frac{", "1")
-    assert status == "error" and "gold" in detail
+    verdict = judge("\\frac{", "1")
+    assert verdict.status == "error" and "gold" in verdict.detail
 
 
 def test_unparseable_answer_is_incorrect() -> None:
-    assert judge("1", "\\frac{")[0] == "incorrect"
+    assert judge("1", "\\frac{").status == "incorrect"

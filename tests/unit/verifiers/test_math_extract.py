@@ -49,6 +49,21 @@ from verifiers.math.extract import extract_answer, gold_answer
         # A new speaker starts another turn; a justification after the answer is not part of it.
         ("The answer is $\\boxed{9}$.\n\nHuman: what is 2+2?\n\nAssistant: \\boxed{4}", "9"),
         ("The answer is 7 because 3+4=7", "7"),
+        # Plain-text answers: the last number grows into its expression, tuple or clock time.
+        ("So the area is 3π/4 square units.", "3π/4"),
+        ("The area is 25π square units.", "25π"),
+        ("Therefore, the exact value is sqrt(5)/2.", "sqrt(5)/2"),
+        ("So we get exp(2) + 1 as the result", "exp(2) + 1"),
+        ("thus 2√3 is it", "2√3"),
+        ("The point is (2, 3).", "(2, 3)"),
+        ("The meeting starts at 9:15 AM.", "9:15 AM"),
+        ("It takes 3-5 days", "5"),  # a range, not a subtraction
+        ("we have 12 days", "12"),
+        ("cos(pi/2 - x)", "cos(pi/2 - x)"),  # function names are not prose
+        ("So x = 2 and y = 3.", "x = 2 and y = 3"),
+        ("So √5 ≈ 2.236", "√5 ≈ 2.236"),
+        ("So the answer is -3π/4, I think", "-3π/4"),
+        ("The answer is `7`.", "7"),
     ],
 )
 def test_extracts_the_final_answer(response: str, expected: str) -> None:
