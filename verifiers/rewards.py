@@ -28,11 +28,16 @@ RewardFn = Callable[..., list[Score]]
 
 
 def math_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float, **_columns) -> list[Score]:
-    """1.0 when the final answer is mathematically equal to the gold answer (sympy), else 0.0."""
+    """1.0 when the final answer is mathematically equal to the gold answer (sympy), else 0.0. The verdict
+    names the rule that decided it, `correct:numeric_tolerance` or `incorrect:choice`, so a reward can be
+    audited in the samples table."""
     from verifiers.math import verify_batch
 
     verdicts = verify_batch(list(zip(golds, responses, strict=True)), timeout_s=timeout_s)
-    return [Score(1.0 if v.correct else 0.0, v.status, v.correct) for v in verdicts]
+    return [
+        Score(1.0 if v.correct else 0.0, f"{v.status}:{v.rule}" if v.rule else v.status, v.correct)
+        for v in verdicts
+    ]
 
 
 _FINAL_ANSWER = re.compile(r"(^####\s*\S.*$)|(\\boxed\{)", re.MULTILINE)

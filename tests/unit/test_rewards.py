@@ -61,3 +61,8 @@ def test_code_reward_runs_the_fenced_program_in_the_sandbox():
     )
     assert [s.value for s in scores] == [1.0, 0.5, 1.0]
     assert [s.correct for s in scores] == [True, False, True]
+
+
+def test_the_math_verdict_names_the_rule_that_decided():
+    scores = math_reward(["#### 12", "x = 2.236", "#### 13"], ["12", "\\sqrt{5}", "12"], 5.0)
+    assert [s.verdict for s in scores] == ["correct:exact", "correct:numeric_tolerance", "incorrect:exact"]
