@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         "print its directory.",
     )
     boot.add_argument("--seed", type=int, default=0, help="seed of the build")
+    boot.add_argument("--recipe", default="arithmetic", help="the named recipe to build (model.recipe)")
     boot.set_defaults(handler=_bootstrap)
 
     from rlsys.tasks.export import FORMATS, LAYOUTS
@@ -231,9 +232,11 @@ def _train_rm(args: argparse.Namespace) -> int:
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    from rlsys.bootstrap import ensure_embedded_model
+    from rlsys.bootstrap import RECIPES, ensure_embedded_model
 
-    print(ensure_embedded_model(seed=args.seed))
+    if args.recipe not in RECIPES:
+        raise ConfigError(f"--recipe: no embedded recipe '{args.recipe}': choose from {sorted(RECIPES)}")
+    print(ensure_embedded_model(seed=args.seed, recipe=RECIPES[args.recipe]))
     return 0
 
 

@@ -90,12 +90,26 @@ class ModelConfig(Section):
         description="Hugging Face model directory, or 'embedded' for the tiny model rlsys builds itself.",
     )
     seed: int = Field(0, description="Seed of the embedded model's build (ignored for a model path).")
+    recipe: str = Field(
+        "arithmetic",
+        description="Which embedded model to build: a named recipe of rlsys.bootstrap.recipes (its task "
+        "family); ignored for a model path.",
+    )
     dtype: Dtype = Field("float32", description="Weights and compute.")
     chat_template: str | None = Field(
         None,
         description="A Jinja chat template (or the path of a .jinja file) for a model whose tokenizer has "
         "none; null: the tokenizer's own.",
     )
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, recipe: str) -> str:
+        from rlsys.bootstrap.recipes import RECIPES
+
+        if recipe not in RECIPES:
+            raise ValueError(f"no embedded recipe '{recipe}': choose from {sorted(RECIPES)}")
+        return recipe
 
     @field_validator("path")
     @classmethod

@@ -16,9 +16,9 @@ def resolve_model(model: ModelConfig) -> str:
     """The model directory a job loads: its `model.path`, or the embedded model (built on first use)."""
     if model.path != EMBEDDED_MODEL:
         return str(Path(model.path).expanduser().resolve())
-    from rlsys.bootstrap import ensure_embedded_model
+    from rlsys.bootstrap import RECIPES, ensure_embedded_model
 
-    return str(ensure_embedded_model(seed=model.seed))
+    return str(ensure_embedded_model(seed=model.seed, recipe=RECIPES[model.recipe]))
 
 
 def job_chat_template(model: ModelConfig) -> str | None:

@@ -10,6 +10,7 @@ from itertools import islice
 from pathlib import Path
 
 from rlsys.bootstrap.build import embedded_model_dir
+from rlsys.bootstrap.recipes import RECIPES
 from rlsys.checkpoint import CheckpointStore
 from rlsys.config import EMBEDDED_MODEL, JobConfig
 from rlsys.data import load_task
@@ -28,7 +29,10 @@ def dry_run_report(config: JobConfig) -> list[str]:
     task = load_task(config.task, config.verifier)
     lines = list(task.report)
     model = config.model
-    if model.path == EMBEDDED_MODEL and not embedded_model_dir(seed=model.seed).is_dir():
+    if (
+        model.path == EMBEDDED_MODEL
+        and not embedded_model_dir(seed=model.seed, recipe=RECIPES[model.recipe]).is_dir()
+    ):
         return [
             *lines,
             "prompts not rendered: the embedded model is built on the first run (`rlsys bootstrap`)",

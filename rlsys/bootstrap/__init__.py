@@ -1,5 +1,6 @@
 """The embedded default model: a tiny chat model built offline (tokenizer, pretraining, SFT) and cached."""
 
-from rlsys.bootstrap.build import DEFAULT_RECIPE, Recipe, ensure_embedded_model
+from rlsys.bootstrap.build import ensure_embedded_model
+from rlsys.bootstrap.recipes import DEFAULT_RECIPE, RECIPES, Recipe
 
-__all__ = ["DEFAULT_RECIPE", "Recipe", "ensure_embedded_model"]
+__all__ = ["DEFAULT_RECIPE", "RECIPES", "Recipe", "ensure_embedded_model"]

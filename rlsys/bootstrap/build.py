@@ -13,54 +13,14 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rlsys.bootstrap import corpus, tokenizer, train
+from rlsys.bootstrap.recipes import DEFAULT_RECIPE, Recipe
 from rlsys.tasks import arithmetic
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that decides the built model. Any change gives a new cache key, hence a rebuild."""
-
-    vocab_size: int = 512
-    """BPE vocabulary size (256 bytes + 3 special tokens + merges)."""
-    hidden_size: int = 128
-    num_layers: int = 4
-    num_heads: int = 4
-    ffn_size: int = 512
-    max_positions: int = 512
-    """Context length; questions and worked answers together stay under ~250 tokens."""
-    pretrain_problems: int = 30_000
-    """Worked problems (from the ``pretrain`` split) in the pretraining text."""
-    pretrain_fact_sheets: int = 10_000
-    """Documents of eight single-operation facts each, in the pretraining text."""
-    block_size: int = 256
-    pretrain_steps: int = 120
-    """Few: 150 and 300 steps gave nearly the same SFT model, and 120 keeps the whole build near 5 minutes."""
-    pretrain_batch: int = 32
-    pretrain_lr: float = 6e-3
-    sft_examples: int = 20_000
-    """Conversations from the ``sft`` split."""
-    sft_steps: int = 1000
-    """SFT gets most of the compute: its loss covers only answers, so each step teaches more arithmetic than a
-    pretraining step of mostly question text (measured: 150 + 1000 steps beat 300 + 300 steps, 0.31 vs 0.12
-    greedy, with worked answers right 50% of the time against 9%)."""
-    sft_batch: int = 32
-    sft_lr: float = 3e-3
-    bare_share: float = 0.6
-    """Share of SFT answers that are a bare ``#### N``: less accurate than worked ones, so RL has room. A
-    little over one half, greedy decoding answers bare while sampling still writes the steps often enough for
-    RL to find them. Measured: at 0.5 greedy chose bare for 12% to 55% of questions depending on the build's
-    seed; at 0.6, 94% bare greedy and 37% worked samples (RL then took greedy accuracy from 0.16 to 0.36 in
-    50 steps); at 0.7, 100% bare greedy but only 20% worked samples, and RL sharpened the bare answers."""
-
-
-DEFAULT_RECIPE = Recipe()
 
 # The code that turns a recipe into a model; its source is part of the cache key, so editing the task
 # generator or the training loop rebuilds instead of silently reusing a model made by older code.
@@ -111,8 +71,8 @@ def build_model(out_dir: Path, recipe: Recipe, seed: int, progress: bool) -> Non
     """Train tokenizer and model from scratch and save them (with ``build_info.json``) into ``out_dir``."""
     torch.manual_seed(seed)
     started = time.perf_counter()
-    docs = corpus.pretrain_documents(recipe.pretrain_problems, recipe.pretrain_fact_sheets, seed)
-    conversations = corpus.sft_conversations(recipe.sft_examples, recipe.bare_share, seed)
+    docs = corpus.pretrain_documents(recipe, seed)
+    conversations = corpus.sft_conversations(recipe, seed)
     tok = tokenizer.train_tokenizer(docs, recipe.vocab_size)
     model = LlamaForCausalLM(_model_config(recipe, tok))
     generator = torch.Generator().manual_seed(seed)

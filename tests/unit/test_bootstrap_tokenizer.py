@@ -3,12 +3,14 @@
 import pytest
 
 from rlsys.bootstrap.corpus import pretrain_documents
+from rlsys.bootstrap.recipes import Recipe
 from rlsys.bootstrap.tokenizer import END_OF_TEXT, IM_END, IM_START, train_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return train_tokenizer(pretrain_documents(n_problems=300, n_fact_sheets=100, seed=0), vocab_size=400)
+    docs = pretrain_documents(Recipe(pretrain_problems=300, pretrain_fact_sheets=100), seed=0)
+    return train_tokenizer(docs, vocab_size=400)
 
 
 def test_vocabulary_size_and_eos_pad(tok):

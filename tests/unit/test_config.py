@@ -95,3 +95,9 @@ def test_flat_config_round_trips_sections():
 def test_an_override_value_is_never_cut_at_a_hash():
     config = load_job(None, ["task.system_prompt=End with #### N.", "tracking.run_name=run #3"])
     assert config.task.system_prompt == "End with #### N." and config.tracking.run_name == "run #3"
+
+
+def test_the_embedded_recipe_is_named_from_the_registry():
+    assert load_job(None).model.recipe == "arithmetic"
+    with pytest.raises(ConfigError, match=r"model.recipe: no embedded recipe 'cod': choose from \["):
+        load_job(None, ["model.recipe=cod"])
