@@ -53,6 +53,12 @@ def _command(model_dir: Path, output_dir: Path, *extra: str) -> list[str]:
         "rollout.samples_per_prompt=2",
         "rollout.max_new_tokens=12",
         "rollout.kv_cache_gib=0.05",
+        # The hidden preference tells any two answers apart, so every step trains and the final weights
+        # depend on every optimizer state a resume must carry.
+        "verifier.rewards={math: 1.0, hidden_preference: 0.1}",
+        "learner.lr=1e-3",
+        "algorithm.kl_coef=0.05",
+        "algorithm.kl_target=0.01",
         "tracking.registered_model=null",
         *extra,
     ]
@@ -117,8 +123,7 @@ def test_sigkilled_driver_resumes_where_it_stopped(tiny_model_dir, head_address,
 
     for key in ("train/reward_mean", "train/kl_coef", "train/response_length", "train/policy_loss"):
         resumed_values, whole_values = by_step(run.info.run_id, key), by_step(whole_run, key)
-        if key != "train/policy_loss":  # logged only at steps with an informative group
-            assert set(resumed_values) == set(range(1, STEPS + 1)), key
+        assert set(resumed_values) == set(range(1, STEPS + 1)), key
         assert resumed_values == pytest.approx(whole_values, abs=1e-6), key
     final = load_file(cut / "resume" / checkpoint["run_id"] / "policy" / "model.safetensors")
     (reference_dir,) = (tmp_path / "whole").glob("resume/*/policy")
