@@ -29,6 +29,29 @@ def training_batch(
     `algorithm.drop_uninformative_groups`; kept, its samples train with advantage 0. `advantage=rejection`
     keeps only the samples scoring `algorithm.min_reward` or more, each with advantage 1.
     """
+    scores, lengths, keep = _kept_samples(groups, rewards, algorithm)
+    advantages = _advantages(algorithm, scores, lengths, keep)
+    sequences = [
+        TrainSequence(s.prompt_token_ids, s.token_ids, float(advantages[p, g]), s.logprobs)
+        for p, group in enumerate(groups)
+        for g, s in enumerate(group)
+        if keep[p, g]
+    ]
+    return sequences, keep.any(dim=1).float().mean().item()
+
+
+def useful_groups(
+    groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]], algorithm: AlgorithmConfig
+) -> list[bool]:
+    """Which groups `training_batch` would train at least one sample of (the same rule): what DAPO's dynamic
+    sampling counts when it tops a step up."""
+    return _kept_samples(groups, rewards, algorithm)[2].any(dim=1).tolist()
+
+
+def _kept_samples(
+    groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]], algorithm: AlgorithmConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(P, G) shaped rewards, response lengths and the mask of samples to train on."""
     scores = torch.tensor([[r.score for r in group] for group in rewards], dtype=torch.float32)  # (P, G)
     lengths = torch.tensor([[len(s.token_ids) for s in group] for group in groups])  # (P, G) response tokens
     if algorithm.overlong_buffer:
@@ -45,14 +68,7 @@ def training_batch(
         keep &= informative_groups(scores).unsqueeze(1)
     if algorithm.advantage == "rejection":
         keep &= accepted_samples(scores, min_reward=algorithm.min_reward)
-    advantages = _advantages(algorithm, scores, lengths, keep)
-    sequences = [
-        TrainSequence(s.prompt_token_ids, s.token_ids, float(advantages[p, g]), s.logprobs)
-        for p, group in enumerate(groups)
-        for g, s in enumerate(group)
-        if keep[p, g]
-    ]
-    return sequences, keep.any(dim=1).float().mean().item()
+    return scores, lengths, keep
 
 
 def _advantages(

@@ -345,7 +345,7 @@ ALGORITHM_PRESETS: dict[str, dict[str, Any]] = {
         "kl_estimator": "k1",
         "kl_in_reward": True,
     },
-    "dapo": {"clip_eps_high": 0.28, "overlong_buffer": 0.2},
+    "dapo": {"clip_eps_high": 0.28, "overlong_buffer": 0.2, "dynamic_sampling_rounds": 3},
     "gspo": {
         "policy_loss": "gspo",
         "aggregation": "seq_mean_token_mean",
@@ -421,6 +421,13 @@ class AlgorithmConfig(Section):
     )
     min_reward: float = Field(
         1.0, description="advantage=rejection trains on the samples whose reward is at least this."
+    )
+    dynamic_sampling_rounds: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="DAPO's dynamic sampling: while fewer than train.prompts_per_step groups have signal, "
+        "sample up to this many more rounds of prompts and train on the first groups that do (0: off).",
     )
     kl_coef: float = Field(
         0.0,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
-from rlsys.batch import training_batch
+from rlsys.batch import training_batch, useful_groups
 from rlsys.checkpoint import CheckpointInfo, CheckpointStore
 from rlsys.config import JobConfig
 from rlsys.console import console
@@ -28,11 +28,11 @@ from rlsys.data import load_task
 from rlsys.errors import RewardError
 from rlsys.lineage import lineage
 from rlsys.metrics import rollout_metrics, sample_rows, step_line
-from rlsys.order import request_seed, step_batch
+from rlsys.order import extra_batch, request_seed, step_batch
 from rlsys.plots import training_summary
 from rlsys.protocols import Pools, Tracker
 from rlsys.rlhf.watch import MonitorOutcome, MonitorWatch
-from rlsys.scoring import ScoredRollout, evaluate, sample_and_score
+from rlsys.scoring import ScoredRollout, evaluate, sample_and_score, with_signal
 from rlsys.types import Prompt, Sampling, TaskData
 
 SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
@@ -42,6 +42,7 @@ SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean"
 class StepRollout:
     prompts: list[Prompt]
     scored: ScoredRollout
+    extra_rounds: int = 0  # dynamic sampling's rounds of extra prompts
 
 
 @dataclass(frozen=True)
@@ -154,14 +155,31 @@ class RLLoop:
             executor.shutdown(wait=finished, cancel_futures=not finished)
 
     def _rollout(self, step: int) -> StepRollout:
-        """Step `step`'s prompts, sampled and scored with the weights the engines hold now."""
-        seed = self.config.seed
+        """Step `step`'s prompts, sampled and scored with the weights the engines hold now; with dynamic
+        sampling, topped up until enough groups carry signal."""
+        seed, size = self.config.seed, self.config.train.prompts_per_step
         # Steps count from 1; the batch and seeds of step s are those of index s-1 in the prompt order.
-        prompts = step_batch(self.train_prompts, step - 1, self.config.train.prompts_per_step, seed)
-        seeds = [request_seed(seed, step - 1, i) for i in range(len(prompts))]
-        self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
-        scored = sample_and_score(self.pools.rollout, self.pools.scorers(), prompts, self.sampling, seeds)
-        return StepRollout(prompts, scored)
+        first = step_batch(self.train_prompts, step - 1, size, seed)
+
+        def sampled(prompts: list[Prompt], offset: int) -> tuple[list[Prompt], ScoredRollout]:
+            seeds = [request_seed(seed, step - 1, offset + i) for i in range(len(prompts))]
+            self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
+            return prompts, sample_and_score(
+                self.pools.rollout, self.pools.scorers(), prompts, self.sampling, seeds
+            )
+
+        def more(round_: int) -> tuple[list[Prompt], ScoredRollout]:
+            return sampled(extra_batch(self.train_prompts, step - 1, round_, size, seed), round_ * size)
+
+        algorithm = self.config.algorithm
+        prompts, scored, rounds = with_signal(
+            sampled(first, 0),
+            more,
+            lambda rollout: useful_groups(rollout.groups, rollout.rewards, algorithm),
+            wanted=size,
+            rounds=algorithm.dynamic_sampling_rounds,
+        )
+        return StepRollout(prompts, scored, rounds)
 
     def _step(self, step: int, rollout: StepRollout, upcoming: Future | None, started: float) -> dict:
         """One RL step: train on the informative groups, push the weights out; returns the step's metrics.
@@ -178,7 +196,12 @@ class RLLoop:
         metrics = rollout_metrics(groups, scored.rewards)
         self._check_rewards(step, metrics["verifier/error_rate"], scored)
         metrics.update(
-            {"train/informative_groups": kept, "train/kl_coef": self.kl.beta, "train/policy_lag": lag}
+            {
+                "train/informative_groups": kept,
+                "train/kl_coef": self.kl.beta,
+                "train/policy_lag": lag,
+                "train/sampling_rounds": rollout.extra_rounds,
+            }
         )
         kl = None
         if sequences:

@@ -287,3 +287,31 @@ print("heavy:", heavy)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "heavy: []" in result.stdout
+
+
+def test_dynamic_sampling_tops_a_step_up_to_a_full_batch_of_groups_with_signal(tmp_path):
+    overrides = ("train.steps=3", "train.eval_every=0", "algorithm.dynamic_sampling_rounds=4")
+    config = _job(tmp_path / "first", *overrides)
+    train = task_prompts(config.task, "rl", config.task.train_size)
+    solved = frozenset(p.id for p in train[: 2 * len(train) // 3])  # two thirds of the prompts: no signal
+
+    def run(job):
+        pools = Pools(FakeRolloutPool(always_right=solved), ThreadedScorePool(), FakeLearnerPool())
+        loop, tracker = _loop(job, pools)
+        loop.run()
+        return (
+            pools.learner.calls,
+            tracker,
+            [row["prompt_ids"] for row in _recorded_prompts(job, tracker.run_id)],
+        )
+
+    calls, tracker, recorded = run(config)
+    rounds = tracker.at("train/sampling_rounds")
+    assert any(rounds.values()) and all(r <= 4 for r in rounds.values())
+    for step, call in enumerate(calls, start=1):
+        if rounds[step] < 4:  # topped up in time: exactly a batch of groups with signal
+            assert len(call.sequences) == 6 * 4
+    # The extra prompts come from a stream of their own: the same in another run, and each step's first
+    # batch is still the plain order's.
+    assert run(_job(tmp_path / "second", *overrides))[2] == recorded
+    assert recorded[0] == [p.id for p in step_batch(train, 0, 6, config.seed)]
