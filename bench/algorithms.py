@@ -136,8 +136,8 @@ def main() -> None:
                 outcome = run_one(model_dir, name, seed, args, overrides[name], Path(tmp))
                 results.setdefault(name, []).append(outcome)
                 log(f"{name} seed {seed}: {outcome}  {machine()}")
-    header = "| algorithm | greedy | sampled | greedy gain | sampled gain | steps to target | s to target | tok/s |"
-    print(header)
+    columns = ("greedy", "sampled", "greedy gain", "sampled gain", "steps to target", "s to target", "tok/s")
+    print("| algorithm | " + " | ".join(columns) + " |")
     print("|" + "---|" * 8)
     for name, outcomes in results.items():
         cells = [
