@@ -10,11 +10,13 @@ What can go wrong with a call, and what the pool does:
   Ray restarts it, and its calls fail as lost;
 - its actor is lost (died, killed, killed for memory, its node died) or an object it needed was lost: the
   work is dispatched again, to the next actor, up to `max_attempts` dispatches in all, then `PoolError`;
-- an actor lost more often than `max_restarts` (Ray no longer restarts it) is replaced by a fresh one; an
-  actor that cannot start is dropped from the rotation with a note; with none left the pool fails with
+- after a loss the pool sends the actor a probe (`_recovery_call`: its `ready`, or a weight re-sync) that runs
+  before any later work on it, and checks the probe's answer before it accepts a later result from that
+  actor. Ray answers a call to an actor it is restarting with `ActorUnavailableError`: the probe is sent
+  again until the actor is back (within `start_timeout_s`). A probe that finds the actor dead is Ray saying
+  it will not restart it (past `max_restarts`, or its node is gone): the actor is replaced by a fresh one.
+  An actor that cannot start is dropped from the rotation with a note; with none left the pool fails with
   `PoolError` giving the reason.
-After a loss the pool sends the actor a probe (`_recovery_call`: its `ready`, or a weight re-sync) that runs
-before any later work on it, and checks the probe's answer before it accepts a later result from that actor.
 
 The pool sees a call finish when it next waits on or dispatches to that actor, so a deadline is never early
 and at most one wait late. A pool is used by one thread at a time.
@@ -31,6 +33,7 @@ from typing import Any
 
 import ray
 from ray.exceptions import (
+    ActorUnavailableError,
     NodeDiedError,
     ObjectLostError,
     OutOfMemoryError,
@@ -83,7 +86,6 @@ class Call:
     method: str
     timeout_s: float
     key: str  # the config key of the deadline, for messages
-    incarnation: int  # of the slot's actor when sent
     probe: bool = False  # the pool's own call (start, restart, re-sync), checked by the pool when it finishes
 
 
@@ -93,8 +95,7 @@ class Slot:
     actor: Any
     calls: deque[Call] = field(default_factory=deque)
     since: float = 0.0  # when the first of `calls` started, as the pool saw it (never earlier than it did)
-    incarnation: int = 0  # counts the losses the pool saw, so the calls one loss fails count it once
-    losses: int = 0  # of this actor (not of the slot's earlier ones)
+    restarting_since: float | None = None  # when its probes began meeting a restarting actor
     killed: bool = False  # killed for a missed deadline; its calls have not failed yet
     start_ref: ray.ObjectRef | None = None  # its actor's start call
 
@@ -235,7 +236,7 @@ class ActorPool:
     def _recoverable(self, task: Task, err: Exception) -> bool:
         """Whether `err` from `task` is worth dispatching the task again (after accounting for it)."""
         if isinstance(err, ACTOR_LOST):
-            self._lost(task.slot, task.call.incarnation, err)
+            self._lost(task.slot)
             return True
         return isinstance(err, OBJECT_LOST)
 
@@ -243,7 +244,6 @@ class ActorPool:
 
     def _start(self, slot: Slot) -> None:
         slot.actor = self._spawn(slot.number)
-        slot.losses = 0
         slot.start_ref = slot.actor.ready.remote()
         self._enqueue(
             slot, slot.start_ref, "start", self.config.start_timeout_s, "start_timeout_s", probe=True
@@ -254,7 +254,7 @@ class ActorPool:
     ) -> Call:
         if not slot.calls:
             slot.since = time.monotonic()
-        call = Call(ref, method, timeout_s, key, slot.incarnation, probe)
+        call = Call(ref, method, timeout_s, key, probe)
         slot.calls.append(call)
         return call
 
@@ -287,19 +287,35 @@ class ActorPool:
         probes = [call for call in slot.calls if call.probe and call.ref in finished]
         slot.calls = deque(call for call in slot.calls if call.ref not in finished)
         slot.since = time.monotonic()
-        for call in probes:
-            self._check_probe(slot, call)
+        slot.killed = False  # calls finished: a kill, if there was one, took effect
+        failures = []
+        for call in probes:  # every one is checked, even after one fails
+            try:
+                self._check_probe(slot, call)
+            except PoolError as err:
+                failures.append(err)
+        if failures:
+            raise failures[0]
 
     def _check_probe(self, slot: Slot, call: Call) -> None:
+        if slot not in self.slots:
+            return
         try:
             result = ray.get(call.ref, timeout=_READY_GET_S)
+        except ActorUnavailableError:
+            self._restarting(slot)  # Ray is restarting it: ask again
+            return
         except ACTOR_LOST as err:
-            self._lost(slot, call.incarnation, err)
+            slot.killed = False
+            if getattr(err, "actor_init_failed", False):
+                self._drop(slot, cause_line(err), err)
+            else:
+                self._replace(slot)  # Ray will not restart it
             return
         except OBJECT_LOST as err:
             raise PoolError(actor_failure(self.name, f"{self.noun} {slot.number}", call.method, err)) from err
-        if slot in self.slots:
-            self._probe_passed(slot, call, result)
+        slot.restarting_since = None
+        self._probe_passed(slot, call, result)
 
     def _enforce(self, slots: set[Slot]) -> None:
         """Kill the actors whose current call is past its deadline (their calls then fail as lost)."""
@@ -324,31 +340,37 @@ class ActorPool:
             slot.killed, slot.since = True, now
             self.deadline_kills += 1
 
-    def _lost(self, slot: Slot, incarnation: int, err: BaseException) -> None:
-        """An actor was lost (once per loss, however many calls it failed): restart, replace or drop it."""
-        if slot not in self.slots or incarnation != slot.incarnation:
-            return  # counted already, or no longer ours
-        slot.incarnation += 1
-        slot.losses += 1
-        slot.killed = False
-        if getattr(err, "actor_init_failed", False):
-            self._drop(slot, cause_line(err), err)
-        elif slot.losses > self.config.max_restarts:
+    def _lost(self, slot: Slot) -> None:
+        """A call failed with its actor: probe it (once, however many calls it failed) before new work."""
+        if slot in self.slots:
+            slot.killed = False
+            if not slot.recovering():
+                self._recover(slot)
+
+    def _restarting(self, slot: Slot) -> None:
+        """A probe met an actor Ray is restarting: ask again, until `start_timeout_s` has passed."""
+        now = time.monotonic()
+        slot.restarting_since = slot.restarting_since or now
+        if now - slot.restarting_since > self.config.start_timeout_s:
+            note(
+                f"{self.name} pool: {self.noun} {slot.number} did not come back within "
+                f"{self.name}.start_timeout_s ({self.config.start_timeout_s:g}s)"
+            )
             self._replace(slot)
         else:
-            self._recover(slot)  # Ray restarts it; the probe runs once it is back
+            self._recover(slot)
 
     def _replace(self, slot: Slot) -> None:
-        """A fresh actor in the slot of one Ray will not restart again; the old one's calls all fail."""
+        """A fresh actor in the slot of one Ray will not restart; the old one's calls all fail."""
         index = self.slots.index(slot)
         ray.kill(slot.actor, no_restart=True)
-        fresh = Slot(slot.number, None, incarnation=slot.incarnation)
+        fresh = Slot(slot.number, None)
         self._start(fresh)
         self.slots[index] = fresh
         self.replaced_actors += 1
         note(
-            f"{self.name} pool: {self.noun} {slot.number} was lost more than {self.name}.max_restarts "
-            f"({self.config.max_restarts}) times; replaced by a fresh one"
+            f"{self.name} pool: {self.noun} {slot.number} is gone for good (past {self.name}.max_restarts = "
+            f"{self.config.max_restarts}, or its node is gone); replaced by a fresh one"
         )
         self._after_start(fresh)
 
