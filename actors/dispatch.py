@@ -405,6 +405,9 @@ class ActorPool:
         done, _ = ray.wait([task.call.ref for task in gone], num_returns=len(gone), timeout=0)
         return [task for task in gone if task.call.ref not in set(done)]
 
-    @staticmethod
-    def _until(deadline: float) -> float | None:
-        return None if math.isinf(deadline) else max(0.0, deadline - time.monotonic())
+    def _until(self, deadline: float) -> float:
+        """Seconds to wait for `deadline`; with none (every call awaited has finished: the wait returns at
+        once), a call's deadline all the same."""
+        if math.isinf(deadline):
+            return self.config.call_timeout_s
+        return max(0.0, deadline - time.monotonic())
