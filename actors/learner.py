@@ -175,10 +175,18 @@ class LearnerRank:
         with gather, torch.no_grad():
             yield module.state_dict()
 
-    def packed_weights(self) -> PackedWeights:
-        """The full policy weights in one buffer, for the rollout engines (ZeRO-3: every rank must call)."""
+    def packed_weights(self) -> tuple[PackedWeights | None, dict[str, str]]:
+        """The full policy weights in one buffer, for the rollout engines, and their fingerprint
+        (`PackedWeights.fingerprint`) for the pool, which reads it without fetching the weights.
+
+        ZeRO-3: every rank must call (gathering is collective); only rank 0 packs, the others return
+        (None, {}). The pool calls this with `num_returns=2`.
+        """
         with self._full_state_dict() as state:
-            return PackedWeights.pack(state.items())
+            if self.rank != 0:
+                return None, {}
+            weights = PackedWeights.pack(state.items())
+        return weights, weights.fingerprint
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
         """DeepSpeed checkpoint of model, optimizer and scheduler under `directory/tag` (every rank calls).

@@ -208,6 +208,25 @@ class PoolConfig(Section):
         default_factory=dict, description="Custom Ray resources each actor requests (e.g. a node type's tag)."
     )
     max_restarts: int = Field(3, ge=0, description="How often Ray restarts a crashed actor of this pool.")
+    call_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="Deadline of one call to an actor of this pool (a rollout chunk, a scoring batch, a "
+        "weight sync), counted from when the actor starts on it: past it the actor is killed (Ray restarts "
+        "it) and its work is dispatched again.",
+    )
+    start_timeout_s: float = Field(
+        900.0,
+        gt=0,
+        description="Deadline for an actor to start or restart (model loaded, engine warmed up); at job "
+        "start past it the job fails naming the pool (often: the cluster has no room for it).",
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Dispatches of one piece of work, the first included, before the pool fails the step: a "
+        "lost actor, a missed deadline or a lost object each cost one (learner work is never re-dispatched).",
+    )
 
 
 class RolloutConfig(PoolConfig):
@@ -323,6 +342,13 @@ class OptimizerConfig(Section):
 
 
 class LearnerConfig(PoolConfig, OptimizerConfig):
+    call_timeout_s: float = Field(
+        1800.0,
+        gt=0,
+        description="Deadline of one call to the learner ranks (a training step, packing the weights, a "
+        "checkpoint): past it the step fails naming the rank. Ranks are not restarted (their optimizer state "
+        "would be lost): resume the job from its last checkpoint.",
+    )
     micro_batch_size: int = Field(64, ge=1, description="Sequences per forward/backward on one rank.")
     max_tokens_per_micro_batch: int | None = Field(
         None,

@@ -34,6 +34,7 @@ from rlsys.protocols import Pools, Tracker
 from rlsys.rlhf.watch import MonitorOutcome, MonitorWatch
 from rlsys.scoring import ScoredRollout, evaluate, sample_and_score, with_signal
 from rlsys.types import Prompt, Sampling, TaskData
+from rlsys.versions import policy_lag
 
 SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
 
@@ -192,7 +193,7 @@ class RLLoop:
         began_training = time.perf_counter()
         sequences, kept = training_batch(groups, scored.rewards, self.config.algorithm)
         # Updates the sampling weights are behind the weights being trained (1 when generating ahead).
-        lag = step - 1 - min(s.policy_version for group in groups for s in group)
+        lag = policy_lag(groups, step, generate_ahead=self.config.train.generate_ahead)
         metrics = rollout_metrics(groups, scored.rewards)
         self._check_rewards(step, metrics["verifier/error_rate"], scored)
         metrics.update(
@@ -214,7 +215,7 @@ class RLLoop:
         if upcoming is not None:
             wait([upcoming])
         generated_ahead = time.perf_counter()
-        pools.rollout.sync_weights(pools.learner.weights(), version=step)
+        sync = pools.rollout.sync_weights(pools.learner.weights(), version=step)  # sync/verified
         synced = time.perf_counter()
         for scorer in pools.scorers():
             scorer.autoscale(scored.score_wait_s, scored.generate_s)
@@ -233,6 +234,7 @@ class RLLoop:
                 "rollout/tokens_per_s": sum(lengths) / max(scored.generate_s, 1e-9),
                 "pool/scoring_backlog": scored.score_backlog,
                 **pools.metrics(),
+                **sync,
             }
         )
         self.tracker.log_metrics(metrics, step)

@@ -86,9 +86,10 @@ class FakeRolloutPool:
             policy_version=self.version,
         )
 
-    def sync_weights(self, weights: FakeWeights, version: int) -> None:
+    def sync_weights(self, weights: FakeWeights, version: int) -> dict[str, float]:
         self.weights, self.version = weights, version
         self.synced.append(version)
+        return {"sync/verified": 1.0}  # the weights are the learner's own object
 
     def metrics(self) -> dict[str, float]:
         return {"pool/rollout_replicas": self.engines}
