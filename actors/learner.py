@@ -1,8 +1,9 @@
 """A learner rank: one DeepSpeed ZeRO engine holding a shard of the policy's training state.
 
 `LearnerRank` is a plain class; `actors.pools.RayLearnerPool` runs `world_size` of them as Ray actors that
-meet in one torch.distributed group (gloo on CPU, NCCL on GPU). Ranks receive disjoint shards of the step's
-batch; the loss of each is divided by counts of the *global* batch (`GlobalCounts`: response tokens,
+meet in one torch.distributed group (gloo on CPU, NCCL on GPU). Ranks receive disjoint shares of the step's
+batch as equal numbers of micro-batches (`rlsys.batch.plan_micro_batches`), so they issue the same
+collectives; the loss of each is divided by counts of the *global* batch (`GlobalCounts`: response tokens,
 sequences), so the all-reduced gradient is the gradient of the whole batch's loss whatever the number of
 ranks. The loss itself is the one `algorithm` selects (`rlsys.algorithms.objective.objective_for`).
 """
@@ -21,7 +22,8 @@ from rlsys import atomic
 from rlsys.algorithms.aggregation import GlobalCounts
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
 from rlsys.algorithms.objective import objective_for
-from rlsys.batch import PackedBatch, micro_batches, pack
+from rlsys.algorithms.staleness import stale_correction
+from rlsys.batch import PackedBatch, pack
 from rlsys.config import AlgorithmConfig, LearnerConfig, torch_dtype
 from rlsys.types import TrainSequence
 
@@ -79,22 +81,18 @@ class LearnerRank:
         return logits
 
     def train_step(
-        self,
-        sequences: list[TrainSequence],
-        num_tokens: int,
-        kl_coef: float | None = None,
-        off_policy: bool = False,
+        self, micro_batches: list[list[TrainSequence]], num_tokens: int, kl_coef: float | None = None
     ) -> dict[str, float]:
-        """One optimizer step on this rank's shard with the objective `algorithm` selects.
+        """One optimizer step over this rank's `micro_batches` (`rlsys.batch.plan_micro_batches`: every rank
+        gets as many, padded with zero-weight ones) with the objective `algorithm` selects.
 
-        The denominators are the whole batch's counts, which the ranks sum over their shards
-        (`_global_counts`); `num_tokens`, the global response-token count the pool sends, must agree.
+        The denominators are the whole batch's counts, which the ranks sum over what they hold, padding
+        excluded (`_global_counts`); `num_tokens`, the global response-token count the pool sends, must agree.
+        Each row's old log-probs and token weights come from its staleness (`stale_correction`): on-policy
+        rows take their current log-probs, detached (ratio 1); stale rows are corrected by
+        `algorithm.off_policy_correction`.
 
-        `kl_coef` is this step's KL weight (the loop may adapt it); None: the configured one. `off_policy`:
-        the samples came from older weights (generated ahead), so the PPO ratio is taken against the
-        sampler's log-probs: it reweights each token by pi_now / pi_sampler and the clip bounds how far the
-        step follows a stale sample. On-policy the old log-probs are the current ones, detached (ratio 1),
-        which spares the ratio the small numeric gap between the engine's and the learner's forward.
+        `kl_coef` is this step's KL weight (the loop may adapt it); None: the configured one.
         Returns this rank's share of each metric; the pool sums them across ranks into global means.
         """
         kl_coef = self.algorithm.kl_coef if kl_coef is None else kl_coef
@@ -103,20 +101,18 @@ class LearnerRank:
                 "a KL weight was given but no reference model is loaded: algorithm.kl_coef was 0 at start"
             )
         engine = self.engine
-        counts = self._global_counts(sequences)
+        counts = self._global_counts([s for chunk in micro_batches for s in chunk if not s.padding])
         if counts.tokens != num_tokens:
             raise ValueError(
                 f"the ranks hold {counts.tokens} response tokens but the pool sent {num_tokens}: the shards "
                 "lost or repeated sequences"
             )
-        chunks = micro_batches(
-            sequences, self.config.micro_batch_size, self.config.max_tokens_per_micro_batch
-        )
+        algorithm = self.algorithm
         totals: dict[str, float] = {}
-        for index, chunk in enumerate(chunks):
+        for index, chunk in enumerate(micro_batches):
             batch = pack(chunk, self.pad_id)
             mask = batch.response_mask.to(engine.device)
-            engine.set_gradient_accumulation_boundary(index == len(chunks) - 1)
+            engine.set_gradient_accumulation_boundary(index == len(micro_batches) - 1)
             logits = self._forward(engine, batch)
             logprobs = token_logprobs(logits, batch.targets.to(engine.device))
             ref_logprobs = None
@@ -124,21 +120,37 @@ class LearnerRank:
                 with torch.no_grad():
                     ref_logprobs = token_logprobs(self._forward(self.reference, batch), batch.targets)
             sampler_logprobs = batch.sampler_logprobs.to(engine.device)
+            old_logprobs, token_weights, stale = stale_correction(
+                logprobs,
+                sampler_logprobs,
+                mask,
+                batch.staleness.to(engine.device),
+                correction=algorithm.off_policy_correction,
+                is_cap=algorithm.is_cap,
+                band=algorithm.mask_band,
+            )
             loss, metrics = self.objective(
                 logprobs,
-                sampler_logprobs if off_policy else logprobs.detach(),
+                old_logprobs,
                 batch.advantages.to(engine.device),
                 mask,
                 counts,
                 kl_coef=kl_coef,
                 ref_logprobs=ref_logprobs,
+                token_weights=token_weights,
             )
             # DeepSpeed averages gradients over ranks; scaling by world size turns that into the global sum.
             engine.backward(loss * self.world_size, scale_wrt_gas=False)
             with torch.no_grad():
-                metrics["entropy"] = (token_entropy(logits) * mask).sum().item() / counts.tokens
-                drift = (logprobs.detach() - sampler_logprobs).abs()
-                metrics["sampler_logprob_diff"] = (drift * mask).sum().item() / counts.tokens
+                per_token = {
+                    "entropy": token_entropy(logits),
+                    "logprob_mismatch": (logprobs.detach() - sampler_logprobs).abs(),
+                    "stale_share": stale["stale"],
+                    "stale_is_weight": stale["is_weight"],
+                    "stale_masked_share": stale["masked"],
+                }
+                for key, values in per_token.items():
+                    metrics[key] = (values * mask).sum().item() / counts.tokens
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
         engine.step()
@@ -147,9 +159,9 @@ class LearnerRank:
         return totals
 
     def _global_counts(self, sequences: list[TrainSequence]) -> GlobalCounts:
-        """Response tokens and sequences of the whole step's batch, summed over every rank's shard.
+        """Response tokens and sequences of the whole step's batch, summed over every rank's share.
 
-        Counted here rather than sent by the pool so every denominator comes from the shards the ranks
+        Counted here rather than sent by the pool so every denominator comes from the sequences the ranks
         really hold; it costs one two-number all-reduce a step, which every rank joins.
         """
         local = GlobalCounts.of([len(s.token_ids) for s in sequences])

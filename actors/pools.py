@@ -22,7 +22,7 @@ from actors.reward import RewardModelScorer
 from actors.rollout import RolloutEngine, StaleWeightsError
 from actors.weights import WeightCheck
 from rlsys.autoscale import ScalingRule, target_replicas
-from rlsys.batch import response_token_count, shard
+from rlsys.batch import plan_micro_batches, response_token_count
 from rlsys.config import (
     AlgorithmConfig,
     LearnerConfig,
@@ -309,24 +309,26 @@ class RayLearnerPool:
         for actor in self.actors:
             ray.kill(actor)
 
-    def train_step(
-        self, sequences: Sequence[TrainSequence], *, kl_coef: float, off_policy: bool
-    ) -> dict[str, float]:
-        """One optimizer step over all sequences; metrics are global per-token means.
-
-        `kl_coef` is this step's KL weight; `off_policy`: the samples came from older weights than the
-        learner's (see `LearnerRank.train_step`).
-        """
+    def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float) -> dict[str, float]:
+        """One optimizer step over all sequences, each rank given the same number of micro-batches
+        (`plan_micro_batches`); metrics are global per-token means, `stale_is_weight` the mean importance
+        weight of the stale tokens. `kl_coef` is this step's KL weight."""
+        config = self.config
+        plans = plan_micro_batches(
+            sequences, len(self.actors), config.micro_batch_size, config.max_tokens_per_micro_batch
+        )
         num_tokens = response_token_count(sequences)
-        parts = shard(sequences, len(self.actors))
         results = self._get(
             [
-                actor.train_step.remote(part, num_tokens, kl_coef=kl_coef, off_policy=off_policy)
-                for actor, part in zip(self.actors, parts, strict=True)
+                actor.train_step.remote(plan, num_tokens, kl_coef=kl_coef)
+                for actor, plan in zip(self.actors, plans, strict=True)
             ],
             "a training step",
         )
-        return {key: sum(r[key] for r in results) for key in results[0]}
+        metrics = {key: sum(r[key] for r in results) for key in results[0]}
+        # Summed per token over all tokens; the mean over the stale ones is what a reader wants.
+        metrics["stale_is_weight"] /= max(metrics["stale_share"], 1e-12)
+        return metrics
 
     def weights(self) -> ray.ObjectRef:
         """An object ref to the full weights (rank 0's `PackedWeights`), for the rollout engines to fetch.

@@ -480,6 +480,21 @@ class AlgorithmConfig(Section):
     drop_uninformative_groups: bool = Field(
         True, description="Skip prompts whose samples all got the same reward (zero advantage)."
     )
+    off_policy_correction: Literal["clip", "truncated_is", "mask"] = Field(
+        "clip",
+        description="How samples from older weights (train.max_staleness > 0) are corrected "
+        "(rlsys.algorithms.staleness): clip (the policy loss's ratio against the sampler, clipped), "
+        "truncated_is (each token weighted by min(ratio, is_cap)), mask (samples whose mean ratio leaves "
+        "[1/mask_band, mask_band] are dropped).",
+    )
+    is_cap: float = Field(2.0, gt=1, le=100, description="Cap C of the truncated importance weights.")
+    mask_band: float = Field(
+        2.0,
+        gt=1,
+        le=100,
+        description="off_policy_correction=mask keeps samples whose mean ratio is in "
+        "[1/mask_band, mask_band].",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -543,11 +558,20 @@ class TrainConfig(Section):
     prompts_per_step: int = Field(16, ge=1, le=1_000_000, description="Prompts sampled per step.")
     eval_every: int = Field(0, ge=0, description="Held-out eval every K steps (0: only at start and end).")
     eval_samples: int = Field(4, ge=1, description="Samples per held-out problem for eval/accuracy_sampled.")
-    generate_ahead: bool = Field(
-        False,
-        description="Sample step s+1 while step s trains: the samples are one update behind, and the PPO "
-        "ratio against the sampler's log-probs corrects for it. Faster when generation and training "
-        "leave each other idle resources.",
+    max_staleness: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Updates the sampling weights may lag the learner's: the engines sample up to this many "
+        "steps ahead while the learner trains (0: on-policy, sample then train). Stale samples are "
+        "corrected by algorithm.off_policy_correction. Faster when generation and training leave each "
+        "other idle resources.",
+    )
+    max_logprob_mismatch: float | None = Field(
+        0.2,
+        gt=0,
+        description="Alert (a warning and an MLflow tag) when train/logprob_mismatch, the mean absolute gap "
+        "between the sampler's and the learner's log-probs of the trained tokens, exceeds this; null: never.",
     )
     checkpoint_every: int = Field(
         50,

@@ -71,10 +71,9 @@ class ScorePool(Protocol):
 class LearnerPool(Protocol):
     """The policy's training state (DeepSpeed ranks)."""
 
-    def train_step(
-        self, sequences: Sequence[TrainSequence], *, kl_coef: float, off_policy: bool
-    ) -> dict[str, float]:
-        """One optimizer step over all sequences; returns global per-token means (`policy_loss`, `kl`...)."""
+    def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float) -> dict[str, float]:
+        """One optimizer step over all sequences (each stale ones corrected by its `staleness`); returns
+        global per-token means (`policy_loss`, `kl`, `logprob_mismatch`...)."""
         ...
 
     def weights(self) -> Any:

@@ -125,7 +125,6 @@ class ThreadedScorePool:
 class TrainCall:
     sequences: tuple[TrainSequence, ...]
     kl_coef: float
-    off_policy: bool
 
 
 @dataclass
@@ -136,13 +135,18 @@ class FakeLearnerPool:
     calls: list[TrainCall] = field(default_factory=list)
     saved: list[tuple[str, int]] = field(default_factory=list)  # (directory, steps) of every save_pretrained
     fail_at_call: int | None = None
+    logprob_mismatch: float = 0.01  # what every step reports
 
-    def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float, off_policy: bool) -> dict:
-        self.calls.append(TrainCall(tuple(sequences), kl_coef, off_policy))
+    def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float) -> dict:
+        self.calls.append(TrainCall(tuple(sequences), kl_coef))
         if self.fail_at_call == len(self.calls):
             raise RuntimeError(f"learner crashed at call {len(self.calls)}")
         self.steps += 1
-        metrics = {"policy_loss": -sum(s.advantage for s in sequences) / len(sequences), "lr": 1e-4}
+        metrics = {
+            "policy_loss": -sum(s.advantage for s in sequences) / len(sequences),
+            "lr": 1e-4,
+            "logprob_mismatch": self.logprob_mismatch,
+        }
         if kl_coef > 0:
             metrics["kl"] = 0.01 * self.steps  # the policy drifts from the reference as it trains
         return metrics

@@ -214,15 +214,15 @@ def test_a_frozen_or_lost_learner_rank_fails_the_step_naming_it(tiny_model_dir, 
     learner = RayLearnerPool(str(tiny_model_dir), config, AlgorithmConfig(), dtype="float32", seed=0)
     await_started({"learner": learner}, {"learner": 600})
     sequence = TrainSequence((1, 2, 3), (4, 5), 1.0, (-1.0, -1.0))
-    assert "policy_loss" in learner.train_step([sequence, sequence], kl_coef=0.0, off_policy=False)
+    assert "policy_loss" in learner.train_step([sequence, sequence], kl_coef=0.0)
 
     with _frozen(_pid(ray, learner.actors[0])):
         with pytest.raises(PoolError) as raised:
-            learner.train_step([sequence, sequence], kl_coef=0.0, off_policy=False)
+            learner.train_step([sequence, sequence], kl_coef=0.0)
     assert str(raised.value).startswith(
         f"learner pool: rank 0 did not finish a training step within learner.call_timeout_s "
         f"({CALL_TIMEOUT_S:g}s) and was stopped"
     )
     # Stopped, and never restarted: its optimizer state is gone, so the next step fails at once, naming it.
     with pytest.raises(PoolError, match="^learner pool: rank 0 failed a training step: .*resume the job"):
-        learner.train_step([sequence, sequence], kl_coef=0.0, off_policy=False)
+        learner.train_step([sequence, sequence], kl_coef=0.0)
