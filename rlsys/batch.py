@@ -32,8 +32,10 @@ def training_batch(
     Rewards first take DAPO's overlong penalty when `algorithm.overlong_buffer` is set. A group whose rewards
     are all equal has no signal under a group baseline (`informative_groups`) and is dropped when
     `algorithm.drop_uninformative_groups`; kept, its samples train with advantage 0. `advantage=rejection`
-    keeps only the samples scoring `algorithm.min_reward` or more, each with advantage 1. Each sequence's
-    staleness is `learner_version` (the policy version being trained) minus its sample's.
+    keeps only the samples scoring `algorithm.min_reward` or more, each with advantage 1. `advantage=gae`
+    leaves each sample's (shaped) reward as its advantage, for `with_gae` to turn into per-token advantages
+    with the critic's values. Each sequence's staleness is `learner_version` (the policy version being
+    trained) minus its sample's.
     """
     scores, lengths, keep = _kept_samples(groups, rewards, algorithm)
     advantages = _advantages(algorithm, scores, lengths, keep)
@@ -86,12 +88,13 @@ def _kept_samples(
 def _advantages(
     algorithm: AlgorithmConfig, scores: torch.Tensor, lengths: torch.Tensor, keep: torch.Tensor
 ) -> torch.Tensor:
-    """(P, G) advantages by the estimator `algorithm.advantage` names."""
+    """(P, G) advantages by the estimator `algorithm.advantage` names (gae: the rewards, see `with_gae`)."""
     estimators = {
         "group_mean": lambda: group_normalized_advantages(scores, scale_by_std=algorithm.scale_by_std),
         "rloo": lambda: leave_one_out_advantages(scores),
         "batch_norm": lambda: batch_normalized_advantages(scores, lengths, keep),
         "rejection": lambda: torch.ones_like(scores),
+        "gae": lambda: scores,
     }
     return estimators[algorithm.advantage]()
 

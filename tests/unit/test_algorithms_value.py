@@ -1,5 +1,6 @@
 """PPO's critic math against hand-computed values: token-level rewards, the clipped value loss (its gradient
-and its sharding), explained variance, `with_gae` over a batch, packing per-token fields."""
+and its sharding), explained variance, `with_gae` over a batch, packing per-token fields, and the config of a
+job with a critic."""
 
 import pytest
 import torch
@@ -7,6 +8,8 @@ import torch
 from rlsys.algorithms.aggregation import GlobalCounts
 from rlsys.algorithms.value import clipped_value_loss, explained_variance, token_level_rewards
 from rlsys.batch import pack, padding_of, with_gae
+from rlsys.config import load_job
+from rlsys.errors import ConfigError
 from rlsys.types import TrainSequence
 
 
@@ -99,3 +102,28 @@ def test_pack_places_per_token_fields_on_the_response_targets():
     assert plain.advantages.shape == (1,) and plain.returns is None and plain.old_values is None
     with pytest.raises(ValueError, match="some sequences"):
         pack([trained, _sequence(2, 3, 1.0)], pad_id=0)
+
+
+def test_ppo_trains_a_critic_sized_like_the_learner():
+    job = load_job(None, ["algorithm.name=ppo", "learner.num_cpus=0.5", "learner.lora={}"])
+    assert job.critic.model_dump() == job.learner.model_dump(exclude={"lora"})
+    assert job.pools()["critic"] is job.critic and job.critic.num_cpus == 0.5
+    assert load_job(None, ["algorithm.name=ppo", "critic.replicas=2", "critic.lr=1e-3"]).critic.lr == 1e-3
+    assert load_job(None, []).critic is None
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["critic.lr=1e-3"], "critic"),
+        (["algorithm.gamma=0.9"], "algorithm.gamma"),
+        (["algorithm.name=rloo", "algorithm.value_clip=null"], "algorithm.value_clip"),
+        (["algorithm.name=ppo", "algorithm.policy_loss=gspo"], "algorithm.policy_loss"),
+        (["algorithm.name=ppo", "algorithm.kl_in_reward=true"], "algorithm.kl_in_reward"),
+        (["algorithm.name=ppo", "critic.lora={}"], "critic.lora"),  # the critic trains every weight
+        (["algorithm.name=ppo", "critic.replicas=1000", "train.prompts_per_step=2"], "critic.replicas"),
+    ],
+)
+def test_critic_keys_that_would_do_nothing_are_refused(overrides, key):
+    with pytest.raises(ConfigError, match=key):
+        load_job(None, overrides)
