@@ -35,15 +35,20 @@ class CriticRank(DeepSpeedRank):
 
     def build_model(self) -> torch.nn.Module:
         from transformers import AutoConfig, AutoModelForTokenClassification
+        from transformers.utils import logging as hf_logging
 
-        # Dropout would make the values GAE used differ from the ones the loss clips against.
         config = AutoConfig.from_pretrained(self.model_path, num_labels=1)
-        config.classifier_dropout = (
-            0.0  # set after loading: a from_pretrained keyword does not reach the head
-        )
-        return AutoModelForTokenClassification.from_pretrained(
-            self.model_path, config=config, dtype=self.dtype
-        )
+        # Dropout would make the values GAE used differ from the ones the loss clips against. Set here: a
+        # from_pretrained keyword does not reach the head.
+        config.classifier_dropout = 0.0
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "score.weight newly initialized" is the point here, not a warning
+        try:
+            return AutoModelForTokenClassification.from_pretrained(
+                self.model_path, config=config, dtype=self.dtype
+            )
+        finally:
+            hf_logging.set_verbosity(verbosity)
 
     def _values(self, batch: PackedBatch) -> torch.Tensor:
         """(B, T) the value of each target position (the state before its token was chosen)."""
