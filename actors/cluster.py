@@ -15,7 +15,7 @@ import ray
 from ray.exceptions import RayError
 
 from actors.dispatch import actor_failure
-from actors.pools import RayLearnerPool, RayRewardPool, RayRolloutPool, RayVerifierPool
+from actors.pools import RayCriticPool, RayLearnerPool, RayRewardPool, RayRolloutPool, RayVerifierPool
 from rlsys.config import JobConfig
 from rlsys.console import actor_runtime_env, note
 from rlsys.errors import PoolError
@@ -72,6 +72,10 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
             model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed
         ),
     }
+    if config.critic is not None:
+        builders["critic"] = lambda: RayCriticPool(
+            model_path, config.critic, value_clip=config.algorithm.value_clip, dtype=dtype, seed=config.seed
+        )
     if config.reward_model is not None:
         builders["reward"] = lambda: RayRewardPool(config.reward_model, dtype=dtype)
     started: dict = {}
@@ -88,6 +92,7 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
         verifier=started["verifier"],
         learner=started["learner"],
         reward_model=started.get("reward"),
+        critic=started.get("critic"),
     )
     return pools, time.perf_counter() - start
 
@@ -125,4 +130,10 @@ def _actor(pool, number: int) -> str:
 
 
 # The config section of each pool.
-_SECTION = {"rollout": "rollout", "verifier": "verifier", "learner": "learner", "reward": "reward_model"}
+_SECTION = {
+    "rollout": "rollout",
+    "verifier": "verifier",
+    "learner": "learner",
+    "critic": "critic",
+    "reward": "reward_model",
+}

@@ -1,13 +1,13 @@
-"""Ray pools: replicas of the rollout engine, the verifier, the reward-model scorer and the learner rank, each
-scaled and placed on its own, behind the verbs of `rlsys.protocols`.
+"""Ray pools: replicas of the rollout engine, the verifier, the reward-model scorer, the learner rank and the
+critic rank, each scaled and placed on its own, behind the verbs of `rlsys.protocols`.
 
 Every call has a deadline from the pool's config (`call_timeout_s`, `start_timeout_s`). A rollout, verifier or
 reward-model actor that crashes or overruns is restarted (killed first, if it overran) and the work it held is
 dispatched again (`actors.dispatch`), so a rollout completes with every sample or fails loudly with
 `PoolError`. A restarted engine is re-synced to the current weights, and the re-sync checked, before it
-serves; every sample is checked to come from the weights the pool last synced. Learner ranks are not
-restarted: a lost or late rank loses optimizer state, so the step fails naming the rank and the job resumes
-from its last checkpoint.
+serves; every sample is checked to come from the weights the pool last synced. Learner and critic ranks are
+not restarted: a lost or late rank loses optimizer state, so the step fails naming the rank and the job
+resumes from its last checkpoint.
 """
 
 import time
@@ -16,6 +16,7 @@ from typing import Any
 
 import ray
 
+from actors.critic import CriticRank
 from actors.dispatch import ACTOR_LOST, OBJECT_LOST, ActorPool, Call, Slot, Task, actor_failure
 from actors.learner import LearnerRank
 from actors.reward import RewardModelScorer
@@ -27,6 +28,7 @@ from rlsys.config import (
     AlgorithmConfig,
     LearnerConfig,
     PoolConfig,
+    RanksConfig,
     RewardModelConfig,
     RolloutConfig,
     VerifierConfig,
@@ -274,29 +276,25 @@ class RayRewardPool(ActorPool):
         """Fixed size (elastic reward pools are future work)."""
 
 
-class RayLearnerPool:
-    """DeepSpeed ranks in one process group; a batch is sharded across them, one optimizer step per call.
+class _RankPool:
+    """DeepSpeed ranks in one process group (`actors.deepspeed_engine.DeepSpeedRank`), named by their config
+    section (`learner`, `critic`) in every error.
 
-    Every call waits at most `learner.call_timeout_s` (start-up: `start_timeout_s`). A rank that is lost or
+    Every call waits at most `<section>.call_timeout_s` (start-up: `start_timeout_s`). A rank that is lost or
     late fails the call with `PoolError` naming it; late ranks are stopped. Ranks are never restarted or
     retried: a rank's optimizer state dies with it, so the job resumes from its last checkpoint.
     """
 
     noun = "rank"
 
-    def __init__(
-        self, model_path: str, config: LearnerConfig, algorithm: AlgorithmConfig, *, dtype: str, seed: int
-    ) -> None:
-        cls = ray.remote(LearnerRank).options(**_actor_options(config, restartable=False))
-        world = config.replicas
-        self.actors = [
-            cls.remote(model_path, config, algorithm, rank=rank, world_size=world, dtype=dtype, seed=seed)
-            for rank in range(world)
-        ]
-        self.config = config
-        self.zero_stage = config.zero_stage
-        self.algorithm = algorithm
-        self.fingerprint: dict[str, str] = {}  # of the weights last packed for the engines
+    def __init__(self, section: str, pool: RanksConfig, actor_class: type, **arguments: Any) -> None:
+        """`arguments`: the rank class's own, besides `rank` and `world_size`."""
+        cls = ray.remote(actor_class).options(**_actor_options(pool, restartable=False))
+        world = pool.replicas
+        self.section = section
+        self.actors = [cls.remote(rank=rank, world_size=world, **arguments) for rank in range(world)]
+        self.config = pool
+        self.zero_stage = pool.zero_stage
         rendezvous = self.actors[0].rendezvous_address.remote()
         [(master_addr, master_port)] = self._get([rendezvous], "to start", [0], key="start_timeout_s")
         self._setup = [actor.setup.remote(master_addr, master_port) for actor in self.actors]
@@ -309,14 +307,81 @@ class RayLearnerPool:
         for actor in self.actors:
             ray.kill(actor)
 
+    def _plans(self, sequences: Sequence[TrainSequence]) -> list[list[list[TrainSequence]]]:
+        config = self.config
+        return plan_micro_batches(
+            sequences, len(self.actors), config.micro_batch_size, config.max_tokens_per_micro_batch
+        )
+
+    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
+        self._get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors], "a checkpoint")
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict:
+        refs = [a.load_checkpoint.remote(directory, tag) for a in self.actors]
+        return self._get(refs, "loading a checkpoint")[0]
+
+    def _get(
+        self,
+        refs: list[ray.ObjectRef],
+        doing: str,
+        ranks: list[int] | None = None,
+        *,
+        key: str = "call_timeout_s",
+    ) -> list:
+        """Each rank's result (`refs[i]` is rank `ranks[i]`'s call), within the deadline `<section>.<key>`."""
+        ranks = list(range(len(refs))) if ranks is None else ranks
+        timeout_s = getattr(self.config, key)
+        deadline = time.monotonic() + timeout_s
+        pending = dict(zip(refs, ranks, strict=True))
+        results = {}
+        section = self.section
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+            if not ready:
+                late = sorted(pending.values())
+                for rank in late:
+                    ray.kill(self.actors[rank])
+                which = f"rank {late[0]}" if len(late) == 1 else f"ranks {', '.join(map(str, late))}"
+                raise PoolError(
+                    f"{section} pool: {which} did not finish {doing} within {section}.{key} ({timeout_s:g}s) "
+                    f"and {'was' if len(late) == 1 else 'were'} stopped; {section} ranks are not restarted: "
+                    "resume the job from its last checkpoint"
+                )
+            rank = pending.pop(ready[0])
+            try:
+                results[rank] = ray.get(ready[0], timeout=timeout_s)
+            except (*ACTOR_LOST, *OBJECT_LOST) as err:
+                resume = f"; {section} ranks are not restarted: resume the job from its last checkpoint"
+                message = actor_failure(section, f"rank {rank}", doing, err)
+                raise PoolError(message + (resume if key == "call_timeout_s" else "")) from err
+        return [results[rank] for rank in ranks]
+
+
+class RayLearnerPool(_RankPool):
+    """The policy's DeepSpeed ranks (`actors.learner.LearnerRank`); a batch is sharded across them, one
+    optimizer step per call."""
+
+    def __init__(
+        self, model_path: str, config: LearnerConfig, algorithm: AlgorithmConfig, *, dtype: str, seed: int
+    ) -> None:
+        self.algorithm = algorithm
+        self.fingerprint: dict[str, str] = {}  # of the weights last packed for the engines
+        super().__init__(
+            "learner",
+            config,
+            LearnerRank,
+            model_path=model_path,
+            config=config,
+            algorithm=algorithm,
+            dtype=dtype,
+            seed=seed,
+        )
+
     def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float) -> dict[str, float]:
         """One optimizer step over all sequences, each rank given the same number of micro-batches
         (`plan_micro_batches`); metrics are global per-token means, `stale_is_weight` the mean importance
         weight of the stale tokens. `kl_coef` is this step's KL weight."""
-        config = self.config
-        plans = plan_micro_batches(
-            sequences, len(self.actors), config.micro_batch_size, config.max_tokens_per_micro_batch
-        )
+        plans = self._plans(sequences)
         num_tokens = response_token_count(sequences)
         results = self._get(
             [
@@ -341,50 +406,58 @@ class RayLearnerPool:
         self.fingerprint = self._get([prints for _, prints in pairs], "packing the weights", ranks)[0]
         return pairs[0][0]
 
-    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
-        self._get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors], "a checkpoint")
-
-    def load_checkpoint(self, directory: str, tag: str) -> dict:
-        refs = [a.load_checkpoint.remote(directory, tag) for a in self.actors]
-        return self._get(refs, "loading a checkpoint")[0]
-
     def save_pretrained(self, directory: str) -> None:
         if self.zero_stage == 3:
             self._get([a.save_pretrained.remote(directory) for a in self.actors], "saving the policy")
         else:
             self._get([self.actors[0].save_pretrained.remote(directory)], "saving the policy", [0])
 
-    def _get(
-        self,
-        refs: list[ray.ObjectRef],
-        doing: str,
-        ranks: list[int] | None = None,
-        *,
-        key: str = "call_timeout_s",
-    ) -> list:
-        """Each rank's result (`refs[i]` is rank `ranks[i]`'s call), within the deadline `learner.<key>`."""
-        ranks = list(range(len(refs))) if ranks is None else ranks
-        timeout_s = getattr(self.config, key)
-        deadline = time.monotonic() + timeout_s
-        pending = dict(zip(refs, ranks, strict=True))
-        results = {}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
-            if not ready:
-                late = sorted(pending.values())
-                for rank in late:
-                    ray.kill(self.actors[rank])
-                which = f"rank {late[0]}" if len(late) == 1 else f"ranks {', '.join(map(str, late))}"
-                raise PoolError(
-                    f"learner pool: {which} did not finish {doing} within learner.{key} ({timeout_s:g}s) and "
-                    f"{'was' if len(late) == 1 else 'were'} stopped; learner ranks are not restarted: resume "
-                    "the job from its last checkpoint"
-                )
-            rank = pending.pop(ready[0])
-            try:
-                results[rank] = ray.get(ready[0], timeout=timeout_s)
-            except (*ACTOR_LOST, *OBJECT_LOST) as err:
-                resume = "; learner ranks are not restarted: resume the job from its last checkpoint"
-                message = actor_failure("learner", f"rank {rank}", doing, err)
-                raise PoolError(message + (resume if key == "call_timeout_s" else "")) from err
-        return [results[rank] for rank in ranks]
+
+class RayCriticPool(_RankPool):
+    """PPO's value model on DeepSpeed ranks of its own (`actors.critic.CriticRank`), sized and placed by the
+    job's critic section; a batch is sharded across them like the learner's."""
+
+    def __init__(
+        self, model_path: str, config: RanksConfig, *, value_clip: float | None, dtype: str, seed: int
+    ) -> None:
+        super().__init__(
+            "critic",
+            config,
+            CriticRank,
+            model_path=model_path,
+            config=config,
+            value_clip=value_clip,
+            dtype=dtype,
+            seed=seed,
+        )
+
+    def values(self, sequences: Sequence[TrainSequence]) -> list[tuple[float, ...]]:
+        """The critic's value at every response token of each sequence, in order."""
+        plans = self._plans(sequences)
+        results = self._get(
+            [actor.values.remote(plan) for actor, plan in zip(self.actors, plans, strict=True)],
+            "computing values",
+        )
+        # The plans hold the very sequence objects given (padding rows are copies, not among them).
+        by_sequence = {
+            id(seq): values
+            for plan, result in zip(plans, results, strict=True)
+            for chunk, chunk_values in zip(plan, result, strict=True)
+            for seq, values in zip(chunk, chunk_values, strict=True)
+            if not seq.padding
+        }
+        return [by_sequence[id(seq)] for seq in sequences]
+
+    def train_step(self, sequences: Sequence[TrainSequence]) -> dict[str, float]:
+        """One optimizer step of the value loss over all sequences (each carrying its returns and values);
+        metrics are global per-token means, summed over the ranks."""
+        plans = self._plans(sequences)
+        num_tokens = response_token_count(sequences)
+        results = self._get(
+            [
+                actor.train_step.remote(plan, num_tokens)
+                for actor, plan in zip(self.actors, plans, strict=True)
+            ],
+            "a critic step",
+        )
+        return {key: sum(r[key] for r in results) for key in results[0]}

@@ -1,6 +1,7 @@
 """Where a job's checkpoints live, which one a resumed run starts from, and why it can be trusted.
 
     <output_dir>/<job name>/<run id>/checkpoints/step-<N>/   DeepSpeed state of step N, a manifest, a marker
+    <output_dir>/<job name>/<run id>/checkpoints/step-<N>/critic/   PPO's critic state (in the same manifest)
     <output_dir>/<job name>/<run id>/latest.json             this run's newest complete checkpoint
     <output_dir>/<job name>/<run id>/prompts.jsonl           prompt ids of every step, in order (an audit)
     <output_dir>/<job name>/<run id>/policy/                 the final policy as a Hugging Face model

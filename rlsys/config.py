@@ -354,13 +354,16 @@ class LoraConfig(Section):
     )
 
 
-class LearnerConfig(PoolConfig, OptimizerConfig):
+class RanksConfig(PoolConfig, OptimizerConfig):
+    """DeepSpeed ranks training a model (`actors.deepspeed_engine.DeepSpeedRank`): the policy's learner, or
+    PPO's critic."""
+
     call_timeout_s: float = Field(
         1800.0,
         gt=0,
-        description="Deadline of one call to the learner ranks (a training step, packing the weights, a "
-        "checkpoint): past it the step fails naming the rank. Ranks are not restarted (their optimizer state "
-        "would be lost): resume the job from its last checkpoint.",
+        description="Deadline of one call to the ranks (a training step, packing the weights, a checkpoint): "
+        "past it the step fails naming the rank. Ranks are not restarted (their optimizer state would be "
+        "lost): resume the job from its last checkpoint.",
     )
     micro_batch_size: int = Field(64, ge=1, description="Sequences per forward/backward on one rank.")
     max_tokens_per_micro_batch: int | None = Field(
@@ -370,6 +373,9 @@ class LearnerConfig(PoolConfig, OptimizerConfig):
         "short answers are not padded to the longest one; null: no cap.",
     )
     torch_threads: int = Field(0, ge=0, description="Torch threads of each CPU rank (0: Ray's num_cpus).")
+
+
+class LearnerConfig(RanksConfig):
     lora: LoraConfig | None = Field(
         None,
         description="Train LoRA adapters instead of every weight (optimizer state and checkpoints shrink "
@@ -397,6 +403,8 @@ ALGORITHM_PRESETS: dict[str, dict[str, Any]] = {
         "clip_eps_high": 4e-4,
     },
     "cispo": {"policy_loss": "cispo", "clip_eps_low": 1.0, "clip_eps_high": 0.28},
+    # A group whose answers all scored the same still teaches the critic, and its advantages are not 0.
+    "ppo": {"advantage": "gae", "scale_by_std": False, "drop_uninformative_groups": False},
     "rft": {
         "advantage": "rejection",
         "scale_by_std": False,
@@ -411,18 +419,35 @@ class AlgorithmConfig(Section):
     the learner minimises (`rlsys.algorithms.objective`). `name` presets the other keys
     (ALGORITHM_PRESETS)."""
 
-    name: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "dapo", "gspo", "cispo", "rft"] = Field(
+    name: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "dapo", "gspo", "cispo", "ppo", "rft"] = Field(
         "grpo",
         description="The algorithm; it presets the keys below (rlsys.config.ALGORITHM_PRESETS) and any key "
         "set in the job wins: grpo, dr_grpo (no std, fixed-length norm), rloo (leave-one-out), reinforce_pp "
         "(batch-normalised, KL in the reward), dapo (clip-higher, overlong penalty), gspo (sequence ratio), "
-        "cispo (clipped IS weights), rft (supervised step on correct samples).",
+        "cispo (clipped IS weights), ppo (a critic and GAE), rft (supervised step on correct samples).",
     )
-    advantage: Literal["group_mean", "rloo", "batch_norm", "rejection"] = Field(
+    advantage: Literal["group_mean", "rloo", "batch_norm", "rejection", "gae"] = Field(
         "group_mean",
         description="Advantage estimator: group_mean (reward minus its group's mean), rloo (minus the mean "
         "of the other samples), batch_norm (group mean removed, normalised over the batch's tokens), "
-        "rejection (samples scoring min_reward or more, weight 1; the others are not trained).",
+        "rejection (samples scoring min_reward or more, weight 1; the others are not trained), gae (per "
+        "token, GAE over the values of a critic trained alongside: the job's critic section).",
+    )
+    gamma: float = Field(
+        1.0, ge=0, le=1, description="advantage=gae: discount per token of the reward on the last token."
+    )
+    gae_lambda: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="advantage=gae: GAE's lambda, from 0 (one-step TD error: low variance, biased by the "
+        "critic) to 1 (the return minus the value).",
+    )
+    value_clip: float | None = Field(
+        0.2,
+        gt=0,
+        description="advantage=gae: a critic step moves no value more than this from the one GAE used (PPO's "
+        "value clipping); null: no clipping.",
     )
     scale_by_std: bool = Field(
         True, description="Divide group-centred rewards by the group std (GRPO); advantage=group_mean only."
@@ -562,6 +587,26 @@ class AlgorithmConfig(Section):
                 "policy_loss=gspo weighs each answer by one advantage, and a KL paid per token makes it "
                 "per token: set kl_in_reward=false (the KL becomes a loss term)",
             )
+        if self.advantage != "gae":
+            for key in ("gamma", "gae_lambda", "value_clip"):
+                if key in self.model_fields_set:
+                    raise KeyedError(
+                        key, getattr(self, key), "only advantage=gae (algorithm.name=ppo) uses it: drop it"
+                    )
+        elif self.policy_loss == "gspo":
+            raise KeyedError(
+                "policy_loss",
+                self.policy_loss,
+                "advantage=gae gives every token its own advantage, and gspo weighs an answer by one: "
+                "choose ppo_clip or cispo",
+            )
+        elif self.kl_in_reward:
+            raise KeyedError(
+                "kl_in_reward",
+                self.kl_in_reward,
+                "with advantage=gae the KL to the reference is a loss term (kl_coef with k2 or k3): set "
+                "kl_in_reward=false",
+            )
         if self.kl_estimator == "k1" and not self.kl_in_reward and self.kl_coef > 0:
             raise KeyedError(
                 "kl_estimator",
@@ -679,6 +724,12 @@ class JobConfig(Section):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     verifier: VerifierConfig = Field(default_factory=VerifierConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    critic: RanksConfig | None = Field(
+        None,
+        description="The value model's DeepSpeed ranks, for algorithm.advantage=gae (ppo): the learner "
+        "section's keys but lora; null with ppo: a copy of the learner section. It starts from the policy's "
+        "base model with a new value head.",
+    )
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
@@ -692,6 +743,8 @@ class JobConfig(Section):
     def pools(self) -> dict[str, PoolConfig]:
         """The job's actor pools by section name."""
         pools = {"rollout": self.rollout, "verifier": self.verifier, "learner": self.learner}
+        if self.critic is not None:
+            pools["critic"] = self.critic
         if self.reward_model is not None:
             pools["reward_model"] = self.reward_model
         return pools
@@ -713,12 +766,31 @@ class JobConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _critic_for_gae(self) -> "JobConfig":
+        """advantage=gae trains a critic (sized and placed as the learner when the section is left out);
+        nothing else does."""
+        if self.algorithm.advantage != "gae":
+            if self.critic is not None:
+                raise KeyedError(
+                    "critic",
+                    "(set)",
+                    f"only algorithm.advantage=gae (name=ppo) trains a critic, not advantage="
+                    f"{self.algorithm.advantage}: drop the critic section",
+                )
+            return self
+        if self.critic is None:
+            self.critic = RanksConfig(**self.learner.model_dump(exclude={"lora"}))
+        return self
+
+    @model_validator(mode="after")
     def _batch_fits(self) -> "JobConfig":
-        if self.train.prompts_per_step * self.rollout.samples_per_prompt < self.learner.replicas:
-            raise ValueError(
-                "learner.replicas exceeds the sequences per step (train.prompts_per_step × "
-                "rollout.samples_per_prompt): lower learner.replicas or raise the batch"
-            )
+        sequences = self.train.prompts_per_step * self.rollout.samples_per_prompt
+        for name, pool in (("learner", self.learner), ("critic", self.critic)):
+            if pool is not None and sequences < pool.replicas:
+                raise ValueError(
+                    f"{name}.replicas exceeds the sequences per step (train.prompts_per_step × "
+                    f"rollout.samples_per_prompt): lower {name}.replicas or raise the batch"
+                )
         return self
 
     @model_validator(mode="after")

@@ -6,7 +6,8 @@ no Ray. `rlsys.job.run` wires it to Ray pools and MLflow; the loop's unit tests 
 One step s (counted from 1):
   1. the prompts of step s: a pure function of (seed, s), so a resumed run sees the same ones;
   2. `rollout.samples_per_prompt` samples each, scored by the verifiers (and a reward model);
-  3. group-normalised advantages; groups whose samples all scored the same are dropped (no signal);
+  3. group-normalised advantages; groups whose samples all scored the same are dropped (no signal); with a
+     critic (PPO), per-token advantages by GAE over its values instead, and one critic step;
   4. one learner step on the rest, with this step's KL weight (adaptive when `algorithm.kl_target` is set);
   5. the new weights go to the engines, tagged as policy version s.
 With `train.max_staleness` K the engines sample up to K steps ahead during 3-5 (`rlsys.pipeline`), from
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
-from rlsys.batch import training_batch, useful_groups
+from rlsys.batch import training_batch, useful_groups, with_gae
 from rlsys.checkpoint import CheckpointInfo, CheckpointStore
 from rlsys.config import JobConfig
 from rlsys.console import console
@@ -35,10 +36,11 @@ from rlsys.plots import training_summary
 from rlsys.protocols import Pools, Tracker
 from rlsys.rlhf.watch import MonitorOutcome, MonitorWatch
 from rlsys.scoring import ScoredRollout, evaluate, sample_and_score, with_signal
-from rlsys.types import Prompt, Sampling, TaskData
+from rlsys.types import Prompt, Sampling, TaskData, TrainSequence
 from rlsys.versions import staleness_of
 
 SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
+CRITIC_TAG = "critic"  # the critic's state inside each checkpoint, beside the learner's
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class RLLoop:
         """`task`: the job's prompts when already loaded (the job checks them before starting pools);
         `base_model`: the model directory training starts from, for the registered policy's lineage."""
         self.config, self.pools, self.tracker, self.store = config, pools, tracker, store
+        if (config.algorithm.advantage == "gae") != (pools.critic is not None):
+            raise ValueError("a critic pool is given exactly when algorithm.advantage=gae (ppo)")
         self.base_model = base_model
         self.task = task or load_task(config.task, config.verifier)
         self.train_prompts = self.task.train
@@ -215,6 +219,8 @@ class RLLoop:
             }
         )
         kl = None
+        if sequences and pools.critic is not None:
+            sequences = self._critic_step(sequences, metrics)
         if sequences:
             trained_on = pools.learner.train_step(sequences, kl_coef=self.kl.beta)
             metrics.update({f"train/{k}": v for k, v in trained_on.items()})
@@ -262,6 +268,23 @@ class RLLoop:
         )
         console.log(step_line(step, self.config.train.steps, metrics))
         return metrics
+
+    def _critic_step(self, sequences: list[TrainSequence], metrics: dict[str, float]) -> list[TrainSequence]:
+        """PPO: the critic's values of the batch, GAE's per-token advantages and returns (`with_gae`), then
+        one critic step toward those returns; the sequences come back carrying their per-token advantages.
+        Adds `critic/*` to `metrics`: the step's value loss and how much of the returns' variance the values
+        explained before it (not logged when the returns do not vary); and `time/critic_s`, part of
+        `time/train_s`."""
+        began = time.perf_counter()
+        algorithm, critic = self.config.algorithm, self.pools.critic
+        sequences, explained = with_gae(
+            sequences, critic.values(sequences), gamma=algorithm.gamma, lam=algorithm.gae_lambda
+        )
+        metrics.update({f"critic/{key}": value for key, value in critic.train_step(sequences).items()})
+        if explained is not None:
+            metrics["critic/explained_variance"] = explained
+        metrics["time/critic_s"] = time.perf_counter() - began
+        return sequences
 
     def _check_rewards(self, step: int, error_rate: float, scored: ScoredRollout) -> None:
         """Fail the step when reward functions failed on more samples than `verifier.max_error_rate` allows:
@@ -321,13 +344,17 @@ class RLLoop:
             return self.watch.look(step)
 
     def checkpoint(self, step: int) -> None:
-        """The learner's state and the loop's own (KL weight, monitor), written whole, then committed as the
-        run's newest; its manifest digest goes to the tracker, where a resume checks it."""
+        """The learner's state, the critic's (PPO) and the loop's own (KL weight, monitor), written whole,
+        then committed as the run's newest; its manifest digest goes to the tracker, where a resume checks
+        it."""
         info = self.store.prepare(self.tracker.run_id, step)
         loop_state = {"step": step, "kl_coef": self.kl.beta}
         if self.watch is not None:
             loop_state["monitor"] = json.dumps(self.watch.state_dict())
         self.pools.learner.save_checkpoint(info.directory, info.staging_tag, loop_state)
+        if self.pools.critic is not None:
+            critic_dir = str(Path(info.directory) / info.staging_tag)
+            self.pools.critic.save_checkpoint(critic_dir, CRITIC_TAG, {"step": step})
         digest = self.store.commit(info, keep=self.config.train.keep_checkpoints)
         self.tracker.set_tags({f"rlsys.checkpoint.{info.tag}.sha256": digest})
         console.log(f"checkpoint at step {step}: {info.path}")
@@ -335,6 +362,8 @@ class RLLoop:
     def restore(self, checkpoint: CheckpointInfo) -> int:
         """Load a checkpoint and push its weights to the engines; returns the step to continue after."""
         state = self.pools.learner.load_checkpoint(checkpoint.directory, checkpoint.tag)
+        if self.pools.critic is not None:
+            self.pools.critic.load_checkpoint(str(checkpoint.path), CRITIC_TAG)
         self.kl.beta = state.get("kl_coef", self.kl.beta)
         if self.watch is not None and state.get("monitor"):
             self.watch.load_state_dict(json.loads(state["monitor"]))

@@ -93,6 +93,25 @@ class LearnerPool(Protocol):
         ...
 
 
+class CriticPool(Protocol):
+    """PPO's value model (DeepSpeed ranks of its own)."""
+
+    def values(self, sequences: Sequence[TrainSequence]) -> list[tuple[float, ...]]:
+        """The value of every response token of each sequence (the state before the token was chosen)."""
+        ...
+
+    def train_step(self, sequences: Sequence[TrainSequence]) -> dict[str, float]:
+        """One optimizer step of the value loss toward each sequence's `returns`, clipped around its
+        `values`; returns global per-token means (`value_loss`, `value_clip_fraction`, `values`...)."""
+        ...
+
+    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
+        """Model, optimizer and scheduler under `directory/tag`."""
+        ...
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict: ...
+
+
 class Tracker(Protocol):
     """Where a run's record goes (MLflow in the product)."""
 
@@ -122,12 +141,14 @@ class Tracker(Protocol):
 
 @dataclass
 class Pools:
-    """The pools a job runs on. Evaluation scores with the verifiers alone; training adds the reward model."""
+    """The pools a job runs on. Evaluation scores with the verifiers alone; training adds the reward model.
+    A critic trains beside the learner with algorithm.advantage=gae (PPO), and only then."""
 
     rollout: RolloutPool
     verifier: ScorePool
     learner: LearnerPool
     reward_model: ScorePool | None = None
+    critic: CriticPool | None = None
 
     def scorers(self, *, with_reward_model: bool = True) -> list[ScorePool]:
         extra = [self.reward_model] if with_reward_model and self.reward_model is not None else []

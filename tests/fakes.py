@@ -7,6 +7,8 @@ runs in a unit test in seconds: no Ray, no vLLM, no DeepSpeed, no MLflow.
   finish out of order.
 - `FakeLearnerPool`: records what it is sent, returns metrics, versions its "weights", saves and restores
   checkpoints as JSON.
+- `FakeCriticPool`: one value for every token, which each step moves halfway to the mean return; records what
+  it is sent and checkpoints as JSON.
 - `InMemoryTracker`: params, metrics, tables, figures and tags in dicts.
 """
 
@@ -171,6 +173,36 @@ class FakeLearnerPool:
 
 
 @dataclass
+class FakeCriticPool:
+    """Values every token at `value`; each step moves it halfway to the batch's mean return."""
+
+    value: float = 0.0
+    steps: int = 0
+    calls: list[tuple[TrainSequence, ...]] = field(default_factory=list)  # what each train_step was sent
+
+    def values(self, sequences: Sequence[TrainSequence]) -> list[tuple[float, ...]]:
+        return [(self.value,) * len(s.token_ids) for s in sequences]
+
+    def train_step(self, sequences: Sequence[TrainSequence]) -> dict[str, float]:
+        self.calls.append(tuple(sequences))
+        returns = [r for s in sequences for r in s.returns]
+        loss = sum((self.value - r) ** 2 for r in returns) / (2 * len(returns))
+        self.value += 0.5 * (sum(returns) / len(returns) - self.value)
+        self.steps += 1
+        return {"value_loss": loss, "value_clip_fraction": 0.0, "values": self.value}
+
+    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
+        path = Path(directory) / tag
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "critic.json").write_text(json.dumps({"value": self.value, "steps": self.steps}))
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict:
+        state = json.loads((Path(directory) / tag / "critic.json").read_text())
+        self.value, self.steps = state["value"], state["steps"]
+        return {}
+
+
+@dataclass
 class InMemoryTracker:
     run_id: str = "fake-run"
     params: dict[str, Any] = field(default_factory=dict)
@@ -212,9 +244,15 @@ class InMemoryTracker:
         return dict(self.history(key))
 
 
-def fake_pools(**rollout: Any) -> Pools:
-    """A fake rollout pool (keyword arguments go to it), the real verifier on threads, a fake learner."""
-    return Pools(rollout=FakeRolloutPool(**rollout), verifier=ThreadedScorePool(), learner=FakeLearnerPool())
+def fake_pools(*, critic: bool = False, **rollout: Any) -> Pools:
+    """A fake rollout pool (keyword arguments go to it), the real verifier on threads, a fake learner; with
+    `critic`, a fake critic (for algorithm.name=ppo)."""
+    return Pools(
+        rollout=FakeRolloutPool(**rollout),
+        verifier=ThreadedScorePool(),
+        learner=FakeLearnerPool(),
+        critic=FakeCriticPool() if critic else None,
+    )
 
 
 def answers(golds: Sequence[str], texts: Sequence[str]) -> tuple[list[Prompt], list[Sample]]:

@@ -334,3 +334,56 @@ def test_dynamic_sampling_tops_a_step_up_to_a_full_batch_of_groups_with_signal(t
     # batch is still the plain order's.
     assert run(_job(tmp_path / "second", *overrides))[2] == recorded
     assert recorded[0] == [p.id for p in step_batch(train, 0, 6, config.seed)]
+
+
+def test_ppo_trains_the_critic_and_sends_the_learner_per_token_advantages(tmp_path):
+    config = _job(tmp_path, "algorithm.name=ppo", "algorithm.gae_lambda=0.9", "train.steps=3")
+    loop, tracker = _loop(config, fake_pools(critic=True))
+    loop.run()
+    critic, learner = loop.pools.critic, loop.pools.learner
+    assert critic.steps == 3 and len(learner.calls) == 3
+    for sent_to_critic, call in zip(critic.calls, learner.calls, strict=True):
+        assert len(call.sequences) == 6 * 4  # every group trains: the critic is the baseline
+        assert sent_to_critic == call.sequences
+    # Step 1: the critic values every token at 0, so GAE (gamma 1) discounts the reward on the last token by
+    # lambda per token before it: A_t = 0.9^(L-1-t) * r, and the returns equal the advantages.
+    for seq in learner.calls[0].sequences:
+        length, reward = len(seq.token_ids), seq.advantage
+        expected = [reward * 0.9 ** (length - 1 - t) for t in range(length)]
+        assert seq.token_advantages == pytest.approx(expected)
+        assert seq.returns == pytest.approx(expected) and seq.values == (0.0,) * length
+    # Step 2 is valued by the critic as step 1 left it: halfway to step 1's mean return.
+    first_returns = [r for seq in critic.calls[0] for r in seq.returns]
+    learned = sum(first_returns) / len(first_returns) / 2
+    assert all(v == pytest.approx(learned) for v in learner.calls[1].sequences[0].values)
+    assert set(tracker.at("critic/value_loss")) == {1, 2, 3}
+    assert set(tracker.at("critic/explained_variance")) == {1, 2, 3}  # every step's returns varied
+    assert tracker.at("time/critic_s")[1] >= 0
+
+
+def test_a_resumed_ppo_run_restores_the_critic(tmp_path):
+    overrides = ["algorithm.name=ppo", "train.steps=4", "train.eval_every=0", "train.checkpoint_every=2"]
+    whole, whole_tracker = _loop(_job(tmp_path / "whole", *overrides), fake_pools(critic=True))
+    whole.run()
+
+    config = _job(tmp_path / "cut", *overrides)
+    pools = fake_pools(critic=True)
+    pools.learner.fail_at_call = 3
+    tracker = InMemoryTracker()
+    cut, _ = _loop(config, pools, tracker)
+    with pytest.raises(RuntimeError, match="learner crashed"):
+        cut.run()
+    checkpoint = CheckpointStore(config.train.output_dir, config.name).latest()
+    assert (checkpoint.path / "critic" / "critic.json").is_file()  # inside the checkpoint, in its manifest
+
+    resumed, _ = _loop(config, fake_pools(critic=True), tracker)  # a fresh critic, at value 0
+    resumed.run(checkpoint)
+    assert resumed.pools.critic.value == whole.pools.critic.value
+    assert tracker.at("critic/value_loss") == whole_tracker.at("critic/value_loss")
+
+
+def test_a_critic_pool_comes_with_ppo_only(tmp_path):
+    with pytest.raises(ValueError, match="critic pool"):
+        _loop(_job(tmp_path, "algorithm.name=ppo"))
+    with pytest.raises(ValueError, match="critic pool"):
+        _loop(_job(tmp_path), fake_pools(critic=True))
