@@ -8,13 +8,24 @@ an autoscaler is never.
 
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
 
 import ray
+from ray.exceptions import RayTaskError
 
 from actors.pools import RayLearnerPool, RayRewardPool, RayRolloutPool, RayVerifierPool
-from rlsys.config import JobConfig
+from rlsys.config import JobConfig, PoolConfig
 from rlsys.console import actor_runtime_env, note
+from rlsys.errors import RlsysError
 from rlsys.protocols import Pools
+
+
+class HasPools(Protocol):
+    """A job config that names its actor pools (RL, SFT, reward-model and probe jobs)."""
+
+    def pools(self) -> dict[str, PoolConfig]: ...
 
 
 def connect() -> None:
@@ -31,7 +42,20 @@ def connect() -> None:
     ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
 
 
-def resource_shortfall(config: JobConfig, cluster: dict[str, float]) -> list[str]:
+@contextmanager
+def session() -> Iterator[None]:
+    """A driver's Ray connection: the cluster in RAY_ADDRESS, or a local runtime that goes down with every
+    actor of the job when the block ends."""
+    local = os.environ.get("RAY_ADDRESS") is None
+    connect()
+    try:
+        yield
+    finally:
+        if local:
+            ray.shutdown()
+
+
+def resource_shortfall(config: HasPools, cluster: dict[str, float]) -> list[str]:
     """One line per Ray resource the pools reserve beyond what `cluster` has (empty when all fit)."""
     demand: dict[str, float] = {}
     parts: dict[str, list[str]] = {}
@@ -48,14 +72,36 @@ def resource_shortfall(config: JobConfig, cluster: dict[str, float]) -> list[str
     ]
 
 
-def start_pools(config: JobConfig, model_path: str, chat_template: str | None = None) -> tuple[Pools, float]:
-    """Every pool of the job, started; and the seconds the actors took to start. `chat_template`: the
-    job's template for a model without one (`rlsys.models.job_chat_template`)."""
+def _note_shortfall(config: HasPools) -> None:
     for line in resource_shortfall(config, ray.cluster_resources()):
         note(
             f"{line}. The actors that do not fit wait for the autoscaler to add a node; "
             "on a fixed cluster or locally, lower those pools' replicas or num_cpus/num_gpus"
         )
+
+
+def start_named_pools(
+    config: HasPools, builders: dict[str, Callable[[], object]]
+) -> tuple[dict[str, object], float]:
+    """The pools `builders` make (by name), each started, and the seconds they took: for the jobs that are not
+    RL runs (SFT, reward model, probe). An error of the user's an actor raised while starting (say, a model
+    the job cannot train as configured) ends the job as that error."""
+    _note_shortfall(config)
+    started = time.perf_counter()
+    pools = {name: build() for name, build in builders.items()}
+    try:
+        ray.get([ref for pool in pools.values() for ref in pool.ready_refs()])
+    except RayTaskError as err:
+        if isinstance(err.cause, RlsysError):
+            raise err.cause from None
+        raise
+    return pools, time.perf_counter() - started
+
+
+def start_pools(config: JobConfig, model_path: str, chat_template: str | None = None) -> tuple[Pools, float]:
+    """Every pool of the job, started; and the seconds the actors took to start. `chat_template`: the
+    job's template for a model without one (`rlsys.models.job_chat_template`)."""
+    _note_shortfall(config)
     start = time.perf_counter()
     dtype = config.model.dtype
     pools = Pools(

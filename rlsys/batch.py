@@ -122,14 +122,21 @@ def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
 
 
 def shard(sequences: Sequence[TrainSequence], num_shards: int) -> list[list[TrainSequence]]:
-    """Split sequences across ranks, balancing token counts (longest first onto the lightest shard)."""
-    shards: list[list[TrainSequence]] = [[] for _ in range(num_shards)]
+    """Split sequences across ranks, balancing token counts (`balanced_shards`)."""
+    parts = balanced_shards([_length(s) for s in sequences], num_shards)
+    return [[sequences[i] for i in part] for part in parts]
+
+
+def balanced_shards(lengths: Sequence[int], num_shards: int) -> list[list[int]]:
+    """Indices of `lengths` split into `num_shards` parts of nearly equal total length: the longest first,
+    each onto the lightest part so far."""
+    parts: list[list[int]] = [[] for _ in range(num_shards)]
     loads = [0] * num_shards
-    for seq in sorted(sequences, key=lambda s: -(len(s.prompt_token_ids) + len(s.token_ids))):
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
         lightest = loads.index(min(loads))
-        shards[lightest].append(seq)
-        loads[lightest] += len(seq.prompt_token_ids) + len(seq.token_ids)
-    return shards
+        parts[lightest].append(index)
+        loads[lightest] += lengths[index]
+    return parts
 
 
 def micro_batches(
