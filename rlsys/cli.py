@@ -4,6 +4,7 @@
     rlsys run --help-config                                           # every config key, its type and default
     rlsys train-rm jobs/rm_quickstart.yaml                            # a reward model from rankings
     rlsys sft jobs/sft_quickstart.yaml data.train=chats.jsonl         # supervised fine-tuning on chat data
+    rlsys probe jobs/abstain_probe.yaml                               # what the model knows; abstention data
     rlsys bootstrap                                                   # build the embedded model now
     rlsys export-task data/arithmetic --layout verl                   # the built-in task as dataset files
     rlsys submit jobs/cluster_gpu.yaml --address http://HEAD:8265     # run it on a Ray cluster, follow logs
@@ -64,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     _add_job_arguments(sft, "SFT job YAML (e.g. jobs/sft_quickstart.yaml)")
     _add_resume(sft)
     sft.set_defaults(handler=_sft)
+
+    probe = commands.add_parser(
+        "probe",
+        help="probe what the model knows (k answers per question: right, wrong, abstaining); abstention data",
+        description="Sample k answers to each question with vLLM, sort them with the abstain reward into "
+        "right, wrong and abstaining, log the knowledge map to MLflow, and write abstention data for "
+        "`rlsys sft` (its own right answers where it knows, an 'I don't know' where it is consistently "
+        "wrong). Overrides are key=value with dotted keys.",
+    )
+    _add_job_arguments(probe, "probe job YAML (e.g. jobs/abstain_probe.yaml)")
+    probe.set_defaults(handler=_probe)
 
     boot = commands.add_parser(
         "bootstrap",
@@ -272,6 +284,44 @@ def _sft(args: argparse.Namespace) -> int:
     if summary.model_uri:
         print(f"registered as: {summary.model_uri}")
     return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from rlsys.probe_config import ProbeConfig, load_probe_config
+
+    config = _config(
+        args, ProbeConfig, load_probe_config, "rlsys probe jobs/abstain_probe.yaml", _probe_report
+    )
+    if config is None:
+        return 0
+    from rlsys.probe_job import run
+
+    summary = run(config)
+    print(
+        f"probe/right: {summary.right:.3f}  probe/wrong: {summary.wrong:.3f}  "
+        f"probe/abstained: {summary.abstained:.3f}  ({summary.questions} questions)"
+    )
+    print(f"known: {summary.known}  unknown: {summary.unknown}")
+    print(f"mlflow run id: {summary.run_id}")
+    print(f"knowledge map saved to: {summary.knowledge_file}")
+    print(f"abstention data saved to: {summary.abstention_file}")
+    return 0
+
+
+def _probe_report(config) -> list[str]:
+    from rlsys.prompt_files import read_prompts
+
+    data = config.data
+    questions = read_prompts(
+        data.questions,
+        "data.questions",
+        prompt_key=data.prompt_key,
+        answer_key=data.answer_key,
+        system_prompt=data.system_prompt,
+        verifier=config.verifier,
+        limit=data.limit,
+    )
+    return [f"data.questions: {config.data.questions}: {len(questions)} questions to probe"]
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
