@@ -3,7 +3,9 @@
 `start_pools` builds every pool a job config asks for and waits until each actor has started (models loaded,
 engines warmed up), so the first step does not pay for start-up. Pools that reserve more than the cluster
 has are pointed out first: Ray queues an actor that fits nowhere until a node with room joins, which without
-an autoscaler is never.
+an autoscaler is never; so each pool's start has a deadline (`start_timeout_s`). An actor that cannot start
+ends the job with one line (`PoolError`): the pool, the actor, the library's reason and where the full log
+is; the actors already started are stopped.
 """
 
 import os
@@ -13,12 +15,13 @@ from contextlib import contextmanager
 from typing import Protocol
 
 import ray
-from ray.exceptions import RayTaskError
+from ray.exceptions import RayError, RayTaskError
 
+from actors.dispatch import actor_failure
 from actors.pools import RayLearnerPool, RayRewardPool, RayRolloutPool, RayVerifierPool
 from rlsys.config import JobConfig, PoolConfig
 from rlsys.console import actor_runtime_env, note
-from rlsys.errors import RlsysError
+from rlsys.errors import PoolError, RlsysError
 from rlsys.protocols import Pools
 
 
@@ -83,19 +86,22 @@ def _note_shortfall(config: HasPools) -> None:
 def start_named_pools(
     config: HasPools, builders: dict[str, Callable[[], object]]
 ) -> tuple[dict[str, object], float]:
-    """The pools `builders` make (by name), each started, and the seconds they took: for the jobs that are not
-    RL runs (SFT, reward model, probe). An error of the user's an actor raised while starting (say, a model
-    the job cannot train as configured) ends the job as that error."""
+    """The pools `builders` make (by name, each a section of `config.pools()`), each started within its
+    `start_timeout_s`, and the seconds they took: for the jobs that are not RL runs (SFT, probe). A pool that
+    cannot start stops the others (`await_started`)."""
     _note_shortfall(config)
-    started = time.perf_counter()
-    pools = {name: build() for name, build in builders.items()}
+    start = time.perf_counter()
+    sections = config.pools()
+    started: dict = {}
     try:
-        ray.get([ref for pool in pools.values() for ref in pool.ready_refs()])
-    except RayTaskError as err:
-        if isinstance(err.cause, RlsysError):
-            raise err.cause from None
+        for name, build in builders.items():
+            started[name] = build()
+        await_started(started, {name: sections[name].start_timeout_s for name in started})
+    except RlsysError:
+        for pool in started.values():
+            pool.shutdown()
         raise
-    return pools, time.perf_counter() - started
+    return started, time.perf_counter() - start
 
 
 def start_pools(config: JobConfig, model_path: str, chat_template: str | None = None) -> tuple[Pools, float]:
@@ -104,13 +110,70 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
     _note_shortfall(config)
     start = time.perf_counter()
     dtype = config.model.dtype
-    pools = Pools(
-        rollout=RayRolloutPool(
+    builders = {
+        "rollout": lambda: RayRolloutPool(
             model_path, config.rollout, dtype=dtype, seed=config.seed, chat_template=chat_template
         ),
-        verifier=RayVerifierPool(config.verifier),
-        learner=RayLearnerPool(model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed),
-        reward_model=RayRewardPool(config.reward_model, dtype=dtype) if config.reward_model else None,
+        "verifier": lambda: RayVerifierPool(config.verifier),
+        "learner": lambda: RayLearnerPool(
+            model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed
+        ),
+    }
+    if config.reward_model is not None:
+        builders["reward"] = lambda: RayRewardPool(config.reward_model, dtype=dtype)
+    started: dict = {}
+    try:
+        for name, build in builders.items():
+            started[name] = build()
+        await_started(started, {name: getattr(config, _SECTION[name]).start_timeout_s for name in started})
+    except RlsysError:
+        for pool in started.values():
+            pool.shutdown()
+        raise
+    pools = Pools(
+        rollout=started["rollout"],
+        verifier=started["verifier"],
+        learner=started["learner"],
+        reward_model=started.get("reward"),
     )
-    ray.get([ref for pool in (pools.rollout, *pools.scorers(), pools.learner) for ref in pool.ready_refs()])
     return pools, time.perf_counter() - start
+
+
+def await_started(pools: dict, timeouts_s: dict[str, float]) -> None:
+    """Wait for every actor of `pools` (by name) to start, each pool within its own deadline from now.
+
+    Fails at the first actor that cannot start, or when a pool overruns its deadline, with a `PoolError` of
+    one line naming the pool, the actor and the reason.
+    """
+    start = time.monotonic()
+    pending = {
+        ref: (name, number) for name, pool in pools.items() for number, ref in enumerate(pool.ready_refs())
+    }
+    while pending:
+        deadline = min(start + timeouts_s[name] for name, _ in pending.values())
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+        if not ready:
+            name, number = min(pending.values(), key=lambda item: timeouts_s[item[0]])
+            raise PoolError(
+                f"{name} pool: {_actor(pools[name], number)} did not start within "
+                f"{_SECTION.get(name, name)}.start_timeout_s "
+                f"({timeouts_s[name]:g}s); if the cluster has no room for it, lower the pool's replicas or "
+                "num_cpus/num_gpus, else raise the deadline"
+            )
+        name, number = pending.pop(ready[0])
+        try:
+            ray.get(ready[0], timeout=timeouts_s[name])
+        except RayTaskError as err:
+            if isinstance(err.cause, RlsysError):  # the user's to fix (say, a model SFT cannot pack): say so
+                raise err.cause from None
+            raise PoolError(actor_failure(name, _actor(pools[name], number), "to start", err)) from None
+        except RayError as err:
+            raise PoolError(actor_failure(name, _actor(pools[name], number), "to start", err)) from None
+
+
+def _actor(pool, number: int) -> str:
+    return f"{pool.noun} {number}"
+
+
+# The config section of each pool.
+_SECTION = {"rollout": "rollout", "verifier": "verifier", "learner": "learner", "reward": "reward_model"}

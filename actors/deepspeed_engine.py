@@ -57,8 +57,9 @@ def build_engine(
     """
     import deepspeed
 
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]  # not LoRA's base
     adamw = torch.optim.AdamW(
-        model.parameters(), lr=optimizer.lr, betas=optimizer.betas, weight_decay=optimizer.weight_decay
+        trainable, lr=optimizer.lr, betas=optimizer.betas, weight_decay=optimizer.weight_decay
     )
     if schedule is None:
         schedule = partial(lr_factor, warmup_steps=optimizer.warmup_steps)

@@ -7,11 +7,14 @@ job fails and resumes from its last checkpoint.
 from collections.abc import Sequence
 
 import ray
+from ray.exceptions import GetTimeoutError, RayError, RayTaskError
 
+from actors.dispatch import actor_failure
 from actors.pools import _actor_options
 from actors.sft import SFTRank
 from rlsys.batch import balanced_shards
 from rlsys.config import PoolConfig
+from rlsys.errors import PoolError, RlsysError
 from rlsys.sft.config import SFTLearnerConfig
 from rlsys.sft.packing import plan_micro_batches
 from rlsys.sft.tokens import Example
@@ -19,7 +22,10 @@ from rlsys.sft.tokens import Example
 
 class RayTrainerPool:
     """`config.replicas` trainer ranks in one process group, with the verbs every trainer shares: set-up,
-    checkpoints and the Hugging Face save."""
+    checkpoints and the Hugging Face save. Every call waits at most `call_timeout_s` (the rendezvous:
+    `start_timeout_s`); a rank that fails or overruns fails the job, to resume from its last checkpoint."""
+
+    noun = "rank"
 
     def __init__(self, rank_class: type, config: PoolConfig, zero_stage: int, *args, **kwargs) -> None:
         """`config.replicas` actors of `rank_class(*args, rank=r, world_size=replicas, **kwargs)`, placed by
@@ -27,25 +33,49 @@ class RayTrainerPool:
         cls = ray.remote(rank_class).options(**_actor_options(config, restartable=False))
         world = config.replicas
         self.actors = [cls.remote(*args, rank=rank, world_size=world, **kwargs) for rank in range(world)]
-        self.zero_stage = zero_stage
-        master_addr, master_port = ray.get(self.actors[0].rendezvous_address.remote())
+        self.pool_config, self.zero_stage = config, zero_stage
+        [(master_addr, master_port)] = self._get(
+            [self.actors[0].rendezvous_address.remote()], "to start", config.start_timeout_s
+        )
         self._setup = [actor.setup.remote(master_addr, master_port) for actor in self.actors]
 
     def ready_refs(self) -> list[ray.ObjectRef]:
         """The ranks' set-up calls: they return once every rank has joined and built its engine."""
         return list(self._setup)
 
+    def shutdown(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)
+
+    def _get(self, refs: list[ray.ObjectRef], doing: str, timeout_s: float | None = None) -> list:
+        """The results of `refs` (one call per rank), or a `PoolError` naming what failed or overran."""
+        key = "start_timeout_s" if timeout_s is not None else "call_timeout_s"
+        timeout_s = timeout_s if timeout_s is not None else self.pool_config.call_timeout_s
+        try:
+            return ray.get(refs, timeout=timeout_s)
+        except GetTimeoutError:
+            raise PoolError(
+                f"learner pool: a rank did not finish {doing} within learner.{key} ({timeout_s:g}s); raise "
+                "it if the step is that slow, else resume from the last checkpoint (--resume)"
+            ) from None
+        except RayTaskError as err:
+            if isinstance(err.cause, RlsysError):
+                raise err.cause from None
+            raise PoolError(actor_failure("learner", "a rank", doing, err)) from None
+        except RayError as err:
+            raise PoolError(actor_failure("learner", "a rank", doing, err)) from None
+
     def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
-        ray.get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors])
+        self._get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors], "a checkpoint")
 
     def load_checkpoint(self, directory: str, tag: str) -> dict:
-        return ray.get([a.load_checkpoint.remote(directory, tag) for a in self.actors])[0]
+        return self._get(
+            [a.load_checkpoint.remote(directory, tag) for a in self.actors], "a checkpoint load"
+        )[0]
 
     def save_pretrained(self, directory: str) -> None:
-        if self.zero_stage == 3:
-            ray.get([a.save_pretrained.remote(directory) for a in self.actors])
-        else:
-            ray.get(self.actors[0].save_pretrained.remote(directory))
+        savers = self.actors if self.zero_stage == 3 else self.actors[:1]
+        self._get([a.save_pretrained.remote(directory) for a in savers], "the model save")
 
 
 class RaySFTPool(RayTrainerPool):
@@ -104,18 +134,20 @@ class RaySFTPool(RayTrainerPool):
         count, `real_tokens` all tokens trained through (padding excluded)."""
         num_tokens = sum(e.trained_tokens for e in examples)
         parts, passes = self._shares(examples)
-        results = ray.get(
+        results = self._get(
             [
                 actor.train_step.remote(part, num_tokens, passes)
                 for actor, part in zip(self.actors, parts, strict=True)
-            ]
+            ],
+            "a training step",
         )
         return {key: sum(r[key] for r in results) for key in results[0]}
 
     def evaluate(self, examples: Sequence[Example]) -> float:
         """The mean loss over the reply tokens of `examples`."""
         parts, passes = self._shares(examples)
-        results = ray.get(
-            [actor.evaluate.remote(part, passes) for actor, part in zip(self.actors, parts, strict=True)]
+        results = self._get(
+            [actor.evaluate.remote(part, passes) for actor, part in zip(self.actors, parts, strict=True)],
+            "an evaluation",
         )
         return sum(r["loss_sum"] for r in results) / sum(r["tokens"] for r in results)

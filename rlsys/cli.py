@@ -169,7 +169,9 @@ def _add_cluster_commands(commands) -> None:
         help="an environment variable of the job (repeatable)",
     )
     submit.add_argument(
-        "--working-dir", help="directory uploaded as the job's working dir (default: the project root)"
+        "--working-dir",
+        help="directory uploaded as the job's working dir (default: the project root); 'none' uploads "
+        "nothing: the cluster runs the code its nodes have and JOB's absolute path must exist there",
     )
     submit.set_defaults(handler=_submit)
 
@@ -358,7 +360,7 @@ def _submit(args: argparse.Namespace) -> int:
     submission = submit.prepare(
         args.job,
         args.overrides,
-        working_dir=args.working_dir or submit.PROJECT_ROOT,
+        working_dir=None if args.working_dir == "none" else args.working_dir or submit.PROJECT_ROOT,
         extra_env=extra_env,
         check_only=args.check,
     )

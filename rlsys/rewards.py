@@ -58,8 +58,11 @@ class Verifier:
                     wrong=abstention.wrong,
                     judge=abstention.judge,
                 )
+            elif key in REWARD_FUNCTIONS:
+                function = REWARD_FUNCTIONS[key]
             else:
-                function = REWARD_FUNCTIONS[key] if key in REWARD_FUNCTIONS else KillableFunction(key)
+                function = KillableFunction(key)
+                function.start()
             self.functions[component_name(key)] = function
         self.timeout_s = config.timeout_s
 

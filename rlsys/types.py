@@ -50,12 +50,18 @@ class Sample:
 
 @dataclass(frozen=True)
 class TrainSequence:
-    """What the learner needs of one sample: its tokens, its advantage, and the sampler's log-probs."""
+    """What the learner needs of one sample: its tokens, its advantage, and the sampler's log-probs.
+
+    `staleness`: updates the sampler's weights were behind the learner's (0: on-policy). `padding`: a
+    zero-weight stand-in that only lets a rank with too little work join the step's collectives.
+    """
 
     prompt_token_ids: tuple[int, ...]
     token_ids: tuple[int, ...]
     advantage: float
     sampler_logprobs: tuple[float, ...]
+    staleness: int = 0
+    padding: bool = False
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,14 @@ class SFTConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _full_weights(self) -> "SFTConfig":
+        if self.learner.lora is not None:
+            raise KeyedError(
+                "learner.lora", "set", "rlsys sft trains every weight (LoRA is the RL learner's): drop it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _every_rank_has_work(self) -> "SFTConfig":
         if self.train.examples_per_step < self.learner.replicas:
             raise KeyedError(

@@ -209,6 +209,7 @@ def test_status_of_a_run_shows_its_progress_from_mlflow(mlflow_store, capsys):
                 "monitor.hacking_alert": "true",
                 "monitor.alert_step": "3",
                 "monitor.alert_reason": "gold fell",
+                "rlsys.alert.logprob_mismatch": "step 2: 0.3100",
                 "rlsys.checkpoint.step-2.sha256": "abc",
             }
         )
@@ -220,5 +221,6 @@ def test_status_of_a_run_shows_its_progress_from_mlflow(mlflow_store, capsys):
         "eval at step 2: accuracy 0.250  sampled 0.200",
         "pools: rollout_replicas 2",
         "reward-hacking alert at step 3: gold fell",
+        "alert logprob_mismatch: step 2: 0.3100",
         "last checkpoint: step 2",
     ]
