@@ -48,8 +48,8 @@ def connect() -> None:
 @contextmanager
 def session() -> Iterator[None]:
     """A driver's Ray connection: the cluster in RAY_ADDRESS, or a local runtime that goes down with every
-    actor of the job when the block ends."""
-    local = os.environ.get("RAY_ADDRESS") is None
+    actor of the job when the block ends (one this process had already started stays up)."""
+    local = os.environ.get("RAY_ADDRESS") is None and not ray.is_initialized()
     connect()
     try:
         yield

@@ -91,10 +91,10 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export-task",
-        help="write the built-in arithmetic task as dataset files (verl, TRL or plain layout)",
+        help="write the built-in arithmetic task as dataset files (verl, TRL, plain or sft layout)",
         description="Write the arithmetic task's training and held-out problems as OUT/train.* and "
         "OUT/eval.* in the layout another framework reads; `rlsys run jobs/dataset_quickstart.yaml` trains "
-        "from them.",
+        "from them; --layout sft writes conversations with worked solutions for `rlsys sft`.",
     )
     export.add_argument("out", help="output folder (e.g. data/arithmetic)")
     export.add_argument("--layout", choices=LAYOUTS, default="verl", help="column layout (default: verl)")

@@ -88,7 +88,11 @@ def run(config: ProbeConfig) -> ProbeSummary:
         )
         console.log(f"pools started in {seconds:.1f}s; sampling {sampling.n} answers to each question")
         seeds = [request_seed(config.seed, 0, i) for i in range(len(questions))]
-        scored = sample_and_score(pools["rollout"], [pools["verifier"]], questions, sampling, seeds)
+        try:
+            scored = sample_and_score(pools["rollout"], [pools["verifier"]], questions, sampling, seeds)
+        finally:  # on a cluster, or in a process that keeps its Ray runtime, the actors go now
+            for pool in pools.values():
+                pool.shutdown()
         known = [
             knowledge(question, group, rewards)
             for question, group, rewards in zip(questions, scored.groups, scored.rewards, strict=True)

@@ -90,7 +90,10 @@ def run(config: SFTConfig, *, resume: str | None = None) -> SFTSummary:
                 )
                 console.log(f"learner pool started in {seconds:.1f}s")
                 loop = SFTLoop(config, pools["learner"], tracker, store, data, tokenizer, model_path)
-                return loop.run(checkpoint)
+                try:
+                    return loop.run(checkpoint)
+                finally:  # on a cluster, or in a process that keeps its Ray runtime, the ranks go now
+                    pools["learner"].shutdown()
     except KeyboardInterrupt:
         if loop is None:
             raise interrupted(store, None, 0, "rlsys sft") from None
