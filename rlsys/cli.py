@@ -231,6 +231,9 @@ def _run(args: argparse.Namespace) -> int:
     summary = run(config, resume=args.resume)
     print(f"eval/accuracy: {summary.accuracy_before:.3f} -> {summary.accuracy_after:.3f}")
     print(f"eval/accuracy_sampled: {summary.sampled_before:.3f} -> {summary.sampled_after:.3f}")
+    for key, (before, after) in summary.abstention.items():
+        if key != "eval/accuracy":  # printed above
+            print(f"{key}: {before:.3f} -> {after:.3f}")
     print(f"mlflow run id: {summary.run_id}")
     print(f"policy saved to: {summary.model_dir}")
     if summary.monitor is not None:
