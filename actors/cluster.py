@@ -10,16 +10,25 @@ is; the actors already started are stopped.
 
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import RayError, RayTaskError
 
 from actors.dispatch import actor_failure
 from actors.pools import RayCriticPool, RayLearnerPool, RayRewardPool, RayRolloutPool, RayVerifierPool
-from rlsys.config import JobConfig
+from rlsys.config import JobConfig, PoolConfig
 from rlsys.console import actor_runtime_env, note
-from rlsys.errors import PoolError
+from rlsys.errors import PoolError, RlsysError
 from rlsys.protocols import Pools
+
+
+class HasPools(Protocol):
+    """A job config that names its actor pools (RL, SFT, reward-model and probe jobs)."""
+
+    def pools(self) -> dict[str, PoolConfig]: ...
 
 
 def connect() -> None:
@@ -36,7 +45,20 @@ def connect() -> None:
     ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
 
 
-def resource_shortfall(config: JobConfig, cluster: dict[str, float]) -> list[str]:
+@contextmanager
+def session() -> Iterator[None]:
+    """A driver's Ray connection: the cluster in RAY_ADDRESS, or a local runtime that goes down with every
+    actor of the job when the block ends (one this process had already started stays up)."""
+    local = os.environ.get("RAY_ADDRESS") is None and not ray.is_initialized()
+    connect()
+    try:
+        yield
+    finally:
+        if local:
+            ray.shutdown()
+
+
+def resource_shortfall(config: HasPools, cluster: dict[str, float]) -> list[str]:
     """One line per Ray resource the pools reserve beyond what `cluster` has (empty when all fit)."""
     demand: dict[str, float] = {}
     parts: dict[str, list[str]] = {}
@@ -53,14 +75,39 @@ def resource_shortfall(config: JobConfig, cluster: dict[str, float]) -> list[str
     ]
 
 
-def start_pools(config: JobConfig, model_path: str, chat_template: str | None = None) -> tuple[Pools, float]:
-    """Every pool of the job, started; and the seconds the actors took to start. `chat_template`: the
-    job's template for a model without one (`rlsys.models.job_chat_template`)."""
+def _note_shortfall(config: HasPools) -> None:
     for line in resource_shortfall(config, ray.cluster_resources()):
         note(
             f"{line}. The actors that do not fit wait for the autoscaler to add a node; "
             "on a fixed cluster or locally, lower those pools' replicas or num_cpus/num_gpus"
         )
+
+
+def start_named_pools(
+    config: HasPools, builders: dict[str, Callable[[], object]]
+) -> tuple[dict[str, object], float]:
+    """The pools `builders` make (by name, each a section of `config.pools()`), each started within its
+    `start_timeout_s`, and the seconds they took: for the jobs that are not RL runs (SFT, probe). A pool that
+    cannot start stops the others (`await_started`)."""
+    _note_shortfall(config)
+    start = time.perf_counter()
+    sections = config.pools()
+    started: dict = {}
+    try:
+        for name, build in builders.items():
+            started[name] = build()
+        await_started(started, {name: sections[name].start_timeout_s for name in started})
+    except RlsysError:
+        for pool in started.values():
+            pool.shutdown()
+        raise
+    return started, time.perf_counter() - start
+
+
+def start_pools(config: JobConfig, model_path: str, chat_template: str | None = None) -> tuple[Pools, float]:
+    """Every pool of the job, started; and the seconds the actors took to start. `chat_template`: the
+    job's template for a model without one (`rlsys.models.job_chat_template`)."""
+    _note_shortfall(config)
     start = time.perf_counter()
     dtype = config.model.dtype
     builders = {
@@ -83,7 +130,7 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
         for name, build in builders.items():
             started[name] = build()
         await_started(started, {name: getattr(config, _SECTION[name]).start_timeout_s for name in started})
-    except PoolError:
+    except RlsysError:
         for pool in started.values():
             pool.shutdown()
         raise
@@ -121,6 +168,10 @@ def await_started(pools: dict, timeouts_s: dict[str, float]) -> None:
         name, number = pending.pop(ready[0])
         try:
             ray.get(ready[0], timeout=timeouts_s[name])
+        except RayTaskError as err:
+            if isinstance(err.cause, RlsysError):  # the user's to fix (say, a model SFT cannot pack): say so
+                raise err.cause from None
+            raise PoolError(actor_failure(name, _actor(pools[name], number), "to start", err)) from None
         except RayError as err:
             raise PoolError(actor_failure(name, _actor(pools[name], number), "to start", err)) from None
 

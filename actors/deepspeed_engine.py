@@ -1,17 +1,19 @@
-"""A DeepSpeed engine for every trainer here (the policy's learner ranks, the critic's ranks, the reward-model
-trainer): the process group a rank joins, AdamW with linear warmup under ZeRO built from an
-`OptimizerConfig`, and `DeepSpeedRank`, what a learner rank and a critic rank share."""
+"""A DeepSpeed engine for every trainer here (the policy's learner ranks, the critic's ranks, SFT, the
+reward-model trainer): the process group a rank joins, AdamW with a learning-rate schedule under ZeRO built
+from an `OptimizerConfig`, and `DeepSpeedRank`, what a learner rank and a critic rank share."""
 
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import torch
 import torch.distributed as dist
 
 from rlsys.algorithms.aggregation import GlobalCounts
 from rlsys.config import OptimizerConfig, RanksConfig, torch_dtype
+from rlsys.schedule import lr_factor
 from rlsys.types import TrainSequence
 
 
@@ -42,10 +44,16 @@ def join_process_group(rank: int, world_size: int, master_addr: str, master_port
 
 
 def build_engine(
-    model: torch.nn.Module, optimizer: OptimizerConfig, *, dtype: torch.dtype, micro_batch_size: int
+    model: torch.nn.Module,
+    optimizer: OptimizerConfig,
+    *,
+    dtype: torch.dtype,
+    micro_batch_size: int,
+    schedule: Callable[[int], float] | None = None,
 ):
-    """A DeepSpeed engine training `model` with AdamW, a linear warmup over `optimizer.warmup_steps` then a
-    constant learning rate, gradient clipping and ZeRO `optimizer.zero_stage`.
+    """A DeepSpeed engine training `model` with AdamW, gradient clipping and ZeRO `optimizer.zero_stage`, its
+    learning rate `optimizer.lr` times `schedule(optimizer step)` (`rlsys.schedule.lr_factor`; None: a linear
+    warmup over `optimizer.warmup_steps`, then constant).
 
     `micro_batch_size` is what DeepSpeed is told one forward holds; callers that drive micro-batching
     themselves pass 1 and set the accumulation boundary by hand.
@@ -56,10 +64,9 @@ def build_engine(
     adamw = torch.optim.AdamW(
         trainable, lr=optimizer.lr, betas=optimizer.betas, weight_decay=optimizer.weight_decay
     )
-    warmup = optimizer.warmup_steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        adamw, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
-    )
+    if schedule is None:
+        schedule = partial(lr_factor, warmup_steps=optimizer.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(adamw, schedule)
     engine, *_ = deepspeed.initialize(
         model=model,
         optimizer=adamw,

@@ -224,6 +224,24 @@ def padding_of(sequence: TrainSequence) -> TrainSequence:
     return replace(sequence, advantage=0.0, padding=True)
 
 
+def shard(sequences: Sequence[TrainSequence], num_shards: int) -> list[list[TrainSequence]]:
+    """Split sequences across ranks, balancing token counts (`balanced_shards`)."""
+    parts = balanced_shards([_length(s) for s in sequences], num_shards)
+    return [[sequences[i] for i in part] for part in parts]
+
+
+def balanced_shards(lengths: Sequence[int], num_shards: int) -> list[list[int]]:
+    """Indices of `lengths` split into `num_shards` parts of nearly equal total length: the longest first,
+    each onto the lightest part so far."""
+    parts: list[list[int]] = [[] for _ in range(num_shards)]
+    loads = [0] * num_shards
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        lightest = loads.index(min(loads))
+        parts[lightest].append(index)
+        loads[lightest] += lengths[index]
+    return parts
+
+
 def micro_batches(
     sequences: Sequence[TrainSequence], size: int, max_tokens: int | None = None
 ) -> list[list[TrainSequence]]:

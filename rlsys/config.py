@@ -245,6 +245,42 @@ class RolloutConfig(PoolConfig):
     engine_threads: int = Field(0, ge=0, description="Torch threads of each CPU engine (0: Ray's num_cpus).")
 
 
+class AbstentionConfig(Section):
+    """The `abstain` reward (`verifiers.rewards.abstain_reward`): what a right answer, an abstention and a
+    wrong answer score, what counts as abstaining, and who judges right. The policy that maximises it answers
+    where it is right more often than (abstain - wrong) / (right - wrong) of the time, and declines
+    elsewhere."""
+
+    right: float = Field(1.0, description="Score of a right answer.")
+    abstain: float = Field(0.3, description="Score of an answer that declines (one holding a phrase below).")
+    wrong: float = Field(0.0, description="Score of a wrong answer (a hallucination).")
+    phrases: list[str] = Field(
+        default_factory=lambda: ["I don't know", "I do not know"],
+        description="An answer holding one of these (compared as lower-case words without punctuation) "
+        "abstains.",
+    )
+    judge: Literal["match", "math"] = Field(
+        "match",
+        description="The reward that decides which answers are right: 'match' (the normalised short answer "
+        "equals one the gold accepts; a gold '[]' accepts none) or 'math'.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "AbstentionConfig":
+        if not self.right > self.abstain > self.wrong:
+            raise KeyedError(
+                "abstain",
+                self.abstain,
+                f"the reward must order right > abstain > wrong (now {self.right} / {self.abstain} / "
+                f"{self.wrong}): set abstain between wrong and right",
+            )
+        if not self.phrases or not all(re.search(r"\w", phrase) for phrase in self.phrases):
+            raise KeyedError(
+                "phrases", self.phrases, "give at least one phrase with words, e.g. [I don't know]"
+            )
+        return self
+
+
 class VerifierConfig(PoolConfig):
     num_cpus: float = Field(0.25, ge=0, description="CPUs Ray reserves for each actor.")
     max_replicas: int | None = Field(
@@ -253,8 +289,10 @@ class VerifierConfig(PoolConfig):
     rewards: dict[str, float] = Field(
         default_factory=lambda: {"math": 1.0},
         description="Reward functions and their weights; the score is the weighted sum. A name from the "
-        "registry (math, code, format, hidden_preference) or your own function as 'module:function'.",
+        "registry (math, code, format, match, abstain, hidden_preference) or your own function as "
+        "'module:function'.",
     )
+    abstention: AbstentionConfig = Field(default_factory=AbstentionConfig)
     timeout_s: float = Field(
         5.0, gt=0, le=3600, description="Hard limit per verification; a timeout scores 0."
     )

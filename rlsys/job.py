@@ -39,7 +39,9 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
     stop_on_sigterm()
     store = CheckpointStore(config.train.output_dir, config.name)
     store.check_writable()
-    checkpoint = _checkpoint_to_resume(store, config, resume) if resume is not None else None
+    checkpoint = (
+        checkpoint_to_resume(store, resume, config.flat(), JobConfig().flat()) if resume is not None else None
+    )
     model_path = resolve_model(config.model)
     template = job_chat_template(config.model)
     load_tokenizer(model_path, template)  # a model without a chat template fails here, not in an engine
@@ -65,7 +67,9 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
             loop = RLLoop(config, pools, tracker, store, task, base_model=model_path)
             return loop.run(checkpoint)
     except KeyboardInterrupt:
-        raise _interrupted(store, loop) from None
+        if loop is None:
+            raise interrupted(store, None, 0, "rlsys run") from None
+        raise interrupted(store, loop.tracker.run_id, loop.last_step, "rlsys run") from None
     finally:
         if local:  # the local runtime and every actor of this job go with the driver
             ray.shutdown()
@@ -81,8 +85,12 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _checkpoint_to_resume(store: CheckpointStore, config: JobConfig, run_id: str) -> CheckpointInfo:
-    """The checkpoint a resume continues, once it is shown to be whole, unchanged, and of the same math."""
+def checkpoint_to_resume(
+    store: CheckpointStore, run_id: str, current: dict[str, object], defaults: dict[str, object]
+) -> CheckpointInfo:
+    """The checkpoint a resume continues (of run `run_id`, or the job's most recent run when ""), once it is
+    shown to be whole, unchanged, and of the same math: `current` (the flat config) against the params of the
+    run that made it (a key that run did not have counts only when set away from its `defaults` value)."""
     checkpoint = store.latest(run_id or None)
     if checkpoint is None:
         where = f"run {run_id}" if run_id else f"any run under {store.job_dir}"
@@ -95,7 +103,7 @@ def _checkpoint_to_resume(store: CheckpointStore, config: JobConfig, run_id: str
             f"checkpoint {checkpoint.path} is not the one run {checkpoint.run_id} recorded (its manifest "
             f"changed): resume from another run, or start a new one"
         )
-    differences = math_differences(params, config.flat(), JobConfig().flat())
+    differences = math_differences(params, current, defaults)
     if differences:
         raise ConfigError(
             f"the config differs from the one run {checkpoint.run_id} was checkpointed with, in keys that "
@@ -105,18 +113,16 @@ def _checkpoint_to_resume(store: CheckpointStore, config: JobConfig, run_id: str
     return checkpoint
 
 
-def _interrupted(store: CheckpointStore, loop: RLLoop | None) -> Interrupted:
-    if loop is None:
+def interrupted(store: CheckpointStore, run_id: str | None, last_step: int, command: str) -> Interrupted:
+    """What an interrupted run says: how far it got, its last complete checkpoint, how to resume (`command`,
+    e.g. `rlsys run`). `run_id` None: it was interrupted while starting."""
+    if run_id is None:
         return Interrupted("interrupted while starting; nothing was trained")
-    checkpoint = store.latest(loop.tracker.run_id)
+    checkpoint = store.latest(run_id)
     saved = (
         "no checkpoint yet"
         if checkpoint is None
         else f"the last complete checkpoint is step {checkpoint.step}"
     )
-    resume = (
-        f"; resume with `rlsys run <job> --resume {loop.tracker.run_id}`" if checkpoint is not None else ""
-    )
-    return Interrupted(
-        f"interrupted after step {loop.last_step}; {saved} ({store.run_dir(loop.tracker.run_id)}){resume}"
-    )
+    resume = f"; resume with `{command} <job> --resume {run_id}`" if checkpoint is not None else ""
+    return Interrupted(f"interrupted after step {last_step}; {saved} ({store.run_dir(run_id)}){resume}")

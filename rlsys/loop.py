@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
@@ -32,7 +32,7 @@ from rlsys.lineage import lineage
 from rlsys.metrics import rollout_metrics, sample_rows, staleness_metrics, step_line
 from rlsys.order import extra_batch, request_seed, step_batch
 from rlsys.pipeline import RolloutPipeline
-from rlsys.plots import training_summary
+from rlsys.plots import calibration_plot, training_summary
 from rlsys.protocols import Pools, Tracker
 from rlsys.rlhf.watch import MonitorOutcome, MonitorWatch
 from rlsys.scoring import ScoredRollout, evaluate, sample_and_score, with_signal
@@ -41,6 +41,7 @@ from rlsys.versions import staleness_of
 
 SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
 CRITIC_TAG = "critic"  # the critic's state inside each checkpoint, beside the learner's
+ABSTENTION_METRICS = ("accuracy", "abstain_rate", "hallucination_rate")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class RunSummary:
     model_uri: str | None  # the registered model version, when tracking.registered_model is set
     steps_done: int  # fewer than train.steps when the monitor stopped the run
     monitor: MonitorOutcome | None = None
+    # With the abstain reward: eval/[<set>/]{accuracy, abstain_rate, hallucination_rate} -> (before, after).
+    abstention: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class RLLoop:
@@ -94,6 +97,7 @@ class RLLoop:
         algorithm = config.algorithm
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
         self.sample_rows: list[dict] = []
+        self.calibration: dict[int, list[tuple[float, str]]] = {}  # step -> every eval question's point
         self._pipeline: RolloutPipeline | None = None  # while train_steps runs
         self.mismatch_alert_step: int | None = None
         self.last_step = 0  # the last step completed, for the summary and an interrupted run's message
@@ -326,15 +330,24 @@ class RLLoop:
         for index, (name, prompts) in enumerate(self.task.evals.items()):
             seeds = [request_seed(config.seed + 1, step, i) for i in range(len(prompts))]
             with self._engines_idle():
-                metrics = evaluate(self.pools, prompts, greedy=greedy, sampled=sampled, seeds=seeds)
+                evaluation = evaluate(self.pools, prompts, greedy=greedy, sampled=sampled, seeds=seeds)
+            metrics = evaluation.metrics
+            if evaluation.calibration:
+                self.calibration.setdefault(step, []).extend(evaluation.calibration)
             logged = dict(metrics) if index == 0 else {}
             if name:
                 logged.update({key.replace("eval/", f"eval/{name}/", 1): v for key, v in metrics.items()})
             self.tracker.log_metrics(logged, step)
+            abstention = ""
+            if "eval/abstain_rate" in metrics:
+                abstention = (
+                    f"  hallucination {metrics['eval/hallucination_rate']:.3f}  "
+                    f"abstain {metrics['eval/abstain_rate']:.3f}"
+                )
             console.log(
                 f"eval{f' {name}' if name else ''} at step {step}: accuracy {metrics['eval/accuracy']:.3f}  "
                 f"sampled {metrics['eval/accuracy_sampled']:.3f}  "
-                f"multi-line answers {metrics['eval/multiline_share']:.2f}"
+                f"multi-line answers {metrics['eval/multiline_share']:.2f}{abstention}"
             )
 
     def _look(self, step: int) -> bool:
@@ -390,6 +403,12 @@ class RLLoop:
             tracker.set_tags({"rlsys.model_uri": model_uri})
         tracker.log_table(self.sample_rows, "samples.json")
         tracker.log_figure(training_summary(history), "plots/accuracy.png")
+        if self.calibration:
+            steps = sorted(self.calibration)
+            tracker.log_figure(
+                calibration_plot({step: self.calibration[step] for step in (steps[0], steps[-1])}),
+                "plots/calibration.png",
+            )
         accuracy, sampled = history["eval/accuracy"], history["eval/accuracy_sampled"]
         return RunSummary(
             run_id=tracker.run_id,
@@ -401,7 +420,23 @@ class RLLoop:
             model_uri=model_uri,
             steps_done=last,
             monitor=self.watch.finish() if self.watch is not None else None,
+            abstention=self._abstention_change(last),
         )
+
+    def _abstention_change(self, last: int) -> dict[str, tuple[float, float]]:
+        """Each eval set's accuracy, abstain and hallucination rates at step 0 and at `last`, when the job
+        scores abstention (empty otherwise)."""
+        change = {}
+        for index, name in enumerate(self.task.evals):
+            prefixes = ["eval/"] if index == 0 else []
+            prefixes += [f"eval/{name}/"] if name else []
+            for prefix in prefixes:
+                if not self.tracker.history(f"{prefix}abstain_rate"):
+                    return {}
+                for metric in ABSTENTION_METRICS:
+                    history = self.tracker.history(prefix + metric)
+                    change[prefix + metric] = (_value_at(history, 0), _value_at(history, last))
+        return change
 
 
 def is_due(step: int, every: int) -> bool:

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 
+from rlsys.abstention import abstention_metrics
 from rlsys.types import Prompt, Reward, Sample, TrainSequence
 
 
@@ -47,12 +48,15 @@ def answer_metrics(
     greedy: Sequence[Sample], greedy_rewards: Sequence[Reward], sampled_rewards: Iterable[Reward]
 ) -> dict[str, float]:
     """`eval/*` figures: accuracy of one greedy answer per prompt and of the sampled ones, answer length, and
-    the share of worked answers (several lines) against bare ones: how often the model chooses to think."""
+    the share of worked answers (several lines) against bare ones: how often the model chooses to think.
+    With the `abstain` reward, also the greedy answers' `eval/abstain_rate` and `eval/hallucination_rate`
+    (`rlsys.abstention`)."""
     return {
         "eval/accuracy": mean(bool(r.correct) for r in greedy_rewards),
         "eval/accuracy_sampled": mean(bool(r.correct) for r in sampled_rewards),
         "eval/response_length": mean(len(s.token_ids) for s in greedy),
         "eval/multiline_share": mean(s.text.strip().count("\n") > 0 for s in greedy),
+        **{f"eval/{key}": value for key, value in abstention_metrics(greedy_rewards).items()},
     }
 
 

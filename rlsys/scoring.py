@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from rlsys.abstention import calibration_error, calibration_points
 from rlsys.errors import PoolError
 from rlsys.metrics import answer_metrics
 from rlsys.protocols import Pending, Pools, RolloutPool, ScorePool
@@ -102,16 +103,29 @@ def _joined(first: ScoredRollout, second: ScoredRollout) -> ScoredRollout:
     )
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation's `eval/*` metrics, and with the `abstain` reward one (confidence, outcome) per question
+    for the calibration plot (`rlsys.abstention.calibration_points`; empty otherwise)."""
+
+    metrics: dict[str, float]
+    calibration: list[tuple[float, str]]
+
+
 def evaluate(
     pools: Pools, prompts: Sequence[Prompt], *, greedy: Sampling, sampled: Sampling, seeds: Sequence[int]
-) -> dict[str, float]:
+) -> Evaluation:
     """Held-out accuracy: one greedy answer per prompt, and `sampled.n` samples each (scored by the verifiers
     alone: accuracy is theirs to judge)."""
     scorers = pools.scorers(with_reward_model=False)
     first = sample_and_score(pools.rollout, scorers, prompts, greedy, [None] * len(prompts))
     second = sample_and_score(pools.rollout, scorers, prompts, sampled, seeds)
-    return answer_metrics(
-        [group[0] for group in first.groups],
-        [rewards[0] for rewards in first.rewards],
-        [r for rewards in second.rewards for r in rewards],
+    greedy_samples = [group[0] for group in first.groups]
+    greedy_rewards = [rewards[0] for rewards in first.rewards]
+    metrics = answer_metrics(
+        greedy_samples, greedy_rewards, [r for rewards in second.rewards for r in rewards]
     )
+    points = calibration_points(greedy_samples, greedy_rewards, second.groups)
+    if points:
+        metrics["eval/calibration_error"] = calibration_error(points)
+    return Evaluation(metrics, points)
