@@ -163,10 +163,6 @@ class ActorPool:
         self.slots.append(slot)
         return slot
 
-    def remove(self) -> None:
-        """Stop the last actor (between steps: it holds no work)."""
-        ray.kill(self.slots.pop().actor)
-
     def shutdown(self) -> None:
         for slot in self.slots:
             ray.kill(slot.actor)
