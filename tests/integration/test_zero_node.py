@@ -4,8 +4,9 @@ The head holds no pool resource. A job submitted with `rlsys submit` asks for cl
 their custom resources (`rollout_node`, `learner_node`, `verifier_node`): the autoscaler launches one node
 of each, the job trains and evaluates, the verifier pool grows onto a second verifier node while a slow
 reward holds steps up and gives it back once scoring is fast again, and after the job every worker node is
-removed at the idle timeout. Node counts are sampled throughout; with RLSYS_ZERO_NODE_PLOT=<png> the test
-draws them with the pool's size per step (the README's walk-through).
+removed at the idle timeout. Node counts are sampled throughout and checked against the autoscaler's own
+event log; with RLSYS_ZERO_NODE_RECORDS=<dir> the records (the head's event logs, the run's MLflow store)
+are kept there for scripts/zero_node_plot.py (the README's walk-through).
 
 The head is started by hand (never `ray stop`, which would stop every Ray on the machine), as in
 test_autoscaling.py, and torn down by signalling its own session.
@@ -13,6 +14,7 @@ test_autoscaling.py, and torn down by signalling its own session.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -24,6 +26,8 @@ import mlflow
 import pytest
 from conftest import free_port, ray_free_env, ray_head
 from ray.util.state.exception import RayStateApiException
+
+from rlsys.cluster_timeline import job_submitted, node_counts, run_record
 
 pytestmark = pytest.mark.integration
 
@@ -189,7 +193,10 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
     missed: list[tuple[float, str]] = []  # samples the state API could not answer: (when, why)
     stop = threading.Event()
 
-    with ray_head(args, env, tmp_path / "ray-start.log"):
+    # The head's event logs (the autoscaler's launches and removals, the job's start) and the run's MLflow
+    # store are the records the walk-through's plot is drawn from (scripts/zero_node_plot.py).
+    records = Path(os.environ.get("RLSYS_ZERO_NODE_RECORDS") or tmp_path / "records")
+    with ray_head(args, env, tmp_path / "ray-start.log", events_to=records / "events"):
         client_env = {**env, "RAY_API_SERVER_ADDRESS": dashboard}
         start = time.monotonic()
         deadline = start + 120
@@ -213,8 +220,7 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
 
         sampler = threading.Thread(target=sample_nodes, daemon=True)
         sampler.start()
-        submitted_at = time.time()
-        submitted = subprocess.run(
+        job_run = subprocess.run(
             [str(BIN / "rlsys"), "submit", str(job), *overrides, "--working-dir", "none"],
             cwd=work,  # the reward module imports from the job's folder here, and on the nodes through:
             env=client_env,
@@ -223,7 +229,7 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
             timeout=1200,
         )
         job_ended = time.monotonic() - start
-        assert submitted.returncode == 0, (submitted.stdout + submitted.stderr)[-5000:]
+        assert job_run.returncode == 0, (job_run.stdout + job_run.stderr)[-5000:]
         # The nodes go once idle for the idle timeout; the bound leaves the autoscaler two minutes more.
         idle_deadline = time.monotonic() + IDLE_TIMEOUT_MINUTES * 60 + 120
         while time.monotonic() < idle_deadline and not _all_gone(timeline, after=job_ended):
@@ -240,31 +246,18 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     assert run.info.status == "FINISHED"
-    replicas = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "pool/verifier_replicas")}
-    sizes = [replicas[step] for step in sorted(replicas)]
+    record = run_record(client, run.info.run_id, ("rollout", "verifier"))
+    sizes = [n for _, n in record.pool_sizes["verifier"]]
     assert max(sizes) == 2 and sizes[-1] == 1, sizes  # grew under the slow reward, shrank once it was fast
-    (first,) = [m for m in client.get_metric_history(run.info.run_id, "train/reward_mean") if m.step == 1]
-    print(f"zero_node: submitted to first step {first.timestamp / 1000 - submitted_at:.0f}s; {timeline=}")
-    if os.environ.get("RLSYS_ZERO_NODE_PLOT"):
-        _plot(timeline, sizes, job_ended, Path(os.environ["RLSYS_ZERO_NODE_PLOT"]))
-
-
-def _plot(timeline, sizes: list[float], job_ended: float, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (nodes_axes, pool_axes) = plt.subplots(1, 2, figsize=(11, 4))
-    times = [t for t, _ in timeline]
-    for name in NODE_TYPES:
-        nodes_axes.step(times, [counts[name] for _, counts in timeline], where="post", label=name)
-    nodes_axes.axvline(job_ended, color="grey", linestyle=":", label="job ended")
-    nodes_axes.set(
-        title="Worker nodes (fake multi-node provider)", xlabel="seconds since the head", ylabel="nodes"
+    assert {n for _, n in record.pool_sizes["rollout"]} == {1}  # fixed size (no rollout.max_replicas)
+    # The autoscaler's own record agrees: one node of each type, a second verifier node, none at the end.
+    nodes = node_counts((records / "events" / "event_AUTOSCALER.log").read_text().splitlines())
+    assert {name: max(n for _, n in nodes[name]) for name in NODE_TYPES} == peak, nodes
+    assert {name: nodes[name][-1][1] for name in NODE_TYPES} == dict.fromkeys(NODE_TYPES, 0), nodes
+    submitted = job_submitted((records / "events" / "event_JOBS.log").read_text().splitlines())
+    shutil.copy(tmp_path / "mlflow.db", records / "mlflow.db")
+    print(
+        f"zero_node: submitted to first step {record.first_step - submitted:.0f}s, to the job's end "
+        f"{record.ended - submitted:.0f}s, nodes gone {timeline[-1][0] - job_ended:.0f}s after it; "
+        f"verifier pool by step {sizes}; autoscaler {nodes}; records in {records}"
     )
-    nodes_axes.legend()
-    pool_axes.step(range(1, len(sizes) + 1), sizes, where="post")
-    pool_axes.set(title="Verifier pool (pool/verifier_replicas)", xlabel="RL step", ylabel="replicas")
-    figure.tight_layout()
-    figure.savefig(out)
