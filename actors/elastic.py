@@ -9,6 +9,7 @@ work. It weighs the step's `queued` items against the throughput the pool's acto
   prepare it (`_admit`): the rollout pool at its next weight sync, which hands it the current weights and
   checks them like every engine's before it serves; a scoring pool at its next batch. An actor that cannot
   start, or has not started within `start_timeout_s`, is dropped with a note; the pool goes on at its size.
+  While one is joining the pool does not grow again (`decide(..., starting=...)`).
 - Shrinking stops a joining actor first, else the last actor with no call in flight: it has finished its
   work, none is lost. With every actor busy (a recovery probe) the shrink waits for the next step.
 """
@@ -40,7 +41,8 @@ class ElasticPool(ActorPool):
         clear; add or remove an actor as `rlsys.autoscale.decide` says."""
         self.backlog = Backlog(queued, self.take_throughput(), budget_s)
         current = self.size() + len(self.joining)
-        self.scaling = decide(self.rule, replace(self.scaling, replicas=current), self.backlog)
+        state = replace(self.scaling, replicas=current)
+        self.scaling = decide(self.rule, state, self.backlog, starting=len(self.joining))
         if self.scaling.replicas > current:
             self._grow()
         elif self.scaling.replicas < current and not self._shrink():

@@ -16,7 +16,7 @@ one replica fewer, it would stay under `shrink_below * budget_s` for `shrink_aft
 between the two thresholds (hysteresis: shrink_below < grow_above) keeps a pool at the edge from flapping: a
 pool shrunk to n-1 replicas is, by the measurement that shrank it, far from growing back. After a resize the
 size holds for `cooldown` steps, so the new size is judged on steps it served (a new replica starts
-meanwhile).
+meanwhile), and a pool whose new replica is still starting does not grow again.
 On a cluster the Ray autoscaler then adds or removes the nodes the replicas' resources ask for.
 """
 
@@ -75,9 +75,13 @@ class ScalingState:
     cooldown: int = 0
 
 
-def decide(rule: ScalingRule, state: ScalingState, backlog: Backlog) -> ScalingState:
+def decide(rule: ScalingRule, state: ScalingState, backlog: Backlog, starting: int = 0) -> ScalingState:
     """The state after one step's measurement; its `replicas` is the size to have (changes by at most one,
-    stays within [min, max]). A backlog with work but no measured rate changes nothing."""
+    stays within [min, max]). A backlog with work but no measured rate changes nothing.
+
+    `starting`: how many of `state.replicas` are still starting. The pool does not grow again until they
+    serve: a start can outlast the cool-down by far (a node to launch first), and growing again on steps
+    they did not serve would overshoot. It may still shrink, and gives back a start it no longer needs."""
     if state.cooldown > 0:
         return ScalingState(state.replicas, cooldown=state.cooldown - 1)
     if backlog.queued > 0 and backlog.rate <= 0:
@@ -85,7 +89,7 @@ def decide(rule: ScalingRule, state: ScalingState, backlog: Backlog) -> ScalingS
     over = state.over + 1 if backlog.drain_s(state.replicas) > rule.grow_above * backlog.budget_s else 0
     fewer = backlog.drain_s(state.replicas - 1)
     under = state.under + 1 if fewer < rule.shrink_below * backlog.budget_s or backlog.queued <= 0 else 0
-    if over >= rule.grow_after and state.replicas < rule.max_replicas:
+    if over >= rule.grow_after and state.replicas < rule.max_replicas and not starting:
         return ScalingState(state.replicas + 1, cooldown=rule.cooldown)
     if under >= rule.shrink_after and state.replicas > rule.min_replicas:
         return ScalingState(state.replicas - 1, cooldown=rule.cooldown)

@@ -29,12 +29,12 @@ def test_elastic_verifier_pool_follows_its_backlog(ray_runtime):
             assert _score_all(pool, 3) == [1.0] * 3  # the throughput the rule weighs the backlog against
             pool.autoscale(**GROW)
             sizes.append(pool.size() + len(pool.joining))
+            deadline = time.monotonic() + 300
+            while pool.joining:  # a new verifier joins at a batch once started; batches go on meanwhile
+                assert time.monotonic() < deadline, "the new verifier never joined"
+                assert _score_all(pool, 3) == [1.0] * 3
+                time.sleep(0.5)
         assert sizes == [2] * (pool.rule.cooldown + 1) + [3]  # one at a time, a cool-down between
-        deadline = time.monotonic() + 300
-        while pool.size() < 3:  # new verifiers join at a batch once started; batches go on meanwhile
-            assert time.monotonic() < deadline, "the new verifiers never joined"
-            assert _score_all(pool, 3) == [1.0] * 3
-            time.sleep(0.5)
         assert pool.metrics()["pool/verifier_replicas"] == 3 and pool.metrics()["pool/verifier_starting"] == 0
         sizes = []
         for _ in range(2 * (pool.rule.cooldown + pool.rule.shrink_after)):

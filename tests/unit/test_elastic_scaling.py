@@ -51,6 +51,14 @@ def test_elastic_grow_after_asks_for_a_streak():
     assert decide(rule, first, _backlog(5.0)).replicas == 2
 
 
+def test_elastic_no_growth_while_a_new_replica_is_starting():
+    state = ScalingState(2, over=3)  # one of the two still starting, the backlog still over
+    assert decide(RULE, state, _backlog(9.0), starting=1) == ScalingState(2, over=4)
+    assert decide(RULE, state, _backlog(9.0)).replicas == 3  # once it serves, the pool may grow again
+    # A start no longer needed is given back like any replica: the backlog cleared while it started.
+    assert decide(RULE, ScalingState(2, under=2), _backlog(0.0), starting=1).replicas == 1
+
+
 def _run(rule: ScalingRule, drains: list[float], replicas: int = 1) -> list[int]:
     """The pool's size after each step of a workload whose backlog one replica clears in drains[i] s."""
     state, sizes = ScalingState(replicas), []
