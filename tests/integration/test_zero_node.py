@@ -3,10 +3,11 @@
 The head holds no pool resource. A job submitted with `rlsys submit` asks for cluster.yaml's node types by
 their custom resources (`rollout_node`, `learner_node`, `verifier_node`): the autoscaler launches one node
 of each, the job trains and evaluates, the verifier pool grows onto a second verifier node while a slow
-reward holds steps up and gives it back once scoring is fast again, and after the job every worker node is
-removed at the idle timeout. Node counts are sampled throughout and checked against the autoscaler's own
-event log; with RLSYS_ZERO_NODE_RECORDS=<dir> the records (the head's event logs, the run's MLflow store)
-are kept there for scripts/zero_node_plot.py (the README's walk-through).
+reward holds steps up and gives it back once scoring is fast again (the reward is slow until the second
+verifier has scored: the test does not depend on how fast a node comes up), and after the job every worker
+node is removed at the idle timeout. Node counts are sampled throughout and checked against the
+autoscaler's own event log; with RLSYS_ZERO_NODE_RECORDS=<dir> the records (the head's event logs, the run's
+MLflow store, the job's log) are kept there for scripts/zero_node_plot.py (the README's walk-through).
 
 The head is started by hand (never `ray stop`, which would stop every Ray on the machine), as in
 test_autoscaling.py, and torn down by signalling its own session.
@@ -39,19 +40,26 @@ NODE_TYPES = {  # cluster.yaml's worker types, CPU-only and one pool actor each
     "learner_cpu": {"CPU": 1, "learner_node": 1},
     "verifier_cpu": {"CPU": 1, "verifier_node": 1},
 }
-SLOW_CALLS = 3  # the first scoring calls of each verifier are slow: the pool grows, then shrinks
+SLOW_S = 2.0  # seconds a scoring batch takes while the verifier pool has not grown yet
 REWARD = f'''
+import os
 import time
+from pathlib import Path
 
-calls = 0
+SEEN = Path(__file__).with_name("verifiers_seen")  # a line per verifier that scored (nodes share the disk)
 
 
-def slow_then_fast(responses, golds, timeout_s, **columns):
-    """A reward that takes 2 s a batch for its first {SLOW_CALLS} batches in each verifier, then none."""
-    global calls
-    calls += 1
-    if calls <= {SLOW_CALLS}:
-        time.sleep(2.0)
+def slow_until_the_pool_grows(responses, golds, timeout_s, **columns):
+    """{SLOW_S:g} s a batch until a second verifier has scored one, then none: a load the grown pool clears,
+    however long its new node takes to come up."""
+    verifier = str(os.getppid())  # this worker's verifier actor
+    seen = set(SEEN.read_text().split()) if SEEN.exists() else set()
+    if verifier not in seen:
+        with SEEN.open("a") as file:
+            file.write(verifier + "\\n")
+        seen.add(verifier)
+    if len(seen) < 2:
+        time.sleep({SLOW_S})
     return [0.0] * len(responses)
 '''
 
@@ -178,8 +186,8 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
         "verifier.replicas=1",
         "verifier.max_replicas=2",
         "verifier.resources={verifier_node: 1}",
-        "verifier.rewards={math: 1.0, 'slow_reward:slow_then_fast': 0.0}",
-        "train.steps=14",
+        "verifier.rewards={math: 1.0, 'slow_reward:slow_until_the_pool_grows': 0.0}",
+        "train.steps=30",  # enough for the second verifier to join (a slow step each meanwhile) and go
         "train.prompts_per_step=4",
         "train.eval_every=0",
         "train.eval_samples=1",
@@ -229,6 +237,8 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
             timeout=1200,
         )
         job_ended = time.monotonic() - start
+        records.mkdir(parents=True, exist_ok=True)  # the pools' notes (resizes) are in the job's log
+        (records / "job.log").write_text(job_run.stdout + job_run.stderr)
         assert job_run.returncode == 0, (job_run.stdout + job_run.stderr)[-5000:]
         # The nodes go once idle for the idle timeout; the bound leaves the autoscaler two minutes more.
         idle_deadline = time.monotonic() + IDLE_TIMEOUT_MINUTES * 60 + 120
@@ -237,6 +247,7 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
         stop.set()
         sampler.join(timeout=30)
         left = _alive_actors(dashboard)  # the job's actors die with its driver: none may hold a node
+    shutil.copy(tmp_path / "mlflow.db", records / "mlflow.db")  # before any check: a failure can be read back
 
     peak = {name: max(counts[name] for _, counts in timeline) for name in NODE_TYPES}
     assert peak == {"rollout_cpu": 1, "learner_cpu": 1, "verifier_cpu": 2}, timeline
@@ -255,7 +266,6 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
     assert {name: max(n for _, n in nodes[name]) for name in NODE_TYPES} == peak, nodes
     assert {name: nodes[name][-1][1] for name in NODE_TYPES} == dict.fromkeys(NODE_TYPES, 0), nodes
     submitted = job_submitted((records / "events" / "event_JOBS.log").read_text().splitlines())
-    shutil.copy(tmp_path / "mlflow.db", records / "mlflow.db")
     print(
         f"zero_node: submitted to first step {record.first_step - submitted:.0f}s, to the job's end "
         f"{record.ended - submitted:.0f}s, nodes gone {timeline[-1][0] - job_ended:.0f}s after it; "
