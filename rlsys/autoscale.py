@@ -12,7 +12,9 @@ rollouts (at the weight sync, where no pool holds work):
 
 `drain_s = queued / (rate * replicas)` is the time the backlog takes at the measured throughput. A replica
 is added when drain_s passes `grow_above * budget_s` for `grow_after` steps in a row, and removed when, with
-one replica fewer, it would stay under `shrink_below * budget_s` for `shrink_after` steps in a row. The gap
+one replica fewer, it would stay under `shrink_below * budget_s` for `shrink_after` steps in a row. A budget
+below `min_budget_s` counts as `min_budget_s`: a backlog that clears in a fraction of a second is not worth
+an actor (or a node), and at that scale timing noise alone would make the pool flap. The gap
 between the two thresholds (hysteresis: shrink_below < grow_above) keeps a pool at the edge from flapping: a
 pool shrunk to n-1 replicas is, by the measurement that shrank it, far from growing back. After a resize the
 size holds for `cooldown` steps, so the new size is judged on steps it served (a new replica starts
@@ -32,6 +34,7 @@ class ScalingRule:
     max_replicas: int
     grow_above: float = 1.0  # drain time / budget that adds a replica
     shrink_below: float = 0.5  # drain time with one replica fewer / budget that removes one
+    min_budget_s: float = 0.5  # a smaller budget counts as this much
     grow_after: int = 1  # steps in a row over grow_above before a replica is added
     shrink_after: int = 3  # steps in a row under shrink_below before one is removed
     cooldown: int = 2  # steps after a resize during which the size holds
@@ -86,9 +89,10 @@ def decide(rule: ScalingRule, state: ScalingState, backlog: Backlog, starting: i
         return ScalingState(state.replicas, cooldown=state.cooldown - 1)
     if backlog.queued > 0 and backlog.rate <= 0:
         return state
-    over = state.over + 1 if backlog.drain_s(state.replicas) > rule.grow_above * backlog.budget_s else 0
+    budget_s = max(backlog.budget_s, rule.min_budget_s)
+    over = state.over + 1 if backlog.drain_s(state.replicas) > rule.grow_above * budget_s else 0
     fewer = backlog.drain_s(state.replicas - 1)
-    under = state.under + 1 if fewer < rule.shrink_below * backlog.budget_s or backlog.queued <= 0 else 0
+    under = state.under + 1 if fewer < rule.shrink_below * budget_s or backlog.queued <= 0 else 0
     if over >= rule.grow_after and state.replicas < rule.max_replicas and not starting:
         return ScalingState(state.replicas + 1, cooldown=rule.cooldown)
     if under >= rule.shrink_after and state.replicas > rule.min_replicas:

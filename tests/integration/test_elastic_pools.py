@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 PROMPTS = task_prompts(TaskConfig(), "rl", 4)
 SAMPLING = Sampling(n=4, temperature=1.0, max_new_tokens=12)
-GROW = {"queued": 1000, "budget_s": 1e-3}  # far more work than one engine clears in the budget
+GROW = {"queued": 1e6, "budget_s": 1e-3}  # far more work than one engine clears in the budget
 IDLE = {"queued": 0, "budget_s": 1.0}
 
 

@@ -11,7 +11,7 @@ from rlsys.config import VerifierConfig
 
 pytestmark = pytest.mark.integration
 
-GROW = {"queued": 1000, "budget_s": 1e-3}  # far more than one verifier scores in the budget
+GROW = {"queued": 1e6, "budget_s": 1e-3}  # far more than one verifier scores in the budget
 IDLE = {"queued": 0, "budget_s": 1.0}
 
 

@@ -39,6 +39,15 @@ def test_elastic_decide(state, drain_s_one, expected):
     assert decide(RULE, state, _backlog(drain_s_one)) == expected
 
 
+def test_elastic_budgets_under_a_floor_count_as_the_floor():
+    # Scoring 16 samples in 31 ms against a budget of 13 ms (a tenth of a 0.13 s generation): noise, not load.
+    noise = Backlog(queued=16, rate=16 / 0.031, budget_s=0.013)
+    assert decide(ScalingRule(1, 2), ScalingState(1), noise) == ScalingState(1)
+    assert decide(ScalingRule(1, 2, min_budget_s=0.0), ScalingState(1), noise).replicas == 2
+    slow = Backlog(queued=16, rate=16 / 3.0, budget_s=0.013)  # a slow reward: 3 s a batch
+    assert decide(ScalingRule(1, 2), ScalingState(1), slow).replicas == 2
+
+
 def test_elastic_work_without_a_measured_rate_changes_nothing():
     state = ScalingState(2, over=0, under=2)
     assert decide(RULE, state, Backlog(queued=8, rate=0.0, budget_s=1.0)) == state
