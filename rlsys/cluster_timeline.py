@@ -69,37 +69,61 @@ def run_record(client, run_id: str, pools: Iterable[str]) -> RunRecord:
     return RunRecord(sizes, first[0].timestamp / 1000, client.get_run(run_id).info.end_time / 1000)
 
 
+def _steps(
+    changes: list[tuple[float, float]], origin: float, until: float
+) -> tuple[list[float], list[float]]:
+    """A step function's corners from its changes: 0 at `origin`, each value from its change on, held to
+    `until`; times relative to `origin`."""
+    times = [0.0] + [at - origin for at, _ in changes] + [until - origin]
+    values = [0.0] + [value for _, value in changes]
+    return times, [*values, values[-1]]
+
+
 def plot(nodes: dict[str, list[tuple[float, int]]], run: RunRecord, submitted: float, until: float):
-    """Nodes by type (top) and pool sizes (bottom) against seconds since the submission, with the job's
-    moments marked; returns the matplotlib Figure."""
+    """Nodes by type, stacked (top), and each pool's size (bottom), against seconds since the submission,
+    with the job's moments marked; returns the matplotlib Figure."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, (nodes_axes, pools_axes) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    # Stacked: each type's band sits on the ones before it, so the top edge is the cluster's worker count.
+    grid = sorted(
+        {0.0, until - submitted, *(at - submitted for changes in nodes.values() for at, _ in changes)}
+    )
+    below = [0.0] * len(grid)
     for name, changes in sorted(nodes.items()):
-        times = [0.0] + [at - submitted for at, _ in changes] + [until - submitted]
-        values = [0] + [n for _, n in changes]
-        nodes_axes.step(times, [*values, values[-1]], where="post", label=name)
-    for pool, sizes in run.pool_sizes.items():
+        times, values = _steps(changes, submitted, until)
+        level = [values[max(i for i, t in enumerate(times) if t <= x)] for x in grid]
+        top = [b + v for b, v in zip(below, level, strict=True)]
+        nodes_axes.fill_between(grid, below, top, step="post", label=name, alpha=0.8)
+        below = top
+    for width, (pool, sizes) in zip((5, 2, 1), run.pool_sizes.items(), strict=False):
         if sizes:
             times = [at - submitted for at, _ in sizes] + [run.ended - submitted]
-            values = [n for _, n in sizes]
-            pools_axes.step(times, [*values, values[-1]], where="post", label=pool)
-    marks = {"first step": run.first_step, "job ended": run.ended}
+            values = [size for _, size in sizes]
+            pools_axes.step(
+                times, [*values, values[-1]], where="post", label=pool, linewidth=width, alpha=0.7
+            )
+    marks = {"submitted": submitted, "first step": run.first_step, "job ended": run.ended}
     for axes in (nodes_axes, pools_axes):
-        for (label, at), style in zip(marks.items(), ("--", ":"), strict=True):
+        for (label, at), style in zip(marks.items(), ("-", "--", ":"), strict=True):
             axes.axvline(
                 at - submitted, color="grey", linestyle=style, label=label if axes is nodes_axes else None
             )
-    nodes_axes.set(title="Worker nodes (the autoscaler's launches and removals)", ylabel="nodes")
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    nodes_axes.set(
+        title="Worker nodes by type, stacked (the autoscaler's launches and removals)", ylabel="nodes"
+    )
     pools_axes.set(
         title="Pool sizes (pool/<pool>_replicas, logged each step)",
         xlabel="seconds since the job was submitted",
         ylabel="actors",
+        ylim=(0, None),
     )
-    nodes_axes.legend(loc="upper right")
-    pools_axes.legend(loc="upper right")
+    nodes_axes.legend(loc="upper left")
+    pools_axes.legend(loc="upper left")
     figure.tight_layout()
     return figure
