@@ -14,7 +14,7 @@
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _ADDING = re.compile(r"Adding (\d+) node\(s\) of type (\S+)\.")
 _REMOVING = re.compile(r"Removing (\d+) nodes of type (\S+) \(")
@@ -28,6 +28,7 @@ class RunRecord:
     pool_sizes: dict[str, list[tuple[float, float]]]  # pool -> [(when logged, actors)], in step order
     first_step: float  # when step 1's metrics were logged
     ended: float  # the run's end
+    starting: dict[str, list[float]] = field(default_factory=dict)  # pool -> actors starting, by step
 
 
 def _events(lines: Iterable[str]) -> list[tuple[float, str]]:
@@ -59,14 +60,17 @@ def job_submitted(jobs_lines: Iterable[str], submission_id: str | None = None) -
 
 def run_record(client, run_id: str, pools: Iterable[str]) -> RunRecord:
     """The pools' sizes, the first step and the end of the MLflow run `run_id` (`client`: an MlflowClient)."""
-    sizes = {}
+    sizes, starting = {}, {}
     for pool in pools:
         history = sorted(client.get_metric_history(run_id, f"pool/{pool}_replicas"), key=lambda m: m.step)
         sizes[pool] = [(m.timestamp / 1000, m.value) for m in history]
+        history = sorted(client.get_metric_history(run_id, f"pool/{pool}_starting"), key=lambda m: m.step)
+        starting[pool] = [m.value for m in history]
     first = [m for m in client.get_metric_history(run_id, "train/reward_mean") if m.step == 1]
     if not first:
         raise ValueError(f"run {run_id} logged no step 1 (train/reward_mean)")
-    return RunRecord(sizes, first[0].timestamp / 1000, client.get_run(run_id).info.end_time / 1000)
+    end = client.get_run(run_id).info.end_time / 1000
+    return RunRecord(sizes, first[0].timestamp / 1000, end, starting)
 
 
 def _steps(
@@ -88,7 +92,10 @@ def plot(nodes: dict[str, list[tuple[float, int]]], run: RunRecord, submitted: f
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    figure, (nodes_axes, pools_axes) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    figure = plt.figure(figsize=(11, 6.5))
+    panels = figure.subplot_mosaic([["nodes", "nodes"], ["time", "steps"]], width_ratios=[3, 2])
+    nodes_axes, pools_axes, steps_axes = panels["nodes"], panels["time"], panels["steps"]
+    pools_axes.sharex(nodes_axes)
     # Stacked: each type's band sits on the ones before it, so the top edge is the cluster's worker count.
     grid = sorted(
         {0.0, until - submitted, *(at - submitted for changes in nodes.values() for at, _ in changes)}
@@ -118,12 +125,26 @@ def plot(nodes: dict[str, list[tuple[float, int]]], run: RunRecord, submitted: f
         title="Worker nodes by type, stacked (the autoscaler's launches and removals)", ylabel="nodes"
     )
     pools_axes.set(
-        title="Pool sizes (pool/<pool>_replicas, logged each step)",
+        title="Pool sizes over time (pool/<pool>_replicas, logged each step)",
         xlabel="seconds since the job was submitted",
         ylabel="actors",
         ylim=(0, None),
     )
-    nodes_axes.legend(loc="upper left")
-    pools_axes.legend(loc="upper left")
+    # By step too: a fast step is a sliver of the time axis; `_starting` shows an actor waiting for its node.
+    for width, (pool, sizes) in zip((5, 2, 1), run.pool_sizes.items(), strict=False):
+        steps = range(1, len(sizes) + 1)
+        if sizes:
+            steps_axes.step(
+                steps, [size for _, size in sizes], where="mid", label=pool, linewidth=width, alpha=0.7
+            )
+        if any(run.starting.get(pool, [])):
+            starting = run.starting[pool]
+            steps_axes.step(
+                range(1, len(starting) + 1), starting, where="mid", linestyle="--", label=f"{pool} starting"
+            )
+    steps_axes.set(title="Pool sizes by RL step", xlabel="RL step", ylabel="actors", ylim=(0, None))
+    steps_axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for axes in (nodes_axes, pools_axes, steps_axes):
+        axes.legend(loc="upper left", fontsize="small")
     figure.tight_layout()
     return figure
