@@ -130,7 +130,16 @@ def _drive() -> dict:
     from actors.pools import RayVerifierPool
     from rlsys.config import VerifierConfig
 
-    ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
+    deadline = time.monotonic() + 180
+    while True:  # the head was just started: on a loaded machine its GCS can take a while to answer
+        try:
+            ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
+            break
+        except ConnectionError:
+            ray.shutdown()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
     report = {"verifier_nodes_before": len(_verifier_nodes())}
     config = VerifierConfig(replicas=2, num_cpus=0.5, resources={"verifier_node": 1}, max_restarts=0)
     pool = RayVerifierPool(config)
