@@ -80,8 +80,23 @@ def fake_cluster(tmp_path):
     env = ray_free_env()
     env.update(RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1", RAY_AUTH_MODE="disabled")
     args = [f"--autoscaling-config={config}", "--num-cpus=1", f"--port={port}", "--include-dashboard=false"]
-    with ray_head(args, env, tmp_path / "ray-start.log"):
+    with ray_head(args, env, tmp_path / "ray-start.log") as head:
+        deadline = time.monotonic() + 180
+        while head.poll() is None and not _listening(gcs_address):  # the driver needs the head's GCS
+            assert time.monotonic() < deadline, "the head's GCS did not listen within 180 s"
+            time.sleep(1)
+        log = (tmp_path / "ray-start.log").read_text()
+        assert head.poll() is None, f"the head exited while starting: {log[-3000:]}"
         yield {**env, "RAY_ADDRESS": gcs_address}
+
+
+def _listening(address: str) -> bool:
+    import socket
+
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, int(port))) == 0
 
 
 @pytest.mark.integration
