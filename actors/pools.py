@@ -8,6 +8,10 @@ dispatched again (`actors.dispatch`), so a rollout completes with every sample o
 serves; every sample is checked to come from the weights the pool last synced. Learner and critic ranks are
 not restarted: a lost or late rank loses optimizer state, so the step fails naming the rank and the job
 resumes from its last checkpoint.
+
+The rollout, verifier and reward-model pools are elastic (`actors.elastic`): between `replicas` and
+`max_replicas`, on the backlog each measures. A new engine serves from the weight sync after its start, with
+that sync's weights, checked like the others'.
 """
 
 import time
@@ -18,11 +22,11 @@ import ray
 
 from actors.critic import CriticRank
 from actors.dispatch import ACTOR_LOST, OBJECT_LOST, ActorPool, Call, Slot, Task, actor_failure
+from actors.elastic import ElasticPool
 from actors.learner import LearnerRank
 from actors.reward import RewardModelScorer
 from actors.rollout import RolloutEngine, StaleWeightsError
 from actors.weights import WeightCheck
-from rlsys.autoscale import ScalingRule, target_replicas
 from rlsys.batch import plan_micro_batches, response_token_count
 from rlsys.config import (
     AlgorithmConfig,
@@ -76,8 +80,10 @@ class _PendingScores:
         return [reward for part in self.pool.gather(self.tasks) for reward in part]
 
 
-class RayRolloutPool(ActorPool):
-    """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts."""
+class RayRolloutPool(ElasticPool):
+    """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts. Grows up to
+    `max_replicas` while generation outlasts the learner's work; a new engine serves from the first weight
+    sync after its start, with the weights of that sync."""
 
     noun = "engine"
 
@@ -107,7 +113,7 @@ class RayRolloutPool(ActorPool):
         self.weights: ray.ObjectRef | None = None
         self.policy_version = 0  # every engine's initial weights are version 0
         self._checks: list[tuple[int, WeightCheck]] = []  # (engine, check) verified since the last sync
-        super().__init__("rollout", config, spawn, config.replicas)
+        super().__init__("rollout", config, spawn)
 
     def generate(
         self, prompts: Sequence[Prompt], sampling: Sampling, seeds: Sequence[int | None]
@@ -131,10 +137,12 @@ class RayRolloutPool(ActorPool):
         proves it by the fingerprint of what it then serves; a mismatch fails with `PoolError`.
 
         An engine lost during the sync is restarted and re-synced before it serves again (checked then).
+        Engines the pool grew by that have started join here, and are synced and checked like the others.
         Returns `sync/verified` (the share of engines whose new weights were verified now: 1.0 unless one was
         lost) and `sync/fingerprint_s` (the slowest engine's fingerprint of its served weights).
         """
         self.weights, self.policy_version = weights, version
+        self._admit()
         for slot in list(self.slots):
             self._observe(slot)
         if not self.slots:
@@ -154,9 +162,6 @@ class RayRolloutPool(ActorPool):
             "sync/verified": len(engines) / len(syncs),
             "sync/fingerprint_s": max((check.fingerprint_s for check in verified), default=0.0),
         }
-
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        """Fixed size (elastic rollout pools are future work)."""
 
     def _sync(self, slot: Slot, timeout_s: float) -> Call:
         ref = slot.actor.sync_weights.remote(self.weights, self.policy_version)
@@ -202,21 +207,20 @@ class RayRolloutPool(ActorPool):
         return result
 
 
-class RayVerifierPool(ActorPool):
+class RayVerifierPool(ElasticPool):
     """Reward functions (`rlsys.rewards.Verifier`); cheap to restart, so re-dispatch needs no preparation.
-    Grows with its backlog up to `max_replicas`."""
+    Grows up to `max_replicas` while scoring trails generation."""
 
     noun = "verifier"
 
     def __init__(self, config: VerifierConfig) -> None:
         cls = ray.remote(Verifier).options(**_actor_options(config, restartable=True))
         spawn = lambda number: cls.remote(config)  # noqa: E731
-        super().__init__("verifier", config, spawn, config.replicas)
-        self.rule = ScalingRule(config.replicas, config.max_replicas or config.replicas)
-        self.idle_streak = 0
+        super().__init__("verifier", config, spawn)
 
     def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> _PendingScores:
         """The batch spread over the verifiers, one contiguous part each."""
+        self._admit()
         texts = [sample.text for sample in samples]
         tasks = [
             self.submit(i, "score", list(prompts[start:end]), texts[start:end])
@@ -224,24 +228,13 @@ class RayVerifierPool(ActorPool):
         ]
         return _PendingScores(self, tasks)
 
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        """Between steps: add a replica while scoring delays steps, drop one after a spell of idleness."""
-        self.idle_streak = self.idle_streak + 1 if wait_s < self.rule.idle_below_s else 0
-        target = target_replicas(self.rule, self.size(), wait_s, generate_s, self.idle_streak)
-        if target == self.size():
-            return
-        if target > self.size():
-            self.add()
-        else:
-            self.remove()  # between steps it holds no work
-        self.idle_streak = 0  # judge the new size on its own steps
 
-
-class RayRewardPool(ActorPool):
+class RayRewardPool(ElasticPool):
     """Reward-model scorers: each holds the whole (small) reward model and scores a share of the samples.
 
     Like verifiers they keep no state between calls, so a restarted actor needs no preparation. A sample's
-    Reward is `weight * score`, with the score itself as the component `config.name`.
+    Reward is `weight * score`, with the score itself as the component `config.name`. Grows up to
+    `max_replicas` while scoring trails generation.
     """
 
     noun = "scorer"
@@ -260,10 +253,11 @@ class RayRewardPool(ActorPool):
                 dtype=dtype,
             )
 
-        super().__init__("reward", config, spawn, config.replicas)
+        super().__init__("reward", config, spawn)
 
     def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> _PendingScores:
         """The batch spread over the scorers, one contiguous part each."""
+        self._admit()
         chats = [list(prompt.messages) for prompt in prompts]
         texts = [sample.text for sample in samples]
         tasks = [
@@ -271,9 +265,6 @@ class RayRewardPool(ActorPool):
             for i, (start, end) in enumerate(_bounds(len(samples), self.size()))
         ]
         return _PendingScores(self, tasks)
-
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        """Fixed size (elastic reward pools are future work)."""
 
 
 class _RankPool:

@@ -229,7 +229,29 @@ class PoolConfig(Section):
     )
 
 
-class RolloutConfig(PoolConfig):
+class ElasticPoolConfig(PoolConfig):
+    """A pool that grows and shrinks between `replicas` and `max_replicas` on its measured backlog
+    (`rlsys.autoscale`)."""
+
+    max_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="Grow up to this many actors while the pool's backlog holds steps up, and back down to "
+        "`replicas` when it clears (null: fixed size).",
+    )
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> "ElasticPoolConfig":
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise KeyedError(
+                "max_replicas",
+                self.max_replicas,
+                f"below replicas ({self.replicas}): raise it or drop it (null keeps the pool's size fixed)",
+            )
+        return self
+
+
+class RolloutConfig(ElasticPoolConfig):
     samples_per_prompt: int = Field(
         8, ge=2, le=4096, description="Group size G: samples drawn for each prompt."
     )
@@ -281,11 +303,8 @@ class AbstentionConfig(Section):
         return self
 
 
-class VerifierConfig(PoolConfig):
+class VerifierConfig(ElasticPoolConfig):
     num_cpus: float = Field(0.25, ge=0, description="CPUs Ray reserves for each actor.")
-    max_replicas: int | None = Field(
-        None, ge=1, description="Grow up to this many actors while scoring delays steps (null: fixed size)."
-    )
     rewards: dict[str, float] = Field(
         default_factory=lambda: {"math": 1.0},
         description="Reward functions and their weights; the score is the weighted sum. A name from the "
@@ -313,14 +332,6 @@ class VerifierConfig(PoolConfig):
         "own time limit) passes this fails the run, instead of training on zeros.",
     )
 
-    @model_validator(mode="after")
-    def _max_not_below_min(self) -> "VerifierConfig":
-        if self.max_replicas is not None and self.max_replicas < self.replicas:
-            raise ValueError(
-                f"max_replicas ({self.max_replicas}) is below replicas ({self.replicas}): raise it or drop it"
-            )
-        return self
-
     @field_validator("rewards")
     @classmethod
     def _known_rewards(cls, rewards: dict[str, float]) -> dict[str, float]:
@@ -341,7 +352,7 @@ class VerifierConfig(PoolConfig):
         return rewards
 
 
-class RewardModelConfig(PoolConfig):
+class RewardModelConfig(ElasticPoolConfig):
     path: str | None = Field(
         None, description="Reward-model directory (what `rlsys train-rm` printed: '... saved to: DIR')."
     )

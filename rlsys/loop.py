@@ -9,7 +9,8 @@ One step s (counted from 1):
   3. group-normalised advantages; groups whose samples all scored the same are dropped (no signal); with a
      critic (PPO), per-token advantages by GAE over its values instead, and one critic step;
   4. one learner step on the rest, with this step's KL weight (adaptive when `algorithm.kl_target` is set);
-  5. the new weights go to the engines, tagged as policy version s.
+  5. the new weights go to the engines, tagged as policy version s; there, with no rollout in flight, each
+     elastic pool grows or shrinks on the backlog the step measured (`rlsys.autoscale`).
 With `train.max_staleness` K the engines sample up to K steps ahead during 3-5 (`rlsys.pipeline`), from
 weights up to K versions old; the learner corrects those samples (`algorithm.off_policy_correction`).
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
+from rlsys.autoscale import SCORING_SLACK
 from rlsys.batch import training_batch, useful_groups, with_gae
 from rlsys.checkpoint import CheckpointInfo, CheckpointStore
 from rlsys.config import JobConfig
@@ -236,11 +238,10 @@ class RLLoop:
         with self._engines_idle():
             engines_free = time.perf_counter()
             sync = pools.rollout.sync_weights(pools.learner.weights(), version=step)  # sync/verified
+            synced = time.perf_counter()
+            self._autoscale(scored, learner_s=(trained - began_training) + (synced - engines_free))
         if self._pipeline is not None:
             self._pipeline.advance(step)
-        synced = time.perf_counter()
-        for scorer in pools.scorers():
-            scorer.autoscale(scored.score_wait_s, scored.generate_s)
         lengths = [len(s.token_ids) for group in groups for s in group]
         if self.watch is not None:
             untrained = all(s.policy_version == 0 for group in groups for s in group)
@@ -255,7 +256,6 @@ class RLLoop:
                 "time/sync_s": synced - engines_free,
                 "time/step_s": synced - started,
                 "rollout/tokens_per_s": sum(lengths) / max(scored.generate_s, 1e-9),
-                "pool/scoring_backlog": scored.score_backlog,
                 **pools.metrics(),
                 **sync,
             }
@@ -289,6 +289,14 @@ class RLLoop:
             metrics["critic/explained_variance"] = explained
         metrics["time/critic_s"] = time.perf_counter() - began
         return sequences
+
+    def _autoscale(self, scored: ScoredRollout, learner_s: float) -> None:
+        """Each elastic pool resizes on this step's backlog, here where none holds work (no rollout runs
+        inside `engines_idle`): the engines against the learner's own time in the step (train and sync),
+        each scoring pool against `SCORING_SLACK` of the generation time (`rlsys.autoscale`)."""
+        self.pools.rollout.autoscale(scored.prompts_sampled, budget_s=learner_s)
+        for scorer, queued in zip(self.pools.scorers(), scored.score_queued, strict=True):
+            scorer.autoscale(queued, budget_s=SCORING_SLACK * scored.generate_s)
 
     def _check_rewards(self, step: int, error_rate: float, scored: ScoredRollout) -> None:
         """Fail the step when reward functions failed on more samples than `verifier.max_error_rate` allows:

@@ -48,8 +48,14 @@ class RolloutPool(Protocol):
         """
         ...
 
+    def autoscale(self, queued: float, budget_s: float) -> None:
+        """Between rollouts, where no rollout is in flight: `queued` prompts waited on the engines this step,
+        which they may take `budget_s` to clear; grow or shrink on that (`rlsys.autoscale`). A new engine
+        serves only after a `sync_weights` has given it the current weights."""
+        ...
+
     def metrics(self) -> dict[str, float]:
-        """The pool's `pool/*` gauges (size, re-dispatched work)."""
+        """The pool's `pool/*` gauges (size, backlog, re-dispatched work)."""
         ...
 
 
@@ -60,9 +66,9 @@ class ScorePool(Protocol):
         """Start scoring `samples[i]` as the answer to `prompts[i]`; the result: one Reward each, in order."""
         ...
 
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        """Between steps: resize on what scoring cost the last rollout (`wait_s` after `generate_s` of
-        generation)."""
+    def autoscale(self, queued: float, budget_s: float) -> None:
+        """Between rollouts: `queued` samples were still unscored when generation ended, which the pool may
+        take `budget_s` to clear; grow or shrink on that (`rlsys.autoscale`)."""
         ...
 
     def metrics(self) -> dict[str, float]: ...

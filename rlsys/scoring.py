@@ -25,7 +25,8 @@ class ScoredRollout:
     rewards: list[list[Reward]]
     generate_s: float  # until the last engine finished
     score_wait_s: float  # scoring that did not overlap generation: what scoring added to the rollout
-    score_backlog: int  # scoring calls still queued or running when generation finished
+    prompts_sampled: int  # prompts sent to the engines (the rollout pool's backlog)
+    score_queued: tuple[int, ...]  # per scorer, in order: samples still unscored when generation finished
 
 
 def sample_and_score(
@@ -50,7 +51,9 @@ def sample_and_score(
     missing = [prompts[i].id for i, group in enumerate(groups) if group is None]
     if missing:
         raise PoolError(f"the rollout pool returned no samples for prompts {missing[:5]}")
-    backlog = sum(not pending.done() for _, pendings in calls for pending in pendings)
+    queued = tuple(
+        sum(len(places) for places, pendings in calls if not pendings[k].done()) for k in range(len(scorers))
+    )
     rewards: list[list[Reward | None]] = [[None] * len(group) for group in groups]
     for places, pendings in calls:
         parts = [pending.result() for pending in pendings]
@@ -61,7 +64,8 @@ def sample_and_score(
         rewards=rewards,
         generate_s=generated - start,
         score_wait_s=time.perf_counter() - generated,
-        score_backlog=backlog,
+        prompts_sampled=len(prompts),
+        score_queued=queued,
     )
 
 
@@ -93,13 +97,14 @@ def with_signal(
 
 
 def _joined(first: ScoredRollout, second: ScoredRollout) -> ScoredRollout:
-    """Two rollouts of one step as one: groups in order, times added."""
+    """Two rollouts of one step as one: groups in order, times and backlogs added."""
     return ScoredRollout(
         groups=first.groups + second.groups,
         rewards=first.rewards + second.rewards,
         generate_s=first.generate_s + second.generate_s,
         score_wait_s=first.score_wait_s + second.score_wait_s,
-        score_backlog=max(first.score_backlog, second.score_backlog),
+        prompts_sampled=first.prompts_sampled + second.prompts_sampled,
+        score_queued=tuple(a + b for a, b in zip(first.score_queued, second.score_queued, strict=True)),
     )
 
 

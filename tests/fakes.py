@@ -58,17 +58,24 @@ class FakeRolloutPool:
     weights: FakeWeights = FakeWeights(0)
     version: int = 0
     synced: list[int] = field(default_factory=list)  # every version it was given, in order
+    generating: bool = False  # a rollout is under way
+    # (queued, budget_s, whether a rollout was under way) of every autoscale call
+    autoscaled: list[tuple[float, float, bool]] = field(default_factory=list)
 
     def generate(
         self, prompts: Sequence[Prompt], sampling: Sampling, seeds: Sequence[int | None]
     ) -> Iterator[Chunk]:
         size = -(-len(prompts) // self.engines)
         starts = list(range(0, len(prompts), size))
-        for start in reversed(starts):  # the last engine finishes first
-            yield [
-                (i, [self._sample(prompts[i], j, seeds[i], sampling) for j in range(sampling.n)])
-                for i in range(start, min(start + size, len(prompts)))
-            ]
+        self.generating = True
+        try:
+            for start in reversed(starts):  # the last engine finishes first
+                yield [
+                    (i, [self._sample(prompts[i], j, seeds[i], sampling) for j in range(sampling.n)])
+                    for i in range(start, min(start + size, len(prompts)))
+                ]
+        finally:
+            self.generating = False
 
     def _sample(self, prompt: Prompt, j: int, seed: int | None, sampling: Sampling) -> Sample:
         draw = (
@@ -93,6 +100,9 @@ class FakeRolloutPool:
         self.synced.append(version)
         return {"sync/verified": 1.0}  # the weights are the learner's own object
 
+    def autoscale(self, queued: float, budget_s: float) -> None:
+        self.autoscaled.append((queued, budget_s, self.generating))
+
     def metrics(self) -> dict[str, float]:
         return {"pool/rollout_replicas": self.engines}
 
@@ -105,7 +115,7 @@ class ThreadedScorePool:
         self.executor = ThreadPoolExecutor(max_workers=workers)
         self.delay_s = first_delay_s
         self.calls = 0
-        self.autoscaled: list[tuple[float, float]] = []
+        self.autoscaled: list[tuple[float, float]] = []  # (queued, budget_s)
 
     def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> Future[list[Reward]]:
         delay, self.delay_s = self.delay_s, 0.0
@@ -116,8 +126,8 @@ class ThreadedScorePool:
         time.sleep(delay)
         return self.scorer.score(prompts, texts)
 
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        self.autoscaled.append((wait_s, generate_s))
+    def autoscale(self, queued: float, budget_s: float) -> None:
+        self.autoscaled.append((queued, budget_s))
 
     def metrics(self) -> dict[str, float]:
         return {"pool/verifier_replicas": 1.0}

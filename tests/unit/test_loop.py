@@ -188,6 +188,24 @@ def test_rewards_land_on_their_own_samples_when_engines_and_scorers_finish_out_o
         for sample, reward in zip(group, rewards, strict=True):
             assert reward.correct == (sample.text == f"#### {prompt.gold}")
     assert {r.correct for rewards in scored.rewards for r in rewards} == {True, False}
+    # The backlogs the elastic pools resize on: the prompts the engines were sent, and the samples still
+    # unscored when generation ended (the first chunk's, at least: its call was held back).
+    assert scored.prompts_sampled == 10
+    assert 4 * 3 <= scored.score_queued[0] <= 10 * 3
+
+
+@pytest.mark.parametrize("max_staleness", [0, 2])
+def test_elastic_pools_resize_once_a_step_between_rollouts_on_its_backlog(tmp_path, max_staleness):
+    config = _job(tmp_path, "train.steps=5", "train.eval_every=2", f"train.max_staleness={max_staleness}")
+    loop, tracker = _loop(config)
+    loop.run()
+    rollout, verifier = loop.pools.rollout, loop.pools.verifier
+    # Once a step, at the weight sync, with no rollout under way (not even one sampled ahead): the engines on
+    # the step's prompts against the learner's own time, the verifiers on what trailed generation.
+    assert [queued for queued, _, _ in rollout.autoscaled] == [6] * 5
+    assert all(budget_s > 0 and not generating for _, budget_s, generating in rollout.autoscaled)
+    assert len(verifier.autoscaled) == 5
+    assert all(0 <= queued <= 6 * 4 and budget_s >= 0 for queued, budget_s in verifier.autoscaled)
 
 
 def test_the_monitor_stops_the_run_and_keeps_the_best_gold_policy(tmp_path):
