@@ -13,6 +13,7 @@ runs in a unit test in seconds: no Ray, no vLLM, no DeepSpeed, no MLflow.
 """
 
 import json
+import threading
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -108,21 +109,37 @@ class FakeRolloutPool:
 
 
 class ThreadedScorePool:
-    """A real scorer on `workers` threads; the first call waits `first_delay_s` so later ones overtake it."""
+    """A real scorer on `workers` threads; the first call waits `first_delay_s` so later ones overtake it, and
+    with `hold_first_until` it first waits (at most 10 s) until that many calls have been made, so it is
+    still unscored when the last chunk's generation ends, however slow the machine."""
 
-    def __init__(self, scorer: Any = None, *, workers: int = 2, first_delay_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        scorer: Any = None,
+        *,
+        workers: int = 2,
+        first_delay_s: float = 0.05,
+        hold_first_until: int | None = None,
+    ) -> None:
         self.scorer = scorer or Verifier(VerifierConfig(rewards={"math": 1.0}, timeout_s=5.0))
         self.executor = ThreadPoolExecutor(max_workers=workers)
         self.delay_s = first_delay_s
+        self.hold_first_until = hold_first_until
         self.calls = 0
+        self.enough_calls = threading.Event()
         self.autoscaled: list[tuple[float, float]] = []  # (queued, budget_s)
 
     def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> Future[list[Reward]]:
+        hold = self.calls == 0 and self.hold_first_until is not None
         delay, self.delay_s = self.delay_s, 0.0
         self.calls += 1
-        return self.executor.submit(self._score, list(prompts), [s.text for s in samples], delay)
+        if self.hold_first_until is not None and self.calls >= self.hold_first_until:
+            self.enough_calls.set()
+        return self.executor.submit(self._score, list(prompts), [s.text for s in samples], delay, hold)
 
-    def _score(self, prompts: list[Prompt], texts: list[str], delay: float) -> list[Reward]:
+    def _score(self, prompts: list[Prompt], texts: list[str], delay: float, hold: bool) -> list[Reward]:
+        if hold:
+            self.enough_calls.wait(timeout=10.0)
         time.sleep(delay)
         return self.scorer.score(prompts, texts)
 

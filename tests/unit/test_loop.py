@@ -180,7 +180,10 @@ def test_the_summary_reports_the_first_and_last_evaluation(tmp_path):
 
 def test_rewards_land_on_their_own_samples_when_engines_and_scorers_finish_out_of_order():
     prompts = task_prompts(load_job(None).task, "eval", 10)
-    rollout, verifier = FakeRolloutPool(engines=3), ThreadedScorePool(workers=3, first_delay_s=0.1)
+    rollout, verifier = (
+        FakeRolloutPool(engines=3),
+        ThreadedScorePool(workers=3, first_delay_s=0.1, hold_first_until=3),
+    )
     scored = sample_and_score(rollout, [verifier], prompts, Sampling(n=3, temperature=1.0), list(range(10)))
     assert verifier.calls == 3  # one call per engine chunk; the first chunk's call finished last
     assert [group[0].prompt_id for group in scored.groups] == [p.id for p in prompts]
