@@ -203,7 +203,8 @@ class LearnerRank:
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
         """DeepSpeed checkpoint of model, optimizer and scheduler under `directory/tag` (every rank calls).
         The caller commits it (`rlsys.checkpoint`): DeepSpeed's own `latest` file is not written."""
-        self.engine.save_checkpoint(directory, tag=tag, client_state=client_state, save_latest=False)
+        with atomic.disk_full_as_oserror(directory):
+            self.engine.save_checkpoint(directory, tag=tag, client_state=client_state, save_latest=False)
 
     def load_checkpoint(self, directory: str, tag: str) -> dict:
         _, client_state = self.engine.load_checkpoint(directory, tag=tag)
@@ -219,7 +220,8 @@ class LearnerRank:
             weights = {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
         if self.rank != 0:
             return
-        with atomic.directory(directory) as staging:
+        # The failure is judged before the staging folder is removed (removing it frees the room).
+        with atomic.directory(directory) as staging, atomic.disk_full_as_oserror(staging):
             self.engine.module.save_pretrained(staging, state_dict=weights)
             AutoTokenizer.from_pretrained(self.model_path).save_pretrained(staging)
             generation_config = Path(self.model_path) / "generation_config.json"

@@ -150,11 +150,16 @@ class CheckpointStore:
             )
         return self.manifest_digest(info)
 
+    def discard(self, info: CheckpointInfo) -> None:
+        """Remove what a failed save left under the staging name (on a full disk: the room it took)."""
+        shutil.rmtree(Path(info.directory) / info.staging_tag, ignore_errors=True)
+
     def record_prompts(self, run_id: str, step: int, prompt_ids: list[str]) -> None:
+        """Append step `step`'s prompt ids to the run's `prompts.jsonl`: a whole line or nothing (a write
+        cut short, e.g. by a full disk, is truncated away before the error propagates)."""
         path = self.run_dir(run_id) / "prompts.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
-            handle.write(json.dumps({"step": step, "prompt_ids": prompt_ids}) + "\n")
+        atomic.append_line(path, json.dumps({"step": step, "prompt_ids": prompt_ids}))
 
 
 def _file_digests(root: Path, skip: frozenset[str] | set[str] = frozenset()) -> dict[str, str]:

@@ -15,18 +15,19 @@ weights up to K versions old; the learner corrects those samples (`algorithm.off
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
+from rlsys.atomic import os_reason
 from rlsys.batch import training_batch, useful_groups
 from rlsys.checkpoint import CheckpointInfo, CheckpointStore
 from rlsys.config import JobConfig
 from rlsys.console import console
 from rlsys.data import load_task
-from rlsys.errors import RewardError
+from rlsys.errors import RewardError, StorageError
 from rlsys.lineage import lineage
 from rlsys.metrics import rollout_metrics, sample_rows, staleness_metrics, step_line
 from rlsys.order import extra_batch, request_seed, step_batch
@@ -120,7 +121,8 @@ class RLLoop:
             self.last_step = self.restore(checkpoint)
         for step, _ in self.train_steps(self.last_step + 1, config.train.steps):
             self.last_step = step
-            stop = self._look(step)
+            with _writing("the monitor's best-gold policy", self.store.run_dir(self.tracker.run_id)):
+                stop = self._look(step)
             if not stop and step < config.train.steps and is_due(step, config.train.eval_every):
                 self.evaluate(step)
             if is_due(step, config.train.checkpoint_every):
@@ -130,7 +132,8 @@ class RLLoop:
                 break
         # The policy first: whatever fails after it (the final eval, MLflow) cannot lose the run's result.
         model_dir = self.store.run_dir(self.tracker.run_id) / "policy"
-        self.pools.learner.save_pretrained(str(model_dir))
+        with _writing("the policy", model_dir):
+            self.pools.learner.save_pretrained(str(model_dir))
         console.log(f"policy saved to {model_dir}")
         self.evaluate(self.last_step)
         return self._finish(self.last_step, model_dir)
@@ -175,7 +178,9 @@ class RLLoop:
 
         def sampled(prompts: list[Prompt], offset: int) -> tuple[list[Prompt], ScoredRollout]:
             seeds = [request_seed(seed, step - 1, offset + i) for i in range(len(prompts))]
-            self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
+            run_dir = self.store.run_dir(self.tracker.run_id)
+            with _writing(f"the prompt record of step {step}", run_dir / "prompts.jsonl"):
+                self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
             return prompts, sample_and_score(
                 self.pools.rollout, self.pools.scorers(), prompts, self.sampling, seeds
             )
@@ -323,12 +328,16 @@ class RLLoop:
     def checkpoint(self, step: int) -> None:
         """The learner's state and the loop's own (KL weight, monitor), written whole, then committed as the
         run's newest; its manifest digest goes to the tracker, where a resume checks it."""
-        info = self.store.prepare(self.tracker.run_id, step)
+        where = self.store.checkpoint_dir(self.tracker.run_id)
+        with _writing(f"the checkpoint of step {step}", where):
+            info = self.store.prepare(self.tracker.run_id, step)
         loop_state = {"step": step, "kl_coef": self.kl.beta}
         if self.watch is not None:
             loop_state["monitor"] = json.dumps(self.watch.state_dict())
-        self.pools.learner.save_checkpoint(info.directory, info.staging_tag, loop_state)
-        digest = self.store.commit(info, keep=self.config.train.keep_checkpoints)
+        # A failed save leaves nothing behind: the partial folder goes (and on a full disk the room it took).
+        with _writing(f"the checkpoint of step {step}", where, cleanup=lambda: self.store.discard(info)):
+            self.pools.learner.save_checkpoint(info.directory, info.staging_tag, loop_state)
+            digest = self.store.commit(info, keep=self.config.train.keep_checkpoints)
         self.tracker.set_tags({f"rlsys.checkpoint.{info.tag}.sha256": digest})
         console.log(f"checkpoint at step {step}: {info.path}")
 
@@ -373,6 +382,22 @@ class RLLoop:
             steps_done=last,
             monitor=self.watch.finish() if self.watch is not None else None,
         )
+
+
+@contextmanager
+def _writing(what: str, where: Path, cleanup: Callable[[], None] | None = None) -> Iterator[None]:
+    """A write into the run's folder that fails (a full disk, a read-only or vanished folder) ends the run
+    with one line naming what, where and why (`StorageError`), after `cleanup`. Only file errors (with an
+    errno) are turned; anything else propagates as it is."""
+    try:
+        yield
+    except OSError as err:
+        reason = os_reason(err)
+        if reason is None:
+            raise
+        if cleanup is not None:
+            cleanup()
+        raise StorageError(f"train.output_dir: could not write {what} to {where}: {reason}") from None
 
 
 def is_due(step: int, every: int) -> bool:
