@@ -23,12 +23,12 @@ from rlsys.checkpoint import CheckpointInfo, CheckpointStore, math_differences
 from rlsys.config import JobConfig
 from rlsys.console import console
 from rlsys.data import load_task
-from rlsys.errors import ConfigError, Interrupted
+from rlsys.errors import ConfigError, Interrupted, PoolError, StorageError, TrackingError
 from rlsys.loop import RLLoop, RunSummary
 from rlsys.models import job_chat_template, load_tokenizer, resolve_model
 from rlsys.rlhf.watch import check_reward_model_base
 from rlsys.submit import SUBMISSION_ID_ENV
-from rlsys.tracking import Tracker, read_run
+from rlsys.tracking import Tracker, read_run, use_store
 
 
 def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
@@ -39,6 +39,7 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
     stop_on_sigterm()
     store = CheckpointStore(config.train.output_dir, config.name)
     store.check_writable()
+    use_store(config.tracking)  # a resume reads the checkpoint's run from it
     checkpoint = _checkpoint_to_resume(store, config, resume) if resume is not None else None
     model_path = resolve_model(config.model)
     template = job_chat_template(config.model)
@@ -47,14 +48,15 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
     if config.reward_model is not None:
         check_reward_model_base(config.reward_model.path, model_path)
     local = os.environ.get("RAY_ADDRESS") is None
-    connect()
-    stop_on_sigterm()  # again: connecting installs Ray's own handler, which aborts the driver
     run_name = config.tracking.run_name or config.name
     loop = None
     try:
+        # MLflow first: a tracking server that does not answer fails the job before Ray starts.
         with Tracker(
             config.tracking, run_name=run_name, run_id=checkpoint.run_id if checkpoint else None
         ) as tracker:
+            connect()
+            stop_on_sigterm()  # again: connecting installs Ray's own handler, which aborts the driver
             if checkpoint is None:
                 tracker.log_params({"model.resolved_path": model_path})
             if os.environ.get(SUBMISSION_ID_ENV):  # submitted with `rlsys submit`: `rlsys status ID` finds it
@@ -66,6 +68,10 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
             return loop.run(checkpoint)
     except KeyboardInterrupt:
         raise _interrupted(store, loop) from None
+    except (PoolError, StorageError, TrackingError) as err:
+        if loop is None:  # nothing trained yet: the message says it all
+            raise
+        raise type(err)(f"{err}; stopped {_progress(store, loop)}") from None
     finally:
         if local:  # the local runtime and every actor of this job go with the driver
             ray.shutdown()
@@ -88,7 +94,7 @@ def _checkpoint_to_resume(store: CheckpointStore, config: JobConfig, run_id: str
         where = f"run {run_id}" if run_id else f"any run under {store.job_dir}"
         raise ConfigError(f"nothing to resume: no complete checkpoint of {where} (run without --resume)")
     digest = store.verify(checkpoint)
-    params, tags = read_run(checkpoint.run_id)
+    params, tags = read_run(checkpoint.run_id, config.tracking.retry_timeout_s)
     recorded = tags.get(f"rlsys.checkpoint.{checkpoint.tag}.sha256")
     if recorded is not None and recorded != digest:
         raise ConfigError(
@@ -108,15 +114,16 @@ def _checkpoint_to_resume(store: CheckpointStore, config: JobConfig, run_id: str
 def _interrupted(store: CheckpointStore, loop: RLLoop | None) -> Interrupted:
     if loop is None:
         return Interrupted("interrupted while starting; nothing was trained")
-    checkpoint = store.latest(loop.tracker.run_id)
-    saved = (
-        "no checkpoint yet"
-        if checkpoint is None
-        else f"the last complete checkpoint is step {checkpoint.step}"
-    )
-    resume = (
-        f"; resume with `rlsys run <job> --resume {loop.tracker.run_id}`" if checkpoint is not None else ""
-    )
-    return Interrupted(
-        f"interrupted after step {loop.last_step}; {saved} ({store.run_dir(loop.tracker.run_id)}){resume}"
+    return Interrupted(f"interrupted {_progress(store, loop)}")
+
+
+def _progress(store: CheckpointStore, loop: RLLoop) -> str:
+    """Where a stopped run got to: the last step done, the last complete checkpoint, how to resume."""
+    run_id = loop.tracker.run_id
+    checkpoint = store.latest(run_id)
+    if checkpoint is None:
+        return f"after step {loop.last_step}; no checkpoint yet ({store.run_dir(run_id)})"
+    return (
+        f"after step {loop.last_step}; the last complete checkpoint is step {checkpoint.step} "
+        f"({store.run_dir(run_id)}); resume with `rlsys run <job> --resume {run_id}`"
     )
