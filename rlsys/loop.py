@@ -214,6 +214,7 @@ class RLLoop:
         metrics.update(
             {
                 "train/informative_groups": kept,
+                "train/trained_samples": len(sequences),  # 0: no group carried signal, the step did not train
                 "train/kl_coef": self.kl.beta,
                 "train/sampling_rounds": rollout.extra_rounds,
                 **staleness_metrics(sequences, staleness),

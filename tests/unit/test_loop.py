@@ -67,6 +67,21 @@ def test_each_step_trains_on_its_own_prompts_and_syncs_its_version(tmp_path):
     assert summary.steps_done == 5 and set(tracker.at("train/reward_mean")) == {1, 2, 3, 4, 5}
 
 
+def test_every_step_records_how_many_samples_were_scored_and_trained(tmp_path):
+    """What an audit of lost samples reads: every sample drawn is scored, and the step says how many of them
+    reached the learner (0 when no group carried signal, so a step that did not train is visible)."""
+    config = _job(tmp_path, "train.steps=3", "train.eval_every=0")
+    loop, tracker = _loop(config)
+    loop.run()
+    assert tracker.at("rollout/prompts") == {1: 6, 2: 6, 3: 6}
+    assert tracker.at("rollout/samples") == {1: 24, 2: 24, 3: 24}
+    trained = tracker.at("train/trained_samples")
+    assert set(trained) == {1, 2, 3}
+    assert sorted(n for n in trained.values() if n) == sorted(
+        len(c.sequences) for c in loop.pools.learner.calls
+    )
+
+
 def test_training_raises_the_reward_of_the_fake_policy(tmp_path):
     config = _job(tmp_path, "train.steps=12", "train.eval_every=0")
     loop, tracker = _loop(config)
