@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 
 from actors.deepspeed_engine import build_engine, free_port, join_process_group
+from actors.lora import merged_state_dict, with_adapters
 from actors.weights import PackedWeights
 from rlsys import atomic
 from rlsys.algorithms.aggregation import GlobalCounts
@@ -65,13 +66,28 @@ class LearnerRank:
         torch.manual_seed(self.seed)
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
         self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+        if self.config.lora is not None:
+            model = with_adapters(model, self.config.lora)
         # Micro-batching and accumulation are driven here (the batch size varies per step), so DeepSpeed is
         # told one sequence per micro-step and the accumulation boundary is set by hand.
         self.engine = build_engine(model, self.config, dtype=self.dtype, micro_batch_size=1)
         self.reference = None
-        if self.algorithm.kl_coef > 0:
+        # With adapters the reference is the frozen base, adapters switched off (`_reference_logprobs`).
+        if self.algorithm.kl_coef > 0 and self.config.lora is None:
             self.reference = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
             self.reference.to(self.engine.device).eval().requires_grad_(False)
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference is not None or self.config.lora is not None
+
+    @torch.no_grad()
+    def _reference_logprobs(self, batch: PackedBatch) -> torch.Tensor:
+        targets = batch.targets.to(self.engine.device)
+        if self.reference is not None:
+            return token_logprobs(self._forward(self.reference, batch), targets)
+        with self.engine.module.disable_adapter():
+            return token_logprobs(self._forward(self.engine.module, batch), targets)
 
     def _forward(self, model, batch: PackedBatch) -> torch.Tensor:
         device = self.engine.device
@@ -96,7 +112,7 @@ class LearnerRank:
         Returns this rank's share of each metric; the pool sums them across ranks into global means.
         """
         kl_coef = self.algorithm.kl_coef if kl_coef is None else kl_coef
-        if kl_coef > 0 and self.reference is None:
+        if kl_coef > 0 and not self.has_reference:
             raise ValueError(
                 "a KL weight was given but no reference model is loaded: algorithm.kl_coef was 0 at start"
             )
@@ -115,10 +131,7 @@ class LearnerRank:
             engine.set_gradient_accumulation_boundary(index == len(micro_batches) - 1)
             logits = self._forward(engine, batch)
             logprobs = token_logprobs(logits, batch.targets.to(engine.device))
-            ref_logprobs = None
-            if self.reference is not None:
-                with torch.no_grad():
-                    ref_logprobs = token_logprobs(self._forward(self.reference, batch), batch.targets)
+            ref_logprobs = self._reference_logprobs(batch) if kl_coef > 0 else None
             sampler_logprobs = batch.sampler_logprobs.to(engine.device)
             old_logprobs, token_weights, stale = stale_correction(
                 logprobs,
@@ -156,7 +169,13 @@ class LearnerRank:
         engine.step()
         totals["grad_norm"] = float(engine.get_global_grad_norm() or 0.0) / self.world_size
         totals["lr"] = engine.get_lr()[0] / self.world_size
+        totals["optimizer_state_mb"] = self.optimizer_state_bytes() / 2**20  # summed over ranks: the total
         return totals
+
+    def optimizer_state_bytes(self) -> int:
+        """Bytes of this rank's optimizer state, everything a checkpoint saves of it (Adam's moments and
+        ZeRO's fp32 partitions): what LoRA shrinks."""
+        return sum(t.numel() * t.element_size() for t in _tensors(self.engine.optimizer.state_dict()))
 
     def _global_counts(self, sequences: list[TrainSequence]) -> GlobalCounts:
         """Response tokens and sequences of the whole step's batch, summed over every rank's share.
@@ -185,7 +204,7 @@ class LearnerRank:
             else nullcontext()
         )
         with gather, torch.no_grad():
-            yield module.state_dict()
+            yield merged_state_dict(module) if self.config.lora is not None else module.state_dict()
 
     def packed_weights(self) -> tuple[PackedWeights | None, dict[str, str]]:
         """The full policy weights in one buffer, for the rollout engines, and their fingerprint
@@ -202,12 +221,21 @@ class LearnerRank:
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
         """DeepSpeed checkpoint of model, optimizer and scheduler under `directory/tag` (every rank calls).
-        The caller commits it (`rlsys.checkpoint`): DeepSpeed's own `latest` file is not written."""
+        The caller commits it (`rlsys.checkpoint`): DeepSpeed's own `latest` file is not written.
+        The frozen base of a LoRA policy is left out: the model path holds it."""
         with atomic.disk_full_as_oserror(directory):
-            self.engine.save_checkpoint(directory, tag=tag, client_state=client_state, save_latest=False)
+            self.engine.save_checkpoint(
+                directory,
+                tag=tag,
+                client_state=client_state,
+                save_latest=False,
+                exclude_frozen_parameters=self.config.lora is not None,
+            )
 
     def load_checkpoint(self, directory: str, tag: str) -> dict:
-        _, client_state = self.engine.load_checkpoint(directory, tag=tag)
+        _, client_state = self.engine.load_checkpoint(
+            directory, tag=tag, load_module_strict=self.config.lora is None
+        )
         return client_state or {}
 
     def save_pretrained(self, directory: str) -> None:
@@ -222,8 +250,23 @@ class LearnerRank:
             return
         # The failure is judged before the staging folder is removed (removing it frees the room).
         with atomic.directory(directory) as staging, atomic.disk_full_as_oserror(staging):
-            self.engine.module.save_pretrained(staging, state_dict=weights)
+            module = self.engine.module
+            # A LoRA policy is saved merged, as the plain model it now is.
+            model = module.get_base_model() if self.config.lora is not None else module
+            model.save_pretrained(staging, state_dict=weights)
             AutoTokenizer.from_pretrained(self.model_path).save_pretrained(staging)
             generation_config = Path(self.model_path) / "generation_config.json"
             if generation_config.is_file():
                 shutil.copyfile(generation_config, staging / "generation_config.json")
+
+
+def _tensors(state: object) -> Iterator[torch.Tensor]:
+    """Every tensor in a nested state dict (dicts, lists, tuples)."""
+    if isinstance(state, torch.Tensor):
+        yield state
+    elif isinstance(state, dict):
+        for value in state.values():
+            yield from _tensors(value)
+    elif isinstance(state, list | tuple):
+        for value in state:
+            yield from _tensors(value)

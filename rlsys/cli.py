@@ -17,6 +17,7 @@ import argparse
 import os
 import re
 import sys
+from pathlib import Path
 
 from rlsys.errors import ConfigError, RlsysError
 
@@ -172,8 +173,8 @@ def _config(args: argparse.Namespace, schema, load, example: str, report=None):
     if args.help_config:
         print("\n".join(describe_schema(schema)))
         return None
-    if args.job is None:
-        raise ConfigError(f"name a job YAML, e.g. `{example}`")
+    if args.job is None or ("=" in args.job and not Path(args.job).exists()):
+        raise ConfigError(f"name a job YAML before the key=value overrides, e.g. `{example}`")
     config = load(args.job, args.overrides)
     if args.dry_run:
         print("\n".join(f"{key} = {value!r}" for key, value in config.flat().items()))

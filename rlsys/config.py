@@ -341,6 +341,19 @@ class OptimizerConfig(Section):
     grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this.")
 
 
+class LoraConfig(Section):
+    """LoRA adapters (`actors.lora`): the learner trains them alone, the base weights stay frozen."""
+
+    rank: int = Field(8, ge=1, le=4096, description="Adapter rank r.")
+    alpha: float = Field(16.0, gt=0, description="Scale: the update is (alpha / rank) B A.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapters' input.")
+    target_modules: Literal["all-linear"] | list[str] = Field(
+        "all-linear",
+        description="The layers adapted: all-linear (every linear layer but the output head) or module "
+        "names, e.g. [q_proj, v_proj].",
+    )
+
+
 class LearnerConfig(PoolConfig, OptimizerConfig):
     call_timeout_s: float = Field(
         1800.0,
@@ -357,6 +370,11 @@ class LearnerConfig(PoolConfig, OptimizerConfig):
         "short answers are not padded to the longest one; null: no cap.",
     )
     torch_threads: int = Field(0, ge=0, description="Torch threads of each CPU rank (0: Ray's num_cpus).")
+    lora: LoraConfig | None = Field(
+        None,
+        description="Train LoRA adapters instead of every weight (optimizer state and checkpoints shrink "
+        "with them; the engines receive the merged weights); null: full fine-tuning.",
+    )
 
 
 # The knobs each `algorithm.name` sets, over the field defaults below (which are GRPO's). A key the job sets

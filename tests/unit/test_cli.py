@@ -60,6 +60,7 @@ def test_bootstrap_rejects_a_seed_that_is_not_a_number():
         (["run", "jobs/quickstart.yaml", "train.steps=[1,"], "train.steps=[1,': the value is not valid YAML"),
         (["run", "jobs/quickstart.yaml", "learner.lrr=3"], "learner.lrr: unknown key"),
         (["run"], "name a job YAML"),
+        (["train-rm", "train.epochs=1"], "name a job YAML before the key=value overrides"),
         (["train-rm", "jobs/rm_quickstart.yaml", "train.zero_stage=3"], "train.zero_stage: ZeRO-3 shards"),
         (["train-rm", "jobs/rm_quickstart.yaml", "data.path=/no/such.jsonl"], "no file at '/no/such.jsonl'"),
         (["submit", "jobs/quickstart.yaml", "--env", "NOEQUALS"], "--env 'NOEQUALS' is not KEY=VALUE"),
