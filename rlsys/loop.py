@@ -90,7 +90,6 @@ class RLLoop:
         )
         algorithm = config.algorithm
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
-        self.sample_rows: list[dict] = []
         self._pipeline: RolloutPipeline | None = None  # while train_steps runs
         self.mismatch_alert_step: int | None = None
         self.last_step = 0  # the last step completed, for the summary and an interrupted run's message
@@ -257,15 +256,10 @@ class RLLoop:
             }
         )
         self.tracker.log_metrics(metrics, step)
-        self.sample_rows.extend(
-            sample_rows(
-                step,
-                rollout.prompts,
-                rollout.scored.groups,
-                rollout.scored.rewards,
-                self.config.train.log_samples,
-            )
-        )
+        rows = sample_rows(step, rollout.prompts, groups, scored.rewards, self.config.train.log_samples)
+        run_dir = self.store.run_dir(self.tracker.run_id)
+        with _writing(f"the samples of step {step}", run_dir / "samples.jsonl"):
+            self.store.record_samples(self.tracker.run_id, step, rows)
         console.log(step_line(step, self.config.train.steps, metrics))
         return metrics
 
@@ -369,7 +363,7 @@ class RLLoop:
             )
             model_uri = tracker.register_model(str(model_dir), self.config.tracking.registered_model, made_by)
             tracker.set_tags({"rlsys.model_uri": model_uri})
-        tracker.log_table(self.sample_rows, "samples.json")
+        tracker.log_table(self.store.recorded_samples(tracker.run_id), "samples.json")
         tracker.log_figure(training_summary(history), "plots/accuracy.png")
         accuracy, sampled = history["eval/accuracy"], history["eval/accuracy_sampled"]
         return RunSummary(

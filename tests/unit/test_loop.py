@@ -261,6 +261,9 @@ def test_a_resumed_run_continues_where_the_checkpoint_left_off(tmp_path):
         assert tracker.at(key) == whole_tracker.at(key), key
     assert resumed.pools.learner.steps == whole.pools.learner.steps
     assert resumed.pools.rollout.synced == [2, 3, 4, 5, 6]  # the checkpoint's weights first
+    # The samples table was written step by step: the steps before the crash are in it, once each.
+    assert tracker.tables["samples.json"] == whole_tracker.tables["samples.json"]
+    assert sorted({row["step"] for row in tracker.tables["samples.json"]}) == [1, 2, 3, 4, 5, 6]
     recorded = [row["step"] for row in _recorded_prompts(config, tracker.run_id)]
     assert recorded == [1, 2, 3, 4, 3, 4, 5, 6]  # step 4 failed after drawing its prompts; 3 and 4 redone
     whole_prompts = {row["step"]: row["prompt_ids"] for row in _recorded_prompts(whole.config, "fake-run")}
