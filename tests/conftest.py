@@ -51,6 +51,11 @@ def ray_head(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[s
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
         f"--dashboard-agent-listen-port={free_port()}",
+        # Ports given, not chosen by the agents: the raylet then need not wait for the agents to report them
+        # (a wait that times out, and aborts the raylet, when the machine is loaded far past its cores).
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
         f"--ray-client-server-port={free_port()}",
         *args,
     ]
