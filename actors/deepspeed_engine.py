@@ -11,6 +11,7 @@ from functools import partial
 import torch
 import torch.distributed as dist
 
+from rlsys import atomic
 from rlsys.algorithms.aggregation import GlobalCounts
 from rlsys.config import OptimizerConfig, RanksConfig, torch_dtype
 from rlsys.schedule import lr_factor
@@ -152,14 +153,16 @@ class DeepSpeedRank:
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
         """DeepSpeed checkpoint of model, optimizer and scheduler under `directory/tag` (every rank calls).
-        The caller commits it (`rlsys.checkpoint`): DeepSpeed's own `latest` file is not written."""
-        self.engine.save_checkpoint(
-            directory,
-            tag=tag,
-            client_state=client_state,
-            save_latest=False,
-            exclude_frozen_parameters=self.frozen_base,
-        )
+        The caller commits it (`rlsys.checkpoint`): DeepSpeed's own `latest` file is not written. A frozen
+        base (LoRA) is left out: the model path holds it."""
+        with atomic.disk_full_as_oserror(directory):
+            self.engine.save_checkpoint(
+                directory,
+                tag=tag,
+                client_state=client_state,
+                save_latest=False,
+                exclude_frozen_parameters=self.frozen_base,
+            )
 
     def load_checkpoint(self, directory: str, tag: str) -> dict:
         _, client_state = self.engine.load_checkpoint(

@@ -287,12 +287,29 @@ class ActorPool:
             self._observe(slot)
         if not self.slots:
             raise PoolError(f"{self.name} pool: no {self.noun} left")
+        self._until_one_is_back()
         if after is not None and after in self.slots:
             start = self.slots.index(after) + 1
         else:
             start = next(self._next)
         order = [self.slots[(start + i) % len(self.slots)] for i in range(len(self.slots))]
         return next((slot for slot in order if not slot.recovering()), order[0])
+
+    def _until_one_is_back(self) -> None:
+        """With every actor restarting or re-syncing, wait for the first to be back before dispatching: Ray
+        answers a call to an actor it is restarting at once with `ActorUnavailableError`, so work sent then
+        would spend its `max_attempts` in a moment (seen with one engine restarting after a crash while the
+        other was killed for a deadline). The probes keep their deadlines (`start_timeout_s`)."""
+        while self.slots and all(slot.recovering() for slot in self.slots):
+            probes = [call.ref for slot in self.slots for call in slot.calls if call.probe]
+            deadline = min(slot.deadline() for slot in self.slots)
+            ray.wait(probes, num_returns=1, timeout=min(self._until(deadline), 1.0))
+            for slot in list(self.slots):
+                self._observe(slot)  # a probe that met a restarting actor is sent again
+            self._enforce(set(self.slots))
+            time.sleep(0.2)  # a restarting actor answers a probe at once: ask a few times a second
+        if not self.slots:
+            raise PoolError(f"{self.name} pool: no {self.noun} left")
 
     def _observe(self, slot: Slot) -> None:
         """Take the calls that finished off an actor's queue and check the pool's own among them."""

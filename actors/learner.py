@@ -202,7 +202,8 @@ class LearnerRank(DeepSpeedRank):
             weights = {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
         if self.rank != 0:
             return
-        with atomic.directory(directory) as staging:
+        # The failure is judged before the staging folder is removed (removing it frees the room).
+        with atomic.directory(directory) as staging, atomic.disk_full_as_oserror(staging):
             module = self.engine.module
             # A LoRA policy is saved merged, as the plain model it now is.
             model = module.get_base_model() if self.config.lora is not None else module

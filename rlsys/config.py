@@ -761,6 +761,14 @@ class TrackingConfig(Section):
     registered_model: str | None = Field(
         None, description="Register the final policy as a new version of this MLflow model (null: do not)."
     )
+    retry_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="How long a call to an MLflow tracking server that does not answer (refused connection, "
+        "timeout, 429/5xx) is retried before the run stops with an error (checkpoints stay; resume once the "
+        "server is back).",
+    )
 
 
 class JobConfig(Section):

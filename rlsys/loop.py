@@ -17,19 +17,20 @@ weights up to K versions old; the learner corrects those samples (`algorithm.off
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
+from rlsys.atomic import os_reason
 from rlsys.autoscale import SCORING_SLACK
 from rlsys.batch import training_batch, useful_groups, with_gae
 from rlsys.checkpoint import CheckpointInfo, CheckpointStore
 from rlsys.config import JobConfig
 from rlsys.console import console
 from rlsys.data import load_task
-from rlsys.errors import RewardError
+from rlsys.errors import RewardError, StorageError
 from rlsys.lineage import lineage
 from rlsys.metrics import rollout_metrics, sample_rows, staleness_metrics, step_line
 from rlsys.order import extra_batch, request_seed, step_batch
@@ -98,7 +99,6 @@ class RLLoop:
         )
         algorithm = config.algorithm
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
-        self.sample_rows: list[dict] = []
         self.calibration: dict[int, list[tuple[float, str]]] = {}  # step -> every eval question's point
         self._pipeline: RolloutPipeline | None = None  # while train_steps runs
         self.mismatch_alert_step: int | None = None
@@ -130,7 +130,8 @@ class RLLoop:
             self.last_step = self.restore(checkpoint)
         for step, _ in self.train_steps(self.last_step + 1, config.train.steps):
             self.last_step = step
-            stop = self._look(step)
+            with _writing("the monitor's best-gold policy", self.store.run_dir(self.tracker.run_id)):
+                stop = self._look(step)
             if not stop and step < config.train.steps and is_due(step, config.train.eval_every):
                 self.evaluate(step)
             if is_due(step, config.train.checkpoint_every):
@@ -140,7 +141,8 @@ class RLLoop:
                 break
         # The policy first: whatever fails after it (the final eval, MLflow) cannot lose the run's result.
         model_dir = self.store.run_dir(self.tracker.run_id) / "policy"
-        self.pools.learner.save_pretrained(str(model_dir))
+        with _writing("the policy", model_dir):
+            self.pools.learner.save_pretrained(str(model_dir))
         console.log(f"policy saved to {model_dir}")
         self.evaluate(self.last_step)
         return self._finish(self.last_step, model_dir)
@@ -185,7 +187,9 @@ class RLLoop:
 
         def sampled(prompts: list[Prompt], offset: int) -> tuple[list[Prompt], ScoredRollout]:
             seeds = [request_seed(seed, step - 1, offset + i) for i in range(len(prompts))]
-            self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
+            run_dir = self.store.run_dir(self.tracker.run_id)
+            with _writing(f"the prompt record of step {step}", run_dir / "prompts.jsonl"):
+                self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
             return prompts, sample_and_score(
                 self.pools.rollout, self.pools.scorers(), prompts, self.sampling, seeds
             )
@@ -219,6 +223,7 @@ class RLLoop:
         metrics.update(
             {
                 "train/informative_groups": kept,
+                "train/trained_samples": len(sequences),  # 0: no group carried signal, the step did not train
                 "train/kl_coef": self.kl.beta,
                 "train/sampling_rounds": rollout.extra_rounds,
                 **staleness_metrics(sequences, staleness),
@@ -261,15 +266,10 @@ class RLLoop:
             }
         )
         self.tracker.log_metrics(metrics, step)
-        self.sample_rows.extend(
-            sample_rows(
-                step,
-                rollout.prompts,
-                rollout.scored.groups,
-                rollout.scored.rewards,
-                self.config.train.log_samples,
-            )
-        )
+        rows = sample_rows(step, rollout.prompts, groups, scored.rewards, self.config.train.log_samples)
+        run_dir = self.store.run_dir(self.tracker.run_id)
+        with _writing(f"the samples of step {step}", run_dir / "samples.jsonl"):
+            self.store.record_samples(self.tracker.run_id, step, rows)
         console.log(step_line(step, self.config.train.steps, metrics))
         return metrics
 
@@ -368,15 +368,19 @@ class RLLoop:
         """The learner's state, the critic's (PPO) and the loop's own (KL weight, monitor), written whole,
         then committed as the run's newest; its manifest digest goes to the tracker, where a resume checks
         it."""
-        info = self.store.prepare(self.tracker.run_id, step)
+        where = self.store.checkpoint_dir(self.tracker.run_id)
+        with _writing(f"the checkpoint of step {step}", where):
+            info = self.store.prepare(self.tracker.run_id, step)
         loop_state = {"step": step, "kl_coef": self.kl.beta}
         if self.watch is not None:
             loop_state["monitor"] = json.dumps(self.watch.state_dict())
-        self.pools.learner.save_checkpoint(info.directory, info.staging_tag, loop_state)
-        if self.pools.critic is not None:
-            critic_dir = str(Path(info.directory) / info.staging_tag)
-            self.pools.critic.save_checkpoint(critic_dir, CRITIC_TAG, {"step": step})
-        digest = self.store.commit(info, keep=self.config.train.keep_checkpoints)
+        # A failed save leaves nothing behind: the partial folder goes (and on a full disk the room it took).
+        with _writing(f"the checkpoint of step {step}", where, cleanup=lambda: self.store.discard(info)):
+            self.pools.learner.save_checkpoint(info.directory, info.staging_tag, loop_state)
+            if self.pools.critic is not None:
+                critic_dir = str(Path(info.directory) / info.staging_tag)
+                self.pools.critic.save_checkpoint(critic_dir, CRITIC_TAG, {"step": step})
+            digest = self.store.commit(info, keep=self.config.train.keep_checkpoints)
         self.tracker.set_tags({f"rlsys.checkpoint.{info.tag}.sha256": digest})
         console.log(f"checkpoint at step {step}: {info.path}")
 
@@ -409,7 +413,7 @@ class RLLoop:
             )
             model_uri = tracker.register_model(str(model_dir), self.config.tracking.registered_model, made_by)
             tracker.set_tags({"rlsys.model_uri": model_uri})
-        tracker.log_table(self.sample_rows, "samples.json")
+        tracker.log_table(self.store.recorded_samples(tracker.run_id), "samples.json")
         tracker.log_figure(training_summary(history), "plots/accuracy.png")
         if self.calibration:
             steps = sorted(self.calibration)
@@ -445,6 +449,22 @@ class RLLoop:
                     history = self.tracker.history(prefix + metric)
                     change[prefix + metric] = (_value_at(history, 0), _value_at(history, last))
         return change
+
+
+@contextmanager
+def _writing(what: str, where: Path, cleanup: Callable[[], None] | None = None) -> Iterator[None]:
+    """A write into the run's folder that fails (a full disk, a read-only or vanished folder) ends the run
+    with one line naming what, where and why (`StorageError`), after `cleanup`. Only file errors (with an
+    errno) are turned; anything else propagates as it is."""
+    try:
+        yield
+    except OSError as err:
+        reason = os_reason(err)
+        if reason is None:
+            raise
+        if cleanup is not None:
+            cleanup()
+        raise StorageError(f"train.output_dir: could not write {what} to {where}: {reason}") from None
 
 
 def is_due(step: int, every: int) -> bool:

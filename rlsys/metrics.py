@@ -15,7 +15,8 @@ def mean(values: Iterable[float]) -> float:
 def rollout_metrics(
     groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]]
 ) -> dict[str, float]:
-    """`train/*` figures of a step's samples: reward, accuracy, length, truncation; `reward/<name>` each."""
+    """`train/*` figures of a step's samples: reward, accuracy, length, truncation; `reward/<name>` each;
+    `rollout/prompts` and `rollout/samples`, the counts scored (what an audit of lost samples checks)."""
     samples = [s for group in groups for s in group]
     flat = [r for group in rewards for r in group]
     scores = [r.score for r in flat]
@@ -27,6 +28,8 @@ def rollout_metrics(
         "train/response_length": mean(len(s.token_ids) for s in samples),
         "train/truncated_share": mean(s.finish_reason == "length" for s in samples),
         "verifier/error_rate": mean(bool(r.errors) for r in flat),
+        "rollout/prompts": len(groups),
+        "rollout/samples": len(samples),
     }
     # Rows may name their own reward: each component is averaged over the samples it scored.
     for name in dict.fromkeys(name for r in flat for name in r.components):

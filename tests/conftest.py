@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,13 +54,32 @@ def ray_head(
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
         f"--dashboard-agent-listen-port={free_port()}",
+        # Ports given, not chosen by the agents: the raylet then need not wait for the agents to report them
+        # (a wait that times out, and aborts the raylet, when the machine is loaded far past its cores).
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
         f"--ray-client-server-port={free_port()}",
         *args,
     ]
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        # Ray gives a new node's raylet 30 s to register (a constant): on a machine loaded far past its cores
+        # the head can fail to start. It is started again (up to 5 times) rather than leaving the test's
+        # drivers to wait on a head that is not there.
+        for attempt in range(5):
+            process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            while process.poll() is None and "Ray runtime started" not in log_path.read_text():
+                time.sleep(0.5)
+            if process.poll() is None or attempt == 4:
+                break
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # what the failed start left
+            except ProcessLookupError:
+                pass
+            log.write(f"\n--- the head did not start (exit {process.returncode}); starting it again ---\n")
+            log.flush()
         try:
             yield process
         finally:

@@ -37,6 +37,7 @@ def test_an_interrupted_run_stops_cleanly_and_says_how_to_resume(tiny_model_dir,
         **{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "RAY_TMPDIR": str(temp_root),
+        "PYTHONPATH": str(ROOT),  # this checkout's rlsys, though the job runs in tmp_path
     }
     command = [
         sys.executable,

@@ -67,6 +67,21 @@ def test_each_step_trains_on_its_own_prompts_and_syncs_its_version(tmp_path):
     assert summary.steps_done == 5 and set(tracker.at("train/reward_mean")) == {1, 2, 3, 4, 5}
 
 
+def test_every_step_records_how_many_samples_were_scored_and_trained(tmp_path):
+    """What an audit of lost samples reads: every sample drawn is scored, and the step says how many of them
+    reached the learner (0 when no group carried signal, so a step that did not train is visible)."""
+    config = _job(tmp_path, "train.steps=3", "train.eval_every=0")
+    loop, tracker = _loop(config)
+    loop.run()
+    assert tracker.at("rollout/prompts") == {1: 6, 2: 6, 3: 6}
+    assert tracker.at("rollout/samples") == {1: 24, 2: 24, 3: 24}
+    trained = tracker.at("train/trained_samples")
+    assert set(trained) == {1, 2, 3}
+    assert sorted(n for n in trained.values() if n) == sorted(
+        len(c.sequences) for c in loop.pools.learner.calls
+    )
+
+
 def test_training_raises_the_reward_of_the_fake_policy(tmp_path):
     config = _job(tmp_path, "train.steps=12", "train.eval_every=0")
     loop, tracker = _loop(config)
@@ -267,6 +282,9 @@ def test_a_resumed_run_continues_where_the_checkpoint_left_off(tmp_path):
         assert tracker.at(key) == whole_tracker.at(key), key
     assert resumed.pools.learner.steps == whole.pools.learner.steps
     assert resumed.pools.rollout.synced == [2, 3, 4, 5, 6]  # the checkpoint's weights first
+    # The samples table was written step by step: the steps before the crash are in it, once each.
+    assert tracker.tables["samples.json"] == whole_tracker.tables["samples.json"]
+    assert sorted({row["step"] for row in tracker.tables["samples.json"]}) == [1, 2, 3, 4, 5, 6]
     recorded = [row["step"] for row in _recorded_prompts(config, tracker.run_id)]
     assert recorded == [1, 2, 3, 4, 3, 4, 5, 6]  # step 4 failed after drawing its prompts; 3 and 4 redone
     whole_prompts = {row["step"]: row["prompt_ids"] for row in _recorded_prompts(whole.config, "fake-run")}
