@@ -167,12 +167,18 @@ def _drive() -> dict:
     report = {"verifier_nodes_before": len(_verifier_nodes())}
     config = VerifierConfig(replicas=2, num_cpus=0.5, resources={"verifier_node": 1}, max_restarts=0)
     pool = RayVerifierPool(config)
-    # Pending actors are the autoscaler's demand; scoring waits until they are placed on new nodes.
+    # Pending actors are the autoscaler's demand; scoring waits until one is placed on a new node.
     calls = [
         pool.score(*answers(["7", "7"], ["Step 1: 3 + 4 = 7\n#### 7", "#### 5"])),
         pool.score(*answers(["10", "10"], ["The answer is 12.", "#### 10"])),
     ]
     report["scores"] = [[reward.score for reward in call.result()] for call in calls]
+    # Work goes to the verifiers that are up (a replica still waiting for its node does not hold it back), so
+    # the second node may arrive after the scores: the pool's demand stands until it does.
+    _wait_for(
+        lambda: len(_verifier_nodes()) == 2 and ray.available_resources().get("verifier_node", 0) == 0,
+        limit_s=300,
+    )
     report["verifier_nodes_while_busy"] = len(_verifier_nodes())
     # The verifiers hold every verifier_node slot (and only worker nodes have them; the head has none).
     report["verifier_slots"] = ray.cluster_resources().get("verifier_node", 0)
