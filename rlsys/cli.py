@@ -315,18 +315,9 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _probe_report(config) -> list[str]:
-    from rlsys.prompt_files import read_prompts
+    from rlsys.probe_config import probe_questions
 
-    data = config.data
-    questions = read_prompts(
-        data.questions,
-        "data.questions",
-        prompt_key=data.prompt_key,
-        answer_key=data.answer_key,
-        system_prompt=data.system_prompt,
-        verifier=config.verifier,
-        limit=data.limit,
-    )
+    questions = probe_questions(config)
     return [f"data.questions: {config.data.questions}: {len(questions)} questions to probe"]
 
 

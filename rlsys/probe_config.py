@@ -21,6 +21,7 @@ from rlsys.config import (
     VerifierConfig,
     load_config,
 )
+from rlsys.types import Prompt
 from verifiers.rewards import abstains
 
 
@@ -116,3 +117,20 @@ class ProbeConfig(Section):
 def load_probe_config(path: str | Path | None, overrides: list[str] = ()) -> ProbeConfig:
     """Read a probe job YAML (or defaults when `path` is None), apply overrides, validate."""
     return load_config(ProbeConfig, path, overrides, kind="probe", help_command="rlsys probe")
+
+
+def probe_questions(config: ProbeConfig) -> list[Prompt]:
+    """The questions a probe asks (`rlsys.prompt_files.read_prompts` of `data.questions`), checked row by row:
+    what both the dry run and the probe read."""
+    from rlsys.prompt_files import read_prompts  # imports datasets: not needed to load the config
+
+    data = config.data
+    return read_prompts(
+        data.questions,
+        "data.questions",
+        prompt_key=data.prompt_key,
+        answer_key=data.answer_key,
+        system_prompt=data.system_prompt,
+        verifier=config.verifier,
+        limit=data.limit,
+    )

@@ -27,8 +27,8 @@ from rlsys.metrics import mean
 from rlsys.models import job_chat_template, load_tokenizer, resolve_model
 from rlsys.order import request_seed
 from rlsys.plots import knowledge_map
-from rlsys.probe_config import ProbeConfig
-from rlsys.prompt_files import content_digest, read_prompts
+from rlsys.probe_config import ProbeConfig, probe_questions
+from rlsys.prompt_files import content_digest
 from rlsys.scoring import sample_and_score
 from rlsys.tracking import Tracker
 from rlsys.types import Sampling
@@ -53,16 +53,7 @@ def run(config: ProbeConfig) -> ProbeSummary:
     model_path = resolve_model(config.model)
     template = job_chat_template(config.model)
     load_tokenizer(model_path, template)  # a model without a chat template fails here, not in an engine
-    data = config.data
-    questions = read_prompts(
-        data.questions,
-        "data.questions",
-        prompt_key=data.prompt_key,
-        answer_key=data.answer_key,
-        system_prompt=data.system_prompt,
-        verifier=config.verifier,
-        limit=data.limit,
-    )
+    questions = probe_questions(config)
     console.log(f"{len(questions)} questions from {config.data.questions}")
     rollout = config.rollout
     sampling = Sampling(
