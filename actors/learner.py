@@ -10,12 +10,12 @@ ranks. The loss itself is the one `algorithm` selects (`rlsys.algorithms.objecti
 
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from actors.deepspeed_engine import DeepSpeedRank
+from actors.deepspeed_engine import DeepSpeedRank, gathered_module
 from actors.lora import merged_state_dict, with_adapters
 from actors.weights import PackedWeights
 from rlsys import atomic
@@ -163,20 +163,9 @@ class LearnerRank(DeepSpeedRank):
 
     @contextmanager
     def _full_state_dict(self) -> Iterator[dict[str, torch.Tensor]]:
-        """The module's state dict under Hugging Face names, ZeRO-3 shards gathered (every rank must enter).
-
-        Its tensors can be views into DeepSpeed's flat buffers: copy what leaves the context (pickling a
-        view sends its whole storage; returning views slowed the tiny model's sync 7x, 0.06 -> 0.45 s).
-        """
-        import deepspeed
-
-        module = self.engine.module
-        gather = (
-            deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
-            if self.config.zero_stage == 3
-            else nullcontext()
-        )
-        with gather, torch.no_grad():
+        """The module's state dict under Hugging Face names (a LoRA policy's merged), ZeRO-3 shards gathered
+        (`gathered_module`: every rank must enter; copy what leaves the context)."""
+        with gathered_module(self.engine, self.config.zero_stage) as module:
             yield merged_state_dict(module) if self.config.lora is not None else module.state_dict()
 
     def packed_weights(self) -> tuple[PackedWeights | None, dict[str, str]]:
