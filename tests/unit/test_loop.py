@@ -207,9 +207,9 @@ def test_rewards_land_on_their_own_samples_when_engines_and_scorers_finish_out_o
             assert reward.correct == (sample.text == f"#### {prompt.gold}")
     assert {r.correct for rewards in scored.rewards for r in rewards} == {True, False}
     # The backlogs the elastic pools resize on: the prompts the engines were sent, and the samples still
-    # unscored when generation ended (the first chunk's, at least: its call was held back).
+    # unscored when generation ended (the first chunk's at least, prompts 8 and 9: its call was held back).
     assert scored.prompts_sampled == 10
-    assert 4 * 3 <= scored.score_queued[0] <= 10 * 3
+    assert 2 * 3 <= scored.score_queued[0] <= 10 * 3
 
 
 @pytest.mark.parametrize("max_staleness", [0, 2])
