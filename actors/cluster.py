@@ -6,6 +6,9 @@ has are pointed out first: Ray queues an actor that fits nowhere until a node wi
 an autoscaler is never; so each pool's start has a deadline (`start_timeout_s`). An actor that cannot start
 ends the job with one line (`PoolError`): the pool, the actor, the library's reason and where the full log
 is; the actors already started are stopped.
+
+Joining a cluster has a deadline too: `ray.init` retries a head that is down or frozen without end, so the
+head is first asked for a gRPC handshake, for at most `$RLSYS_RAY_CONNECT_TIMEOUT_S` seconds (default 60).
 """
 
 import os
@@ -14,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
+import grpc
 import ray
 from ray.exceptions import RayError, RayTaskError
 
@@ -21,7 +25,7 @@ from actors.dispatch import actor_failure
 from actors.pools import RayCriticPool, RayLearnerPool, RayRewardPool, RayRolloutPool, RayVerifierPool
 from rlsys.config import JobConfig, PoolConfig
 from rlsys.console import actor_runtime_env, note
-from rlsys.errors import PoolError, RlsysError
+from rlsys.errors import ClusterError, PoolError, RlsysError
 from rlsys.protocols import Pools
 
 
@@ -29,6 +33,10 @@ class HasPools(Protocol):
     """A job config that names its actor pools (RL, SFT, reward-model and probe jobs)."""
 
     def pools(self) -> dict[str, PoolConfig]: ...
+
+
+CONNECT_TIMEOUT_ENV = "RLSYS_RAY_CONNECT_TIMEOUT_S"
+DEFAULT_CONNECT_TIMEOUT_S = 60.0
 
 
 def connect() -> None:
@@ -42,7 +50,41 @@ def connect() -> None:
         # dir is on its actors' path already.
         paths = [os.getcwd(), os.environ.get("PYTHONPATH", "")]
         runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    else:
+        check_head_answers(address, connect_timeout_s())
     ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
+
+
+def connect_timeout_s() -> float:
+    """The deadline for joining a cluster: `$RLSYS_RAY_CONNECT_TIMEOUT_S`, else 60 s."""
+    value = os.environ.get(CONNECT_TIMEOUT_ENV, str(DEFAULT_CONNECT_TIMEOUT_S))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ClusterError(f"{CONNECT_TIMEOUT_ENV}={value!r}: give the seconds to wait for the head, e.g. 60")
+    return seconds
+
+
+def check_head_answers(address: str, timeout_s: float) -> None:
+    """Raise `ClusterError` unless the Ray head at `address` (`host:port`, or `ray://host:port` for Ray
+    Client) completes a gRPC handshake within `timeout_s`: a closed port, an unreachable host and a frozen
+    head (its port open, nobody answering) all fail it. `auto` and TLS clusters are left to Ray."""
+    target = address.removeprefix("ray://")
+    if ":" not in target or os.environ.get("RAY_USE_TLS", "0").lower() in {"1", "true"}:
+        return
+    channel = grpc.insecure_channel(target)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError:
+        raise ClusterError(
+            f"the Ray cluster at {address} (RAY_ADDRESS) did not answer within {timeout_s:g} s: "
+            "start its head (`ray start --head`), fix RAY_ADDRESS, or unset it to run on a local Ray "
+            f"runtime (the wait is ${CONNECT_TIMEOUT_ENV})"
+        ) from None
+    finally:
+        channel.close()
 
 
 @contextmanager

@@ -8,6 +8,7 @@
     ├── PoolError          a pool could not complete its work after re-dispatching it (exit status 1)
     ├── StorageError       the run's output folder could not be written (disk full, read-only) (exit status 1)
     ├── TrackingError      the MLflow tracking server did not answer within tracking.retry_timeout_s (exit 1)
+    ├── ClusterError       the Ray cluster in RAY_ADDRESS did not answer within its connect deadline (exit 1)
     └── Interrupted        Ctrl-C or SIGTERM stopped a run; says where to resume from (exit status 130)
 
 Everything else (a bug, a crashed library) propagates as it is.
@@ -51,6 +52,13 @@ class StorageError(RlsysError):
 
 class TrackingError(RlsysError):
     """The MLflow tracking server stayed unreachable past `tracking.retry_timeout_s`."""
+
+    exit_status = 1
+
+
+class ClusterError(RlsysError):
+    """The Ray head a driver was pointed at (RAY_ADDRESS) did not answer in time: Ray itself would retry a
+    dead head for ever."""
 
     exit_status = 1
 
