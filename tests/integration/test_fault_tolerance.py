@@ -149,7 +149,7 @@ def test_a_frozen_verifier_is_killed_at_its_deadline_and_its_work_done_elsewhere
 
 
 def test_reward_scorers_killed_and_frozen_mid_call_have_their_work_done_elsewhere(
-    reward_model_dir, ray_runtime
+    reward_model_dir, ray_runtime, capfd
 ):
     ray = ray_runtime
     config = RewardModelConfig(
@@ -165,6 +165,8 @@ def test_reward_scorers_killed_and_frozen_mid_call_have_their_work_done_elsewher
             scores = [reward.score for reward in pool.score(prompts, samples).result()]
         assert scores == pytest.approx(expected)  # every sample scored, each by the same model
         assert pool.replaced_actors == 1 and pool.deadline_kills == 1 and pool.size() == 2
+        out, err = capfd.readouterr()
+        assert "within reward_model.call_timeout_s (20s)" in out + err  # the key a user sets, by its name
     finally:
         pool.shutdown()
 
