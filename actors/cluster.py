@@ -58,11 +58,17 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
         )
     start = time.perf_counter()
     dtype = config.model.dtype
+    verifier = RayVerifierPool(config.verifier)
     pools = Pools(
         rollout=RayRolloutPool(
-            model_path, config.rollout, dtype=dtype, seed=config.seed, chat_template=chat_template
+            model_path,
+            config.rollout,
+            dtype=dtype,
+            seed=config.seed,
+            chat_template=chat_template,
+            tools=verifier,  # runs the rollouts' tool calls
         ),
-        verifier=RayVerifierPool(config.verifier),
+        verifier=verifier,
         learner=RayLearnerPool(model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed),
         reward_model=RayRewardPool(config.reward_model, dtype=dtype) if config.reward_model else None,
     )

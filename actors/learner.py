@@ -21,7 +21,7 @@ from rlsys import atomic
 from rlsys.algorithms.aggregation import GlobalCounts
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
 from rlsys.algorithms.objective import objective_for
-from rlsys.batch import PackedBatch, micro_batches, pack
+from rlsys.batch import PackedBatch, micro_batches, pack, response_token_count
 from rlsys.config import AlgorithmConfig, LearnerConfig, torch_dtype
 from rlsys.types import TrainSequence
 
@@ -137,8 +137,10 @@ class LearnerRank:
             engine.backward(loss * self.world_size, scale_wrt_gas=False)
             with torch.no_grad():
                 metrics["entropy"] = (token_entropy(logits) * mask).sum().item() / counts.tokens
+                # The learner's log-prob of each of the policy's own tokens against the sampler's (tool output
+                # is masked: the sampler never sampled it): near 0 when trainer and engine agree.
                 drift = (logprobs.detach() - sampler_logprobs).abs()
-                metrics["sampler_logprob_diff"] = (drift * mask).sum().item() / counts.tokens
+                metrics["logprob_mismatch"] = (drift * mask).sum().item() / counts.tokens
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
         engine.step()
@@ -152,8 +154,8 @@ class LearnerRank:
         Counted here rather than sent by the pool so every denominator comes from the shards the ranks
         really hold; it costs one two-number all-reduce a step, which every rank joins.
         """
-        local = GlobalCounts.of([len(s.token_ids) for s in sequences])
-        summed = torch.tensor([local.tokens, local.sequences], dtype=torch.int64, device=self.engine.device)
+        local = [response_token_count(sequences), len(sequences)]  # tokens the loss covers (tool output not)
+        summed = torch.tensor(local, dtype=torch.int64, device=self.engine.device)
         dist.all_reduce(summed)
         return GlobalCounts(tokens=int(summed[0]), sequences=int(summed[1]))
 

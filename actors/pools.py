@@ -17,6 +17,7 @@ from ray.exceptions import RayActorError
 from actors.learner import LearnerRank
 from actors.reward import RewardModelScorer
 from actors.rollout import RolloutEngine
+from actors.tools import TOOL_GROUP, VerifierTools
 from rlsys.autoscale import ScalingRule, target_replicas
 from rlsys.batch import response_token_count, shard
 from rlsys.config import (
@@ -30,6 +31,7 @@ from rlsys.config import (
 from rlsys.errors import PoolError
 from rlsys.protocols import Chunk
 from rlsys.rewards import Verifier
+from rlsys.tools import ToolLimits
 from rlsys.types import Prompt, Reward, Sample, Sampling, TrainSequence
 
 
@@ -145,7 +147,8 @@ class _PendingScores:
 
 
 class RayRolloutPool(_ActorPool):
-    """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts."""
+    """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts. With
+    `rollout.max_tool_calls`, the responses' tool calls run on `tools`, the verifier pool."""
 
     def __init__(
         self,
@@ -155,9 +158,13 @@ class RayRolloutPool(_ActorPool):
         dtype: str,
         seed: int,
         chat_template: str | None = None,
+        tools: "RayVerifierPool | None" = None,
     ) -> None:
         cls = ray.remote(RolloutEngine).options(**_actor_options(config, restartable=True))
         threads = config.engine_threads or max(1, int(config.num_cpus))
+        uses_tools = config.max_tool_calls > 0
+        if uses_tools and tools is None:
+            raise ValueError("rollouts with tool calls need the verifier pool to run them")
         engines = [
             cls.remote(
                 model_path,
@@ -167,10 +174,16 @@ class RayRolloutPool(_ActorPool):
                 gpu_memory_utilization=config.gpu_memory_utilization,
                 threads=threads,
                 chat_template=chat_template,
+                tool_tokens=(config.tool_call_start, config.tool_call_end) if uses_tools else None,
+                # Calls queue behind each other on the verifiers' tool threads; the sandbox ends each one by
+                # its own limit, so this deadline is reached only when a verifier stops answering.
+                tool_deadline_s=120 + 20 * config.tool_timeout_s,
             )
             for replica in range(config.replicas)
         ]
         super().__init__("rollout", engines)
+        self.tools = tools
+        self.tool_limits = ToolLimits(config.tool_timeout_s, config.tool_memory_mb, config.tool_output_chars)
         self.weights: ray.ObjectRef | None = None
         self.policy_version = 0
         self._stale: set[int] = set()
@@ -179,10 +192,11 @@ class RayRolloutPool(_ActorPool):
         self, prompts: Sequence[Prompt], sampling: Sampling, seeds: Sequence[int | None]
     ) -> Iterator[Chunk]:
         """One contiguous chunk of prompts per engine, sent at once; each chunk's groups as soon as its engine
-        is done."""
+        is done. Tool calls go to the verifier actors of the moment (the pool may have grown or shrunk)."""
         bounds = _bounds(len(prompts), self.size())
+        tools = VerifierTools(self.tools.actors, self.tool_limits) if sampling.max_tool_calls else None
         tasks = [
-            self.submit(i, "generate", list(prompts[start:end]), sampling, list(seeds[start:end]))
+            self.submit(i, "generate", list(prompts[start:end]), sampling, list(seeds[start:end]), tools)
             for i, (start, end) in enumerate(bounds)
         ]
         return (
@@ -218,10 +232,12 @@ class RayRolloutPool(_ActorPool):
 
 class RayVerifierPool(_ActorPool):
     """Reward functions (`rlsys.rewards.Verifier`); cheap to restart, so re-dispatch needs no preparation.
-    Grows with its backlog up to `max_replicas`."""
+    Grows with its backlog up to `max_replicas`. Each actor also runs rollouts' tool calls, up to
+    `tool_threads` at once in a concurrency group of their own (`actors.tools`), beside its scoring."""
 
     def __init__(self, config: VerifierConfig) -> None:
-        cls = ray.remote(Verifier).options(**_actor_options(config, restartable=True))
+        remote = ray.remote(concurrency_groups={TOOL_GROUP: config.tool_threads})
+        cls = remote(Verifier).options(**_actor_options(config, restartable=True))
         self._spawn = lambda: cls.remote(config)
         super().__init__("verifier", [self._spawn() for _ in range(config.replicas)])
         self.rule = ScalingRule(config.replicas, config.max_replicas or config.replicas)

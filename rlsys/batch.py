@@ -15,7 +15,7 @@ from rlsys.algorithms.advantages import (
     overlong_penalty,
 )
 from rlsys.config import AlgorithmConfig
-from rlsys.types import Reward, Sample, TrainSequence
+from rlsys.types import Reward, Sample, TrainSequence, trained_token_count
 
 
 def training_batch(
@@ -45,9 +45,11 @@ def training_batch(
         keep &= informative_groups(scores).unsqueeze(1)
     if algorithm.advantage == "rejection":
         keep &= accepted_samples(scores, min_reward=algorithm.min_reward)
-    advantages = _advantages(algorithm, scores, lengths, keep)
+    # (P, G) tokens the loss covers: tool output is part of a response's length, not of what it trains.
+    trained = torch.tensor([[trained_token_count(s.token_ids, s.loss_mask) for s in g] for g in groups])
+    advantages = _advantages(algorithm, scores, trained, keep)
     sequences = [
-        TrainSequence(s.prompt_token_ids, s.token_ids, float(advantages[p, g]), s.logprobs)
+        TrainSequence(s.prompt_token_ids, s.token_ids, float(advantages[p, g]), s.logprobs, s.loss_mask)
         for p, group in enumerate(groups)
         for g, s in enumerate(group)
         if keep[p, g]
@@ -75,13 +77,14 @@ class PackedBatch:
     input_ids: torch.Tensor  # (B, T+1) prompt and response tokens, right-padded
     attention_mask: torch.Tensor  # (B, T+1) 1 on real tokens
     targets: torch.Tensor  # (B, T) input_ids shifted left: the token each position predicts
-    response_mask: torch.Tensor  # (B, T) 1.0 where the target is a response token
+    response_mask: torch.Tensor  # (B, T) 1.0 where the target is a response token the loss covers
     advantages: torch.Tensor  # (B,)
     sampler_logprobs: torch.Tensor  # (B, T) the sampler's log-prob of each response target, 0 elsewhere
 
 
 def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
-    """Pad a list of sequences into a PackedBatch."""
+    """Pad a list of sequences into a PackedBatch; a sequence's `loss_mask` (0 on tool output) becomes its
+    part of the response mask, so tool output takes no gradient and no KL."""
     lengths = [len(s.prompt_token_ids) + len(s.token_ids) for s in sequences]
     width = max(lengths)
     input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
@@ -93,7 +96,7 @@ def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
         input_ids[row, :total] = torch.tensor(seq.prompt_token_ids + seq.token_ids)
         attention_mask[row, :total] = 1
         # Target position t predicts token t+1, so response token j sits at target index prompt_len-1+j.
-        response_mask[row, prompt_len - 1 : total - 1] = 1.0
+        response_mask[row, prompt_len - 1 : total - 1] = torch.tensor(seq.loss_mask) if seq.loss_mask else 1.0
         sampler_logprobs[row, prompt_len - 1 : total - 1] = torch.tensor(seq.sampler_logprobs)
     return PackedBatch(
         input_ids=input_ids,
@@ -147,4 +150,5 @@ def _length(seq: TrainSequence) -> int:
 
 
 def response_token_count(sequences: Sequence[TrainSequence]) -> int:
-    return sum(len(s.token_ids) for s in sequences)
+    """Response tokens the loss covers, over all sequences (the token denominator of the step)."""
+    return sum(trained_token_count(s.token_ids, s.loss_mask) for s in sequences)

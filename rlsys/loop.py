@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
@@ -27,15 +27,22 @@ from rlsys.console import console
 from rlsys.data import load_task
 from rlsys.errors import RewardError
 from rlsys.lineage import lineage
-from rlsys.metrics import rollout_metrics, sample_rows, step_line
+from rlsys.metrics import rollout_metrics, sample_rows, step_line, tool_metrics
 from rlsys.order import request_seed, step_batch
 from rlsys.plots import training_summary
 from rlsys.protocols import Pools, Tracker
 from rlsys.rlhf.watch import MonitorOutcome, MonitorWatch
 from rlsys.scoring import ScoredRollout, evaluate, sample_and_score
-from rlsys.types import Prompt, Sampling, TaskData
+from rlsys.types import Prompt, Sampling, TaskData, trained_token_count
 
-SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
+SUMMARY_METRICS = (
+    "eval/accuracy",
+    "eval/accuracy_sampled",
+    "eval/tool/used_share",
+    "train/reward_mean",
+    "train/accuracy",
+    "tool/used_share",
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class RLLoop:
             temperature=rollout.temperature,
             top_p=rollout.top_p,
             max_new_tokens=rollout.max_new_tokens,
+            max_tool_calls=rollout.max_tool_calls,
         )
         algorithm = config.algorithm
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
@@ -176,6 +184,8 @@ class RLLoop:
         # Updates the sampling weights are behind the weights being trained (1 when generating ahead).
         lag = step - 1 - min(s.policy_version for group in groups for s in group)
         metrics = rollout_metrics(groups, scored.rewards)
+        if self.sampling.max_tool_calls:
+            metrics.update(tool_metrics([s for group in groups for s in group]))
         self._check_rewards(step, metrics["verifier/error_rate"], scored)
         metrics.update(
             {"train/informative_groups": kept, "train/kl_coef": self.kl.beta, "train/policy_lag": lag}
@@ -195,7 +205,7 @@ class RLLoop:
         synced = time.perf_counter()
         for scorer in pools.scorers():
             scorer.autoscale(scored.score_wait_s, scored.generate_s)
-        lengths = [len(s.token_ids) for group in groups for s in group]
+        lengths = [trained_token_count(s.token_ids, s.loss_mask) for group in groups for s in group]
         if self.watch is not None:
             self.watch.observe_training(lengths, kl, untrained=lag == step - 1)
         metrics.update(
@@ -207,7 +217,8 @@ class RLLoop:
                 "time/ahead_wait_s": generated_ahead - trained,  # the next rollout outlasting training
                 "time/sync_s": synced - generated_ahead,
                 "time/step_s": synced - started,
-                "rollout/tokens_per_s": sum(lengths) / max(scored.generate_s, 1e-9),
+                "rollout/tokens_per_s": sum(lengths)
+                / max(scored.generate_s, 1e-9),  # sampled, not tool output
                 "pool/scoring_backlog": scored.score_backlog,
                 **pools.metrics(),
             }
@@ -240,13 +251,8 @@ class RLLoop:
         """Held-out accuracy on every eval set, greedy and sampled at the training temperature, logged at
         `step`: `eval/<set>/*` for named sets, and plain `eval/*` for the first."""
         config = self.config
-        sampled = Sampling(
-            n=config.train.eval_samples,
-            temperature=self.sampling.temperature,
-            top_p=self.sampling.top_p,
-            max_new_tokens=self.sampling.max_new_tokens,
-        )
-        greedy = Sampling(n=1, temperature=0.0, max_new_tokens=self.sampling.max_new_tokens)
+        sampled = replace(self.sampling, n=config.train.eval_samples)
+        greedy = replace(self.sampling, n=1, temperature=0.0, top_p=1.0)
         for index, (name, prompts) in enumerate(self.task.evals.items()):
             seeds = [request_seed(config.seed + 1, step, i) for i in range(len(prompts))]
             metrics = evaluate(self.pools, prompts, greedy=greedy, sampled=sampled, seeds=seeds)
@@ -258,6 +264,11 @@ class RLLoop:
                 f"eval{f' {name}' if name else ''} at step {step}: accuracy {metrics['eval/accuracy']:.3f}  "
                 f"sampled {metrics['eval/accuracy_sampled']:.3f}  "
                 f"multi-line answers {metrics['eval/multiline_share']:.2f}"
+                + (
+                    f"  calling the tool {metrics['eval/tool/used_share']:.2f}"
+                    if greedy.max_tool_calls
+                    else ""
+                )
             )
 
     def _look(self, step: int) -> bool:
@@ -298,7 +309,9 @@ class RLLoop:
                 base_model=self.base_model,
                 checkpoint=checkpoint,
                 checkpoint_digest=self.store.manifest_digest(checkpoint) if checkpoint else None,
-                evaluation={key: values[-1][1] for key, values in history.items() if key.startswith("eval/")},
+                evaluation={
+                    k: values[-1][1] for k, values in history.items() if k.startswith("eval/") and values
+                },
             )
             model_uri = tracker.register_model(str(model_dir), self.config.tracking.registered_model, made_by)
             tracker.set_tags({"rlsys.model_uri": model_uri})

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rlsys.errors import PoolError
-from rlsys.metrics import answer_metrics
+from rlsys.metrics import answer_metrics, eval_tool_metrics
 from rlsys.protocols import Pending, Pools, RolloutPool, ScorePool
 from rlsys.types import Prompt, Reward, Sample, Sampling
 
@@ -68,12 +68,12 @@ def evaluate(
     pools: Pools, prompts: Sequence[Prompt], *, greedy: Sampling, sampled: Sampling, seeds: Sequence[int]
 ) -> dict[str, float]:
     """Held-out accuracy: one greedy answer per prompt, and `sampled.n` samples each (scored by the verifiers
-    alone: accuracy is theirs to judge)."""
+    alone: accuracy is theirs to judge); with tool calls, how the answers use the tool."""
     scorers = pools.scorers(with_reward_model=False)
     first = sample_and_score(pools.rollout, scorers, prompts, greedy, [None] * len(prompts))
     second = sample_and_score(pools.rollout, scorers, prompts, sampled, seeds)
-    return answer_metrics(
-        [group[0] for group in first.groups],
-        [rewards[0] for rewards in first.rewards],
-        [r for rewards in second.rewards for r in rewards],
-    )
+    answers, rewards = [group[0] for group in first.groups], [rewards[0] for rewards in first.rewards]
+    metrics = answer_metrics(answers, rewards, [r for rewards in second.rewards for r in rewards])
+    if greedy.max_tool_calls:
+        metrics.update(eval_tool_metrics(answers, rewards, [s for group in second.groups for s in group]))
+    return metrics
