@@ -20,11 +20,11 @@ from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTra
 
 from rlsys.bootstrap import corpus, tokenizer, train
 from rlsys.bootstrap.recipes import DEFAULT_RECIPE, Recipe
-from rlsys.tasks import arithmetic
 
-# The code that turns a recipe into a model; its source is part of the cache key, so editing the task
-# generator or the training loop rebuilds instead of silently reusing a model made by older code.
-_BUILD_MODULES = (arithmetic, corpus, tokenizer, train)
+# The code that turns a recipe into a model (with its family's own modules, `corpus.family_modules`); its
+# source is part of the cache key, so editing the task generator or the training loop rebuilds instead of
+# silently reusing a model made by older code.
+_BUILD_MODULES = (corpus, tokenizer, train)
 
 
 def ensure_embedded_model(
@@ -62,7 +62,7 @@ def embedded_model_dir(cache_dir: Path | None = None, seed: int = 0, recipe: Rec
 def recipe_key(recipe: Recipe) -> str:
     """A short hash of the recipe fields and of the source of the code that builds the model."""
     digest = hashlib.sha256(json.dumps(dataclasses.asdict(recipe), sort_keys=True).encode())
-    for module in _BUILD_MODULES:
+    for module in (*corpus.family_modules(recipe), *_BUILD_MODULES):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -73,7 +73,7 @@ def build_model(out_dir: Path, recipe: Recipe, seed: int, progress: bool) -> Non
     started = time.perf_counter()
     docs = corpus.pretrain_documents(recipe, seed)
     conversations = corpus.sft_conversations(recipe, seed)
-    tok = tokenizer.train_tokenizer(docs, recipe.vocab_size)
+    tok = tokenizer.train_tokenizer(docs, recipe.vocab_size, recipe.special_tokens)
     model = LlamaForCausalLM(_model_config(recipe, tok))
     generator = torch.Generator().manual_seed(seed)
 

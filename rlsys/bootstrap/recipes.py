@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rlsys.tools import TOOL_CALL_END, TOOL_CALL_START
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -19,7 +21,9 @@ class Recipe:
     """The task family whose text the model is pretrained and fine-tuned on (`rlsys.bootstrap.corpus`)."""
 
     vocab_size: int = 512
-    """BPE vocabulary size (256 bytes + 3 special tokens + merges)."""
+    """BPE vocabulary size (256 bytes + the special tokens + merges)."""
+    special_tokens: tuple[str, ...] = ()
+    """Special tokens beyond the chat's (the `tools` recipe's tool-call markers)."""
     hidden_size: int = 128
     num_layers: int = 4
     num_heads: int = 4
@@ -44,7 +48,8 @@ class Recipe:
     sft_batch: int = 32
     sft_lr: float = 3e-3
     bare_share: float = 0.6
-    """Share of SFT answers that are a bare ``#### N``: less accurate than worked ones, so RL has room. A
+    """Share of SFT answers that skip what makes an answer reliable (`rlsys.bootstrap.corpus`): here a bare
+    ``#### N`` instead of the steps, less accurate than worked ones, so RL has room. A
     little over one half, greedy decoding answers bare while sampling still writes the steps often enough for
     RL to find them. Measured: at 0.5 greedy chose bare for 12% to 55% of questions depending on the build's
     seed; at 0.6, 94% bare greedy and 37% worked samples (RL then took greedy accuracy from 0.16 to 0.36 in
@@ -53,4 +58,28 @@ class Recipe:
 
 DEFAULT_RECIPE = Recipe()
 
-RECIPES: dict[str, Recipe] = {"arithmetic": DEFAULT_RECIPE}
+RECIPES: dict[str, Recipe] = {
+    "arithmetic": DEFAULT_RECIPE,
+    # Programming problems (`rlsys.tasks.code`): a bare_share of the functions written compact.
+    "code": Recipe(
+        family="code",
+        pretrain_problems=20_000,
+        pretrain_fact_sheets=0,
+        pretrain_steps=150,
+        sft_examples=20_000,
+        sft_steps=800,
+        bare_share=0.6,
+    ),
+    # Large-number arithmetic (`rlsys.tasks.tool_arithmetic`): a bare_share of the answers guessed without
+    # the Python tool, whose call tokens the tokenizer knows.
+    "tools": Recipe(
+        family="tools",
+        special_tokens=(TOOL_CALL_START, TOOL_CALL_END),
+        pretrain_problems=20_000,
+        pretrain_fact_sheets=0,
+        pretrain_steps=100,
+        sft_examples=10_000,
+        sft_steps=400,
+        bare_share=0.7,
+    ),
+}
