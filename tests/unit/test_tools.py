@@ -270,3 +270,46 @@ def test_responses_survive_hostile_calls_and_read_the_errors(tokenizer, fmt):
     assert outputs[2].endswith("[output truncated]")
     assert [group[0].finish_reason for group in groups] == ["stop"] * 4
     assert all(group[0].token_ids[-len(answer) :] == answer for group in groups)
+
+
+def _unprivileged_python() -> list[str] | None:
+    """A command running the system's Python as `nobody`, when this test runs as root on a host that has
+    one with the seccomp bindings (the project's venv under /root is not readable by other users)."""
+    import os
+    import shutil
+    import subprocess
+
+    setpriv, python = shutil.which("setpriv"), "/usr/bin/python3"
+    if os.getuid() != 0 or setpriv is None or not os.path.exists(python):
+        return None
+    command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", python]
+    probe_seccomp = subprocess.run([*command, "-c", "import seccomp"], capture_output=True, timeout=60)
+    return command if probe_seccomp.returncode == 0 else None
+
+
+UNPRIVILEGED = _unprivileged_python()
+
+
+@pytest.mark.skipif(UNPRIVILEGED is None, reason="needs root, setpriv and the system's python3-seccomp")
+def test_a_tool_call_runs_for_a_user_without_root():
+    """As on a cluster node where the verifier runs as an ordinary user: bubblewrap makes a user namespace."""
+    import subprocess
+    from pathlib import Path
+
+    script = (
+        "from rlsys.tools import ToolLimits, run_tool\n"
+        "from verifiers.code import SandboxConfig\n"
+        "call = run_tool('import os\\nprint(3817 * 46, os.getuid())', ToolLimits(5.0, 128, 100),"
+        " SandboxConfig(allow_missing=('cgroup',)))\n"
+        "print(repr(call.output), call.error)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [*UNPRIVILEGED, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(root), "HOME": "/tmp", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "'175582 1000' False"  # uid 1000 inside its own user namespace
