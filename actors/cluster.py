@@ -3,17 +3,22 @@
 `start_pools` builds every pool a job config asks for and waits until each actor has started (models loaded,
 engines warmed up), so the first step does not pay for start-up. Pools that reserve more than the cluster
 has are pointed out first: Ray queues an actor that fits nowhere until a node with room joins, which without
-an autoscaler is never.
+an autoscaler is never; so each pool's start has a deadline (`start_timeout_s`). An actor that cannot start
+ends the job with one line (`PoolError`): the pool, the actor, the library's reason and where the full log
+is; the actors already started are stopped.
 """
 
 import os
 import time
 
 import ray
+from ray.exceptions import RayError
 
+from actors.dispatch import actor_failure
 from actors.pools import RayLearnerPool, RayRewardPool, RayRolloutPool, RayVerifierPool
 from rlsys.config import JobConfig
 from rlsys.console import actor_runtime_env, note
+from rlsys.errors import PoolError
 from rlsys.protocols import Pools
 
 
@@ -58,19 +63,72 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
         )
     start = time.perf_counter()
     dtype = config.model.dtype
-    verifier = RayVerifierPool(config.verifier)
-    pools = Pools(
-        rollout=RayRolloutPool(
+    started: dict = {}
+    # The verifier pool first: the rollout pool sends its tool calls there.
+    builders = {
+        "verifier": lambda: RayVerifierPool(config.verifier),
+        "rollout": lambda: RayRolloutPool(
             model_path,
             config.rollout,
             dtype=dtype,
             seed=config.seed,
             chat_template=chat_template,
-            tools=verifier,  # runs the rollouts' tool calls
+            tools=started["verifier"],  # runs the rollouts' tool calls
         ),
-        verifier=verifier,
-        learner=RayLearnerPool(model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed),
-        reward_model=RayRewardPool(config.reward_model, dtype=dtype) if config.reward_model else None,
+        "learner": lambda: RayLearnerPool(
+            model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed
+        ),
+    }
+    if config.reward_model is not None:
+        builders["reward"] = lambda: RayRewardPool(config.reward_model, dtype=dtype)
+    try:
+        for name, build in builders.items():
+            started[name] = build()
+        await_started(started, {name: getattr(config, _SECTION[name]).start_timeout_s for name in started})
+    except PoolError:
+        for pool in started.values():
+            pool.shutdown()
+        raise
+    pools = Pools(
+        rollout=started["rollout"],
+        verifier=started["verifier"],
+        learner=started["learner"],
+        reward_model=started.get("reward"),
     )
-    ray.get([ref for pool in (pools.rollout, *pools.scorers(), pools.learner) for ref in pool.ready_refs()])
     return pools, time.perf_counter() - start
+
+
+def await_started(pools: dict, timeouts_s: dict[str, float]) -> None:
+    """Wait for every actor of `pools` (by name) to start, each pool within its own deadline from now.
+
+    Fails at the first actor that cannot start, or when a pool overruns its deadline, with a `PoolError` of
+    one line naming the pool, the actor and the reason.
+    """
+    start = time.monotonic()
+    pending = {
+        ref: (name, number) for name, pool in pools.items() for number, ref in enumerate(pool.ready_refs())
+    }
+    while pending:
+        deadline = min(start + timeouts_s[name] for name, _ in pending.values())
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+        if not ready:
+            name, number = min(pending.values(), key=lambda item: timeouts_s[item[0]])
+            raise PoolError(
+                f"{name} pool: {_actor(pools[name], number)} did not start within "
+                f"{_SECTION.get(name, name)}.start_timeout_s "
+                f"({timeouts_s[name]:g}s); if the cluster has no room for it, lower the pool's replicas or "
+                "num_cpus/num_gpus, else raise the deadline"
+            )
+        name, number = pending.pop(ready[0])
+        try:
+            ray.get(ready[0], timeout=timeouts_s[name])
+        except RayError as err:
+            raise PoolError(actor_failure(name, _actor(pools[name], number), "to start", err)) from None
+
+
+def _actor(pool, number: int) -> str:
+    return f"{pool.noun} {number}"
+
+
+# The config section of each pool.
+_SECTION = {"rollout": "rollout", "verifier": "verifier", "learner": "learner", "reward": "reward_model"}

@@ -47,8 +47,9 @@ def build_engine(
     """
     import deepspeed
 
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]  # not LoRA's base
     adamw = torch.optim.AdamW(
-        model.parameters(), lr=optimizer.lr, betas=optimizer.betas, weight_decay=optimizer.weight_decay
+        trainable, lr=optimizer.lr, betas=optimizer.betas, weight_decay=optimizer.weight_decay
     )
     warmup = optimizer.warmup_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(

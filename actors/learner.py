@@ -1,8 +1,9 @@
 """A learner rank: one DeepSpeed ZeRO engine holding a shard of the policy's training state.
 
 `LearnerRank` is a plain class; `actors.pools.RayLearnerPool` runs `world_size` of them as Ray actors that
-meet in one torch.distributed group (gloo on CPU, NCCL on GPU). Ranks receive disjoint shards of the step's
-batch; the loss of each is divided by counts of the *global* batch (`GlobalCounts`: response tokens,
+meet in one torch.distributed group (gloo on CPU, NCCL on GPU). Ranks receive disjoint shares of the step's
+batch as equal numbers of micro-batches (`rlsys.batch.plan_micro_batches`), so they issue the same
+collectives; the loss of each is divided by counts of the *global* batch (`GlobalCounts`: response tokens,
 sequences), so the all-reduced gradient is the gradient of the whole batch's loss whatever the number of
 ranks. The loss itself is the one `algorithm` selects (`rlsys.algorithms.objective.objective_for`).
 """
@@ -16,12 +17,14 @@ import torch
 import torch.distributed as dist
 
 from actors.deepspeed_engine import build_engine, free_port, join_process_group
+from actors.lora import merged_state_dict, with_adapters
 from actors.weights import PackedWeights
 from rlsys import atomic
 from rlsys.algorithms.aggregation import GlobalCounts
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
 from rlsys.algorithms.objective import objective_for
-from rlsys.batch import PackedBatch, micro_batches, pack, response_token_count
+from rlsys.algorithms.staleness import stale_correction
+from rlsys.batch import PackedBatch, pack, response_token_count
 from rlsys.config import AlgorithmConfig, LearnerConfig, torch_dtype
 from rlsys.types import TrainSequence
 
@@ -63,13 +66,28 @@ class LearnerRank:
         torch.manual_seed(self.seed)
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
         self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+        if self.config.lora is not None:
+            model = with_adapters(model, self.config.lora)
         # Micro-batching and accumulation are driven here (the batch size varies per step), so DeepSpeed is
         # told one sequence per micro-step and the accumulation boundary is set by hand.
         self.engine = build_engine(model, self.config, dtype=self.dtype, micro_batch_size=1)
         self.reference = None
-        if self.algorithm.kl_coef > 0:
+        # With adapters the reference is the frozen base, adapters switched off (`_reference_logprobs`).
+        if self.algorithm.kl_coef > 0 and self.config.lora is None:
             self.reference = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
             self.reference.to(self.engine.device).eval().requires_grad_(False)
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference is not None or self.config.lora is not None
+
+    @torch.no_grad()
+    def _reference_logprobs(self, batch: PackedBatch) -> torch.Tensor:
+        targets = batch.targets.to(self.engine.device)
+        if self.reference is not None:
+            return token_logprobs(self._forward(self.reference, batch), targets)
+        with self.engine.module.disable_adapter():
+            return token_logprobs(self._forward(self.engine.module, batch), targets)
 
     def _forward(self, model, batch: PackedBatch) -> torch.Tensor:
         device = self.engine.device
@@ -79,79 +97,92 @@ class LearnerRank:
         return logits
 
     def train_step(
-        self,
-        sequences: list[TrainSequence],
-        num_tokens: int,
-        kl_coef: float | None = None,
-        off_policy: bool = False,
+        self, micro_batches: list[list[TrainSequence]], num_tokens: int, kl_coef: float | None = None
     ) -> dict[str, float]:
-        """One optimizer step on this rank's shard with the objective `algorithm` selects.
+        """One optimizer step over this rank's `micro_batches` (`rlsys.batch.plan_micro_batches`: every rank
+        gets as many, padded with zero-weight ones) with the objective `algorithm` selects.
 
-        The denominators are the whole batch's counts, which the ranks sum over their shards
-        (`_global_counts`); `num_tokens`, the global response-token count the pool sends, must agree.
+        The denominators are the whole batch's counts, which the ranks sum over what they hold, padding
+        excluded (`_global_counts`); `num_tokens`, the global response-token count the pool sends, must agree.
+        Each row's old log-probs and token weights come from its staleness (`stale_correction`): on-policy
+        rows take their current log-probs, detached (ratio 1); stale rows are corrected by
+        `algorithm.off_policy_correction`.
 
-        `kl_coef` is this step's KL weight (the loop may adapt it); None: the configured one. `off_policy`:
-        the samples came from older weights (generated ahead), so the PPO ratio is taken against the
-        sampler's log-probs: it reweights each token by pi_now / pi_sampler and the clip bounds how far the
-        step follows a stale sample. On-policy the old log-probs are the current ones, detached (ratio 1),
-        which spares the ratio the small numeric gap between the engine's and the learner's forward.
+        `kl_coef` is this step's KL weight (the loop may adapt it); None: the configured one.
         Returns this rank's share of each metric; the pool sums them across ranks into global means.
         """
         kl_coef = self.algorithm.kl_coef if kl_coef is None else kl_coef
-        if kl_coef > 0 and self.reference is None:
+        if kl_coef > 0 and not self.has_reference:
             raise ValueError(
                 "a KL weight was given but no reference model is loaded: algorithm.kl_coef was 0 at start"
             )
         engine = self.engine
-        counts = self._global_counts(sequences)
+        counts = self._global_counts([s for chunk in micro_batches for s in chunk if not s.padding])
         if counts.tokens != num_tokens:
             raise ValueError(
                 f"the ranks hold {counts.tokens} response tokens but the pool sent {num_tokens}: the shards "
                 "lost or repeated sequences"
             )
-        chunks = micro_batches(
-            sequences, self.config.micro_batch_size, self.config.max_tokens_per_micro_batch
-        )
+        algorithm = self.algorithm
         totals: dict[str, float] = {}
-        for index, chunk in enumerate(chunks):
+        for index, chunk in enumerate(micro_batches):
             batch = pack(chunk, self.pad_id)
             mask = batch.response_mask.to(engine.device)
-            engine.set_gradient_accumulation_boundary(index == len(chunks) - 1)
+            engine.set_gradient_accumulation_boundary(index == len(micro_batches) - 1)
             logits = self._forward(engine, batch)
             logprobs = token_logprobs(logits, batch.targets.to(engine.device))
-            ref_logprobs = None
-            if self.reference is not None:
-                with torch.no_grad():
-                    ref_logprobs = token_logprobs(self._forward(self.reference, batch), batch.targets)
+            ref_logprobs = self._reference_logprobs(batch) if kl_coef > 0 else None
             sampler_logprobs = batch.sampler_logprobs.to(engine.device)
+            old_logprobs, token_weights, stale = stale_correction(
+                logprobs,
+                sampler_logprobs,
+                mask,
+                batch.staleness.to(engine.device),
+                correction=algorithm.off_policy_correction,
+                is_cap=algorithm.is_cap,
+                band=algorithm.mask_band,
+            )
             loss, metrics = self.objective(
                 logprobs,
-                sampler_logprobs if off_policy else logprobs.detach(),
+                old_logprobs,
                 batch.advantages.to(engine.device),
                 mask,
                 counts,
                 kl_coef=kl_coef,
                 ref_logprobs=ref_logprobs,
+                token_weights=token_weights,
             )
             # DeepSpeed averages gradients over ranks; scaling by world size turns that into the global sum.
             engine.backward(loss * self.world_size, scale_wrt_gas=False)
             with torch.no_grad():
-                metrics["entropy"] = (token_entropy(logits) * mask).sum().item() / counts.tokens
-                # The learner's log-prob of each of the policy's own tokens against the sampler's (tool output
-                # is masked: the sampler never sampled it): near 0 when trainer and engine agree.
-                drift = (logprobs.detach() - sampler_logprobs).abs()
-                metrics["logprob_mismatch"] = (drift * mask).sum().item() / counts.tokens
+                # `logprob_mismatch`: the learner's log-prob of each of the policy's own tokens against the
+                # sampler's (tool output is masked: the sampler never sampled it); near 0 when they agree.
+                per_token = {
+                    "entropy": token_entropy(logits),
+                    "logprob_mismatch": (logprobs.detach() - sampler_logprobs).abs(),
+                    "stale_share": stale["stale"],
+                    "stale_is_weight": stale["is_weight"],
+                    "stale_masked_share": stale["masked"],
+                }
+                for key, values in per_token.items():
+                    metrics[key] = (values * mask).sum().item() / counts.tokens
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
         engine.step()
         totals["grad_norm"] = float(engine.get_global_grad_norm() or 0.0) / self.world_size
         totals["lr"] = engine.get_lr()[0] / self.world_size
+        totals["optimizer_state_mb"] = self.optimizer_state_bytes() / 2**20  # summed over ranks: the total
         return totals
 
-    def _global_counts(self, sequences: list[TrainSequence]) -> GlobalCounts:
-        """Response tokens and sequences of the whole step's batch, summed over every rank's shard.
+    def optimizer_state_bytes(self) -> int:
+        """Bytes of this rank's optimizer state, everything a checkpoint saves of it (Adam's moments and
+        ZeRO's fp32 partitions): what LoRA shrinks."""
+        return sum(t.numel() * t.element_size() for t in _tensors(self.engine.optimizer.state_dict()))
 
-        Counted here rather than sent by the pool so every denominator comes from the shards the ranks
+    def _global_counts(self, sequences: list[TrainSequence]) -> GlobalCounts:
+        """Response tokens and sequences of the whole step's batch, summed over every rank's share.
+
+        Counted here rather than sent by the pool so every denominator comes from the sequences the ranks
         really hold; it costs one two-number all-reduce a step, which every rank joins.
         """
         local = [response_token_count(sequences), len(sequences)]  # tokens the loss covers (tool output not)
@@ -175,20 +206,37 @@ class LearnerRank:
             else nullcontext()
         )
         with gather, torch.no_grad():
-            yield module.state_dict()
+            yield merged_state_dict(module) if self.config.lora is not None else module.state_dict()
 
-    def packed_weights(self) -> PackedWeights:
-        """The full policy weights in one buffer, for the rollout engines (ZeRO-3: every rank must call)."""
+    def packed_weights(self) -> tuple[PackedWeights | None, dict[str, str]]:
+        """The full policy weights in one buffer, for the rollout engines, and their fingerprint
+        (`PackedWeights.fingerprint`) for the pool, which reads it without fetching the weights.
+
+        ZeRO-3: every rank must call (gathering is collective); only rank 0 packs, the others return
+        (None, {}). The pool calls this with `num_returns=2`.
+        """
         with self._full_state_dict() as state:
-            return PackedWeights.pack(state.items())
+            if self.rank != 0:
+                return None, {}
+            weights = PackedWeights.pack(state.items())
+        return weights, weights.fingerprint
 
     def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
         """DeepSpeed checkpoint of model, optimizer and scheduler under `directory/tag` (every rank calls).
-        The caller commits it (`rlsys.checkpoint`): DeepSpeed's own `latest` file is not written."""
-        self.engine.save_checkpoint(directory, tag=tag, client_state=client_state, save_latest=False)
+        The caller commits it (`rlsys.checkpoint`): DeepSpeed's own `latest` file is not written.
+        The frozen base of a LoRA policy is left out: the model path holds it."""
+        self.engine.save_checkpoint(
+            directory,
+            tag=tag,
+            client_state=client_state,
+            save_latest=False,
+            exclude_frozen_parameters=self.config.lora is not None,
+        )
 
     def load_checkpoint(self, directory: str, tag: str) -> dict:
-        _, client_state = self.engine.load_checkpoint(directory, tag=tag)
+        _, client_state = self.engine.load_checkpoint(
+            directory, tag=tag, load_module_strict=self.config.lora is None
+        )
         return client_state or {}
 
     def save_pretrained(self, directory: str) -> None:
@@ -202,8 +250,23 @@ class LearnerRank:
         if self.rank != 0:
             return
         with atomic.directory(directory) as staging:
-            self.engine.module.save_pretrained(staging, state_dict=weights)
+            module = self.engine.module
+            # A LoRA policy is saved merged, as the plain model it now is.
+            model = module.get_base_model() if self.config.lora is not None else module
+            model.save_pretrained(staging, state_dict=weights)
             AutoTokenizer.from_pretrained(self.model_path).save_pretrained(staging)
             generation_config = Path(self.model_path) / "generation_config.json"
             if generation_config.is_file():
                 shutil.copyfile(generation_config, staging / "generation_config.json")
+
+
+def _tensors(state: object) -> Iterator[torch.Tensor]:
+    """Every tensor in a nested state dict (dicts, lists, tuples)."""
+    if isinstance(state, torch.Tensor):
+        yield state
+    elif isinstance(state, dict):
+        for value in state.values():
+            yield from _tensors(value)
+    elif isinstance(state, list | tuple):
+        for value in state:
+            yield from _tensors(value)

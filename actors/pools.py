@@ -1,25 +1,29 @@
 """Ray pools: replicas of the rollout engine, the verifier, the reward-model scorer and the learner rank, each
 scaled and placed on its own, behind the verbs of `rlsys.protocols`.
 
-A crashed rollout, verifier or reward-model actor is restarted by Ray (`max_restarts`) and the work it held
-is dispatched again (to the restarted actor or a sibling), so a rollout completes with every sample or
-fails loudly with `PoolError`. Learner ranks are not restarted: a lost rank loses optimizer state, so the
-job fails and resumes from its last checkpoint.
+Every call has a deadline from the pool's config (`call_timeout_s`, `start_timeout_s`). A rollout, verifier or
+reward-model actor that crashes or overruns is restarted (killed first, if it overran) and the work it held is
+dispatched again (`actors.dispatch`), so a rollout completes with every sample or fails loudly with
+`PoolError`. A restarted engine is re-synced to the current weights, and the re-sync checked, before it
+serves; every sample is checked to come from the weights the pool last synced. Learner ranks are not
+restarted: a lost or late rank loses optimizer state, so the step fails naming the rank and the job resumes
+from its last checkpoint.
 """
 
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from itertools import count
+from typing import Any
 
 import ray
-from ray.exceptions import RayActorError
 
+from actors.dispatch import ACTOR_LOST, OBJECT_LOST, ActorPool, Call, Slot, Task, actor_failure
 from actors.learner import LearnerRank
 from actors.reward import RewardModelScorer
-from actors.rollout import RolloutEngine
+from actors.rollout import RolloutEngine, StaleWeightsError
 from actors.tools import TOOL_GROUP, VerifierTools
+from actors.weights import WeightCheck
 from rlsys.autoscale import ScalingRule, target_replicas
-from rlsys.batch import response_token_count, shard
+from rlsys.batch import plan_micro_batches, response_token_count
 from rlsys.config import (
     AlgorithmConfig,
     LearnerConfig,
@@ -57,88 +61,14 @@ def _bounds(total: int, parts: int) -> list[tuple[int, int]]:
     return bounds
 
 
-@dataclass
-class _Task:
-    index: int  # position in the caller's list of work; kept by re-dispatched copies
-    method: str
-    args: tuple
-    actor_index: int
-    attempt: int
-    ref: ray.ObjectRef
-
-
-class _ActorPool:
-    """Round-robin dispatch over actors, with re-dispatch of work lost to a dead actor."""
-
-    max_attempts = 3
-
-    def __init__(self, name: str, actors: list) -> None:
-        self.name = name
-        self.actors = actors
-        self._next = count()
-        self.retried_tasks = 0
-
-    def submit(
-        self, index: int, method: str, *args, actor_index: int | None = None, attempt: int = 0
-    ) -> _Task:
-        actor_index = next(self._next) % len(self.actors) if actor_index is None else actor_index
-        self._prepare(actor_index)
-        ref = getattr(self.actors[actor_index], method).remote(*args)
-        return _Task(index, method, args, actor_index, attempt, ref)
-
-    def _prepare(self, actor_index: int) -> None:
-        """Hook: queue what an actor needs before new work (Ray runs one actor's calls in order)."""
-
-    def _lost(self, actor_index: int) -> None:
-        """Hook: an actor died; Ray restarts it with only its constructor's state."""
-
-    def as_completed(self, tasks: list[_Task]) -> Iterator[tuple[int, object]]:
-        """Yield (task index, result) as results arrive; a task whose actor died runs again elsewhere."""
-        pending = {task.ref: task for task in tasks}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            task = pending.pop(ready[0])
-            try:
-                result = ray.get(task.ref)
-            except RayActorError as err:
-                if task.attempt + 1 >= self.max_attempts:
-                    raise PoolError(
-                        f"{self.name} pool: {task.method} failed {self.max_attempts} times: {err}"
-                    ) from err
-                self.retried_tasks += 1
-                self._lost(task.actor_index)
-                actor_index = (task.actor_index + 1) % len(self.actors)
-                retry = self.submit(
-                    task.index, task.method, *task.args, actor_index=actor_index, attempt=task.attempt + 1
-                )
-                pending[retry.ref] = retry
-                continue
-            yield task.index, result
-
-    def gather(self, tasks: list[_Task]) -> list:
-        """Every task's result, in index order."""
-        results = dict(self.as_completed(tasks))
-        return [results[i] for i in sorted(results)]
-
-    def ready_refs(self) -> list[ray.ObjectRef]:
-        """One call per actor that returns once its constructor has finished (the start-up check)."""
-        return [actor.ready.remote() for actor in self.actors]
-
-    def size(self) -> int:
-        return len(self.actors)
-
-    def metrics(self) -> dict[str, float]:
-        return {f"pool/{self.name}_replicas": self.size(), "pool/retried_tasks": self.retried_tasks}
-
-
 class _PendingScores:
     """Scoring calls under way (`rlsys.protocols.Pending`): the parts of one batch, joined in order."""
 
-    def __init__(self, pool: _ActorPool, tasks: list[_Task]) -> None:
+    def __init__(self, pool: ActorPool, tasks: list[Task]) -> None:
         self.pool, self.tasks = pool, tasks
 
     def done(self) -> bool:
-        refs = [task.ref for task in self.tasks]
+        refs = [task.call.ref for task in self.tasks]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         return len(ready) == len(refs)
 
@@ -146,9 +76,11 @@ class _PendingScores:
         return [reward for part in self.pool.gather(self.tasks) for reward in part]
 
 
-class RayRolloutPool(_ActorPool):
+class RayRolloutPool(ActorPool):
     """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts. With
     `rollout.max_tool_calls`, the responses' tool calls run on `tools`, the verifier pool."""
+
+    noun = "engine"
 
     def __init__(
         self,
@@ -165,10 +97,11 @@ class RayRolloutPool(_ActorPool):
         uses_tools = config.max_tool_calls > 0
         if uses_tools and tools is None:
             raise ValueError("rollouts with tool calls need the verifier pool to run them")
-        engines = [
-            cls.remote(
+
+        def spawn(number: int):
+            return cls.remote(
                 model_path,
-                seed=seed + replica,
+                seed=seed + number,
                 dtype=dtype,
                 kv_cache_gib=config.kv_cache_gib,
                 gpu_memory_utilization=config.gpu_memory_utilization,
@@ -179,24 +112,32 @@ class RayRolloutPool(_ActorPool):
                 # its own limit, so this deadline is reached only when a verifier stops answering.
                 tool_deadline_s=120 + 20 * config.tool_timeout_s,
             )
-            for replica in range(config.replicas)
-        ]
-        super().__init__("rollout", engines)
+
         self.tools = tools
         self.tool_limits = ToolLimits(config.tool_timeout_s, config.tool_memory_mb, config.tool_output_chars)
         self.weights: ray.ObjectRef | None = None
-        self.policy_version = 0
-        self._stale: set[int] = set()
+        self.policy_version = 0  # every engine's initial weights are version 0
+        self._checks: list[tuple[int, WeightCheck]] = []  # (engine, check) verified since the last sync
+        super().__init__("rollout", config, spawn, config.replicas)
 
     def generate(
         self, prompts: Sequence[Prompt], sampling: Sampling, seeds: Sequence[int | None]
     ) -> Iterator[Chunk]:
         """One contiguous chunk of prompts per engine, sent at once; each chunk's groups as soon as its engine
-        is done. Tool calls go to the verifier actors of the moment (the pool may have grown or shrunk)."""
+        is done. Every sample is from the weights of `policy_version` (the last synced), or this fails. Tool
+        calls go to the verifier actors of the moment (the pool may have grown or shrunk)."""
         bounds = _bounds(len(prompts), self.size())
         tools = VerifierTools(self.tools.actors, self.tool_limits) if sampling.max_tool_calls else None
         tasks = [
-            self.submit(i, "generate", list(prompts[start:end]), sampling, list(seeds[start:end]), tools)
+            self.submit(
+                i,
+                "generate",
+                list(prompts[start:end]),
+                sampling,
+                list(seeds[start:end]),
+                self.policy_version,
+                tools,
+            )
             for i, (start, end) in enumerate(bounds)
         ]
         return (
@@ -204,42 +145,94 @@ class RayRolloutPool(_ActorPool):
             for index, groups in self.as_completed(tasks)
         )
 
-    def sync_weights(self, weights: ray.ObjectRef, version: int) -> None:
-        """Every engine loads `weights` (an object ref: fetched once per node, not through the driver).
+    def sync_weights(self, weights: ray.ObjectRef, version: int) -> dict[str, float]:
+        """Every engine loads `weights` (an object ref: fetched once per node, not through the driver) and
+        proves it by the fingerprint of what it then serves; a mismatch fails with `PoolError`.
 
-        An engine that died meanwhile takes them when it is next given work.
+        An engine lost during the sync is restarted and re-synced before it serves again (checked then).
+        Returns `sync/verified` (the share of engines whose new weights were verified now: 1.0 unless one was
+        lost) and `sync/fingerprint_s` (the slowest engine's fingerprint of its served weights).
         """
         self.weights, self.policy_version = weights, version
-        refs = [actor.sync_weights.remote(weights, version) for actor in self.actors]
-        for actor_index, ref in enumerate(refs):
-            try:
-                ray.get(ref)
-            except RayActorError:
-                self._lost(actor_index)
+        for slot in list(self.slots):
+            self._observe(slot)
+        if not self.slots:
+            raise PoolError("rollout pool: no engine left to take the new weights")
+        self._checks = []
+        syncs = {slot: self._sync(slot, self.config.call_timeout_s) for slot in self.slots}
+        while waiting := [slot for slot, call in syncs.items() if slot in self.slots and call in slot.calls]:
+            ray.wait(
+                [slot.calls[0].ref for slot in waiting],
+                num_returns=1,
+                timeout=self._until(min(slot.deadline() for slot in waiting)),
+            )
+            self._enforce(set(waiting))
+        verified = [check for _, check in self._checks if check.version == version]
+        engines = {number for number, check in self._checks if check.version == version}
+        return {
+            "sync/verified": len(engines) / len(syncs),
+            "sync/fingerprint_s": max((check.fingerprint_s for check in verified), default=0.0),
+        }
 
     def autoscale(self, wait_s: float, generate_s: float) -> None:
         """Fixed size (elastic rollout pools are future work)."""
 
-    def _lost(self, actor_index: int) -> None:
-        # A restarted engine comes back with the initial weights: it must take the latest before new work.
-        self._stale.add(actor_index)
+    def _sync(self, slot: Slot, timeout_s: float) -> Call:
+        ref = slot.actor.sync_weights.remote(self.weights, self.policy_version)
+        return self._enqueue(slot, ref, "sync_weights", timeout_s, "call_timeout_s", probe=True)
 
-    def _prepare(self, actor_index: int) -> None:
-        if actor_index in self._stale and self.weights is not None:
-            self.actors[actor_index].sync_weights.remote(self.weights, self.policy_version)
-        self._stale.discard(actor_index)
+    def _recovery_call(self, slot: Slot) -> tuple[ray.ObjectRef, str, float]:
+        # A restarted engine comes back with its initial weights: it takes the current ones first.
+        if self.weights is None:
+            return super()._recovery_call(slot)
+        ref = slot.actor.sync_weights.remote(self.weights, self.policy_version)
+        return ref, "sync_weights", self.config.start_timeout_s + self.config.call_timeout_s
+
+    def _after_start(self, slot: Slot) -> None:
+        if self.weights is not None:
+            self._sync(slot, self.config.call_timeout_s)
+
+    def _probe_passed(self, slot: Slot, call: Call, result: Any) -> None:
+        if call.method != "sync_weights":
+            return
+        problem = result.problem()
+        if problem is not None:
+            raise PoolError(
+                f"rollout pool: engine {slot.number}, after the weight sync to policy version "
+                f"{result.version}: {problem}"
+            )
+        self._checks.append((slot.number, result))
+
+    def _recoverable(self, task: Task, err: Exception) -> bool:
+        if isinstance(err, StaleWeightsError):  # restarted unseen, with its initial weights: re-sync it
+            if not task.slot.recovering():
+                self._recover(task.slot)
+            return True
+        return super()._recoverable(task, err)
+
+    def _accept(self, task: Task, result: Any) -> Any:
+        expected = task.args[3]  # generate(prompts, sampling, seeds, policy_version, tools)
+        versions = {sample.policy_version for group in result for sample in group}
+        if versions - {expected}:
+            raise PoolError(
+                f"rollout pool: engine {task.slot.number} returned samples of policy version(s) "
+                f"{sorted(versions)}, expected {expected}: its weights are not the ones last synced"
+            )
+        return result
 
 
-class RayVerifierPool(_ActorPool):
+class RayVerifierPool(ActorPool):
     """Reward functions (`rlsys.rewards.Verifier`); cheap to restart, so re-dispatch needs no preparation.
     Grows with its backlog up to `max_replicas`. Each actor also runs rollouts' tool calls, up to
     `tool_threads` at once in a concurrency group of their own (`actors.tools`), beside its scoring."""
 
+    noun = "verifier"
+
     def __init__(self, config: VerifierConfig) -> None:
         remote = ray.remote(concurrency_groups={TOOL_GROUP: config.tool_threads})
         cls = remote(Verifier).options(**_actor_options(config, restartable=True))
-        self._spawn = lambda: cls.remote(config)
-        super().__init__("verifier", [self._spawn() for _ in range(config.replicas)])
+        spawn = lambda number: cls.remote(config)  # noqa: E731
+        super().__init__("verifier", config, spawn, config.replicas)
         self.rule = ScalingRule(config.replicas, config.max_replicas or config.replicas)
         self.idle_streak = 0
 
@@ -259,24 +252,27 @@ class RayVerifierPool(_ActorPool):
         if target == self.size():
             return
         if target > self.size():
-            self.actors.append(self._spawn())
+            self.add()
         else:
-            ray.kill(self.actors.pop())  # between steps it holds no work
+            self.remove()  # between steps it holds no work
         self.idle_streak = 0  # judge the new size on its own steps
 
 
-class RayRewardPool(_ActorPool):
+class RayRewardPool(ActorPool):
     """Reward-model scorers: each holds the whole (small) reward model and scores a share of the samples.
 
     Like verifiers they keep no state between calls, so a restarted actor needs no preparation. A sample's
     Reward is `weight * score`, with the score itself as the component `config.name`.
     """
 
+    noun = "scorer"
+
     def __init__(self, config: RewardModelConfig, *, dtype: str) -> None:
         cls = ray.remote(RewardModelScorer).options(**_actor_options(config, restartable=True))
         threads = config.threads or max(1, int(config.num_cpus))
-        scorers = [
-            cls.remote(
+
+        def spawn(number: int):
+            return cls.remote(
                 config.path,
                 name=config.name,
                 weight=config.weight,
@@ -284,9 +280,8 @@ class RayRewardPool(_ActorPool):
                 threads=threads,
                 dtype=dtype,
             )
-            for _ in range(config.replicas)
-        ]
-        super().__init__("reward", scorers)
+
+        super().__init__("reward", config, spawn, config.replicas)
 
     def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> _PendingScores:
         """The batch spread over the scorers, one contiguous part each."""
@@ -303,7 +298,14 @@ class RayRewardPool(_ActorPool):
 
 
 class RayLearnerPool:
-    """DeepSpeed ranks in one process group; a batch is sharded across them, one optimizer step per call."""
+    """DeepSpeed ranks in one process group; a batch is sharded across them, one optimizer step per call.
+
+    Every call waits at most `learner.call_timeout_s` (start-up: `start_timeout_s`). A rank that is lost or
+    late fails the call with `PoolError` naming it; late ranks are stopped. Ranks are never restarted or
+    retried: a rank's optimizer state dies with it, so the job resumes from its last checkpoint.
+    """
+
+    noun = "rank"
 
     def __init__(
         self, model_path: str, config: LearnerConfig, algorithm: AlgorithmConfig, *, dtype: str, seed: int
@@ -314,49 +316,98 @@ class RayLearnerPool:
             cls.remote(model_path, config, algorithm, rank=rank, world_size=world, dtype=dtype, seed=seed)
             for rank in range(world)
         ]
+        self.config = config
         self.zero_stage = config.zero_stage
         self.algorithm = algorithm
-        master_addr, master_port = ray.get(self.actors[0].rendezvous_address.remote())
+        self.fingerprint: dict[str, str] = {}  # of the weights last packed for the engines
+        rendezvous = self.actors[0].rendezvous_address.remote()
+        [(master_addr, master_port)] = self._get([rendezvous], "to start", [0], key="start_timeout_s")
         self._setup = [actor.setup.remote(master_addr, master_port) for actor in self.actors]
 
     def ready_refs(self) -> list[ray.ObjectRef]:
         """The ranks' set-up calls: they return once every rank has joined and built its engine."""
         return list(self._setup)
 
-    def train_step(
-        self, sequences: Sequence[TrainSequence], *, kl_coef: float, off_policy: bool
-    ) -> dict[str, float]:
-        """One optimizer step over all sequences; metrics are global per-token means.
+    def shutdown(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)
 
-        `kl_coef` is this step's KL weight; `off_policy`: the samples came from older weights than the
-        learner's (see `LearnerRank.train_step`).
-        """
-        num_tokens = response_token_count(sequences)
-        parts = shard(sequences, len(self.actors))
-        results = ray.get(
-            [
-                actor.train_step.remote(part, num_tokens, kl_coef=kl_coef, off_policy=off_policy)
-                for actor, part in zip(self.actors, parts, strict=True)
-            ]
+    def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float) -> dict[str, float]:
+        """One optimizer step over all sequences, each rank given the same number of micro-batches
+        (`plan_micro_batches`); metrics are global per-token means, `stale_is_weight` the mean importance
+        weight of the stale tokens. `kl_coef` is this step's KL weight."""
+        config = self.config
+        plans = plan_micro_batches(
+            sequences, len(self.actors), config.micro_batch_size, config.max_tokens_per_micro_batch
         )
-        return {key: sum(r[key] for r in results) for key in results[0]}
+        num_tokens = response_token_count(sequences)
+        results = self._get(
+            [
+                actor.train_step.remote(plan, num_tokens, kl_coef=kl_coef)
+                for actor, plan in zip(self.actors, plans, strict=True)
+            ],
+            "a training step",
+        )
+        metrics = {key: sum(r[key] for r in results) for key in results[0]}
+        # Summed per token over all tokens; the mean over the stale ones is what a reader wants.
+        metrics["stale_is_weight"] /= max(metrics["stale_share"], 1e-12)
+        return metrics
 
     def weights(self) -> ray.ObjectRef:
-        """An object ref to the full weights (rank 0's `PackedWeights`), for the rollout engines to fetch."""
-        if self.zero_stage == 3:  # gathering ZeRO-3 shards is collective: every rank takes part
-            refs = [actor.packed_weights.remote() for actor in self.actors]
-            ray.wait(refs, num_returns=len(refs))
-            return refs[0]
-        return self.actors[0].packed_weights.remote()
+        """An object ref to the full weights (rank 0's `PackedWeights`), for the rollout engines to fetch.
+
+        Waits until they are packed, reading only their fingerprint (kept in `fingerprint`), so a late or lost
+        rank fails here, named, rather than in the engines that would fetch its weights.
+        """
+        ranks = list(range(len(self.actors))) if self.zero_stage == 3 else [0]  # ZeRO-3 gathers collectively
+        pairs = [self.actors[rank].packed_weights.options(num_returns=2).remote() for rank in ranks]
+        self.fingerprint = self._get([prints for _, prints in pairs], "packing the weights", ranks)[0]
+        return pairs[0][0]
 
     def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
-        ray.get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors])
+        self._get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors], "a checkpoint")
 
     def load_checkpoint(self, directory: str, tag: str) -> dict:
-        return ray.get([a.load_checkpoint.remote(directory, tag) for a in self.actors])[0]
+        refs = [a.load_checkpoint.remote(directory, tag) for a in self.actors]
+        return self._get(refs, "loading a checkpoint")[0]
 
     def save_pretrained(self, directory: str) -> None:
         if self.zero_stage == 3:
-            ray.get([a.save_pretrained.remote(directory) for a in self.actors])
+            self._get([a.save_pretrained.remote(directory) for a in self.actors], "saving the policy")
         else:
-            ray.get(self.actors[0].save_pretrained.remote(directory))
+            self._get([self.actors[0].save_pretrained.remote(directory)], "saving the policy", [0])
+
+    def _get(
+        self,
+        refs: list[ray.ObjectRef],
+        doing: str,
+        ranks: list[int] | None = None,
+        *,
+        key: str = "call_timeout_s",
+    ) -> list:
+        """Each rank's result (`refs[i]` is rank `ranks[i]`'s call), within the deadline `learner.<key>`."""
+        ranks = list(range(len(refs))) if ranks is None else ranks
+        timeout_s = getattr(self.config, key)
+        deadline = time.monotonic() + timeout_s
+        pending = dict(zip(refs, ranks, strict=True))
+        results = {}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+            if not ready:
+                late = sorted(pending.values())
+                for rank in late:
+                    ray.kill(self.actors[rank])
+                which = f"rank {late[0]}" if len(late) == 1 else f"ranks {', '.join(map(str, late))}"
+                raise PoolError(
+                    f"learner pool: {which} did not finish {doing} within learner.{key} ({timeout_s:g}s) and "
+                    f"{'was' if len(late) == 1 else 'were'} stopped; learner ranks are not restarted: resume "
+                    "the job from its last checkpoint"
+                )
+            rank = pending.pop(ready[0])
+            try:
+                results[rank] = ray.get(ready[0], timeout=timeout_s)
+            except (*ACTOR_LOST, *OBJECT_LOST) as err:
+                resume = "; learner ranks are not restarted: resume the job from its last checkpoint"
+                message = actor_failure("learner", f"rank {rank}", doing, err)
+                raise PoolError(message + (resume if key == "call_timeout_s" else "")) from err
+        return [results[rank] for rank in ranks]

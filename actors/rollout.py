@@ -6,23 +6,39 @@ Single-turn sampling is one `LLM.generate` call. With tool calls (`Sampling.max_
 driven request by request (`LLMEngine.add_request` / `step`, `rlsys.tools.run_turns`): a response that called
 its tool waits for the answer while the engine steps the others, so tool time hides behind generation.
 Weight sync on CPU goes through `collective_rpc` into each vLLM worker's `reload_weights`: the CPU build
-repacks linear weights, so loading through the model's own `load_weights` would fail there.
+repacks linear weights, so loading through the model's own `load_weights` would fail there. After the load
+each worker reports a fingerprint of the weights it now serves (`actors.weights.served_fingerprint`), which
+the pool checks against the learner's.
+
+Every sample carries the policy version of the weights that made it. An engine asked for samples of another
+version than it holds (it restarted with its initial weights) refuses with `StaleWeightsError` before it
+samples; the pool re-syncs it and dispatches the work again.
 """
 
 import os
+import time
 from collections.abc import Sequence
 
 import torch
 
-from actors.weights import PackedWeights
+from actors.weights import PackedWeights, TensorSlot, WeightCheck, served_fingerprint
 from rlsys.models import prompt_token_ids
 from rlsys.tools import ToolFormat, ToolRunner, Trajectory, Turn, run_turns
 from rlsys.types import Prompt, Sample, Sampling
 
 
+class StaleWeightsError(RuntimeError):
+    """An engine was asked for samples of a policy version it does not hold."""
+
+
 def _reload_worker_weights(worker, weights: PackedWeights) -> None:
     # Runs inside each vLLM worker (module-level so it pickles by reference for multi-process engines).
     worker.reload_weights(weights_iterator=iter(weights.tensors()), is_checkpoint_format=True)
+
+
+def _worker_fingerprint(worker, slots: tuple[TensorSlot, ...]) -> dict[str, str]:
+    # Runs inside each vLLM worker, after the load: digests of the tensors it now serves.
+    return served_fingerprint(worker.get_model().named_parameters(), slots)
 
 
 class RolloutEngine:
@@ -92,15 +108,22 @@ class RolloutEngine:
         prompts: Sequence[Prompt],
         sampling: Sampling,
         request_seeds: Sequence[int | None] | None = None,
+        policy_version: int | None = None,
         tools: ToolRunner | None = None,
     ) -> list[list[Sample]]:
         """Sample `sampling.n` completions of each prompt; one list of samples per prompt, in order.
 
-        `request_seeds` (one per prompt) make a rollout reproducible whatever engine serves it. With
-        `sampling.max_tool_calls` > 0, `tools` runs the responses' tool calls.
+        `request_seeds` (one per prompt) make a rollout reproducible whatever engine serves it.
+        `policy_version`: the version the caller expects the samples to come from; an engine holding another
+        raises `StaleWeightsError` at once (None: no check). With `sampling.max_tool_calls` > 0, `tools` runs
+        the responses' tool calls.
         """
         from vllm import SamplingParams, TokensPrompt
 
+        if policy_version is not None and policy_version != self.policy_version:
+            raise StaleWeightsError(
+                f"asked for samples of policy version {policy_version}, holds version {self.policy_version}"
+            )
         token_ids = [self.prompt_token_ids(p) for p in prompts]
         if sampling.max_tool_calls:
             return self._generate_with_tools(prompts, token_ids, sampling, request_seeds, tools)
@@ -176,11 +199,29 @@ class RolloutEngine:
             tool_calls=tuple(t.calls),
         )
 
-    def sync_weights(self, weights: PackedWeights, policy_version: int) -> None:
-        """Load new weights (Hugging Face names) into the running engine; later samples carry the version."""
+    def sync_weights(self, weights: PackedWeights, policy_version: int) -> WeightCheck:
+        """Load new weights (Hugging Face names) into the running engine; later samples carry the version.
+
+        Returns the learner's fingerprint of the weights beside this engine's fingerprint of what it serves
+        after the load, for the pool to compare.
+        """
+        start = time.perf_counter()
+        self.load_weights(weights)
+        loaded = time.perf_counter()
+        served = self.llm.collective_rpc(_worker_fingerprint, args=(weights.slots,))
+        self.policy_version = policy_version
+        return WeightCheck(
+            version=policy_version,
+            learner=weights.fingerprint,
+            served=tuple(served),
+            load_s=loaded - start,
+            fingerprint_s=time.perf_counter() - loaded,
+        )
+
+    def load_weights(self, weights: PackedWeights) -> None:
+        """Load new weights into every worker of the engine, and drop the KV cache computed with the old."""
         self.llm.collective_rpc(_reload_worker_weights, args=(weights,))
         self.llm.reset_prefix_cache()
-        self.policy_version = policy_version
 
 
 class _VllmTurns:

@@ -147,7 +147,7 @@ class RlsysSteps:
 
     def steps(self, first: int, last: int) -> Iterator[dict[str, float]]:
         """Run RL steps `first`..`last` (from 1) as the loop does (`RLLoop.train_steps`, so with
-        `train.generate_ahead` too); yields each step's metrics, with `time/wall_s`: the wall time since the
+        `train.max_staleness` too); yields each step's metrics, with `time/wall_s`: the wall time since the
         previous step ended, not counting the caller's own work between steps (nothing runs meanwhile)."""
         mark = time.perf_counter()
         for _, step_metrics in self.loop.train_steps(first, last):

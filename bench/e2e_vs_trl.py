@@ -10,8 +10,8 @@ Differences that remain, by design of each library: rlsys drops groups whose sam
 (TRL keeps them, with zero advantage, in the loss's token count; `--match-loss` makes rlsys keep them too).
 
 rlsys runs its real learner loop (`RLLoop.train_steps`: Ray rollout, verifier and DeepSpeed learner
-pools, weight sync) in a private local Ray runtime; `--generate-ahead` overlaps each step's training with the
-next step's sampling (`train.generate_ahead`). Held-out accuracy is measured the same way for both, outside
+pools, weight sync) in a private local Ray runtime; `--max-staleness K` overlaps training with sampling up to
+K steps ahead (`train.max_staleness`). Held-out accuracy is measured the same way for both, outside
 the timed wall clock: the policy's weights are loaded into one evaluation vLLM engine (a Ray actor) and
 `--eval-size` held-out problems are answered greedily and checked by the math verifier.
 
@@ -79,8 +79,7 @@ def run_rlsys(model_dir: str, args, evaluator: Evaluator) -> dict:
     ]
     if args.match_loss:
         overrides.append("algorithm.drop_uninformative_groups=false")
-    if args.generate_ahead:
-        overrides.append("train.generate_ahead=true")
+    overrides.append(f"train.max_staleness={args.max_staleness}")
     overrides += args.set
     run = RlsysSteps(model_dir, overrides)
     curve, rows, wall = [], [], 0.0
@@ -232,9 +231,11 @@ def main() -> None:
         help="a job-config override for rlsys (repeatable): learner.max_tokens_per_micro_batch=null",
     )
     parser.add_argument(
-        "--generate-ahead",
-        action="store_true",
-        help="rlsys samples step s+1 while step s trains (train.generate_ahead: one update off-policy)",
+        "--max-staleness",
+        type=int,
+        default=0,
+        metavar="K",
+        help="rlsys samples up to K steps ahead while it trains (train.max_staleness; 0: on-policy)",
     )
     parser.add_argument(
         "--ray-niceness", type=int, default=0, help="niceness of rlsys's pool actors (Ray's own default: 15)"

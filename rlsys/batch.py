@@ -2,7 +2,7 @@
 learner ranks."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -19,7 +19,10 @@ from rlsys.types import Reward, Sample, TrainSequence, trained_token_count
 
 
 def training_batch(
-    groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]], algorithm: AlgorithmConfig
+    groups: Sequence[Sequence[Sample]],
+    rewards: Sequence[Sequence[Reward]],
+    algorithm: AlgorithmConfig,
+    learner_version: int = 0,
 ) -> tuple[list[TrainSequence], float]:
     """The samples to train on, each with its advantage (`algorithm.advantage`), and the share of groups
     that kept at least one sample.
@@ -27,8 +30,42 @@ def training_batch(
     Rewards first take DAPO's overlong penalty when `algorithm.overlong_buffer` is set. A group whose rewards
     are all equal has no signal under a group baseline (`informative_groups`) and is dropped when
     `algorithm.drop_uninformative_groups`; kept, its samples train with advantage 0. `advantage=rejection`
-    keeps only the samples scoring `algorithm.min_reward` or more, each with advantage 1.
+    keeps only the samples scoring `algorithm.min_reward` or more, each with advantage 1. Each sequence's
+    staleness is `learner_version` (the policy version being trained) minus its sample's.
     """
+    scores, _, keep = _kept_samples(groups, rewards, algorithm)
+    # (P, G) tokens the loss covers: tool output counts towards a response's length budget (the overlong
+    # penalty), not towards what it trains (the token weights of batch_norm).
+    trained = torch.tensor([[trained_token_count(s.token_ids, s.loss_mask) for s in g] for g in groups])
+    advantages = _advantages(algorithm, scores, trained, keep)
+    sequences = [
+        TrainSequence(
+            s.prompt_token_ids,
+            s.token_ids,
+            float(advantages[p, g]),
+            s.logprobs,
+            loss_mask=s.loss_mask,
+            staleness=learner_version - s.policy_version,
+        )
+        for p, group in enumerate(groups)
+        for g, s in enumerate(group)
+        if keep[p, g]
+    ]
+    return sequences, keep.any(dim=1).float().mean().item()
+
+
+def useful_groups(
+    groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]], algorithm: AlgorithmConfig
+) -> list[bool]:
+    """Which groups `training_batch` would train at least one sample of (the same rule): what DAPO's dynamic
+    sampling counts when it tops a step up."""
+    return _kept_samples(groups, rewards, algorithm)[2].any(dim=1).tolist()
+
+
+def _kept_samples(
+    groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]], algorithm: AlgorithmConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(P, G) shaped rewards, response lengths and the mask of samples to train on."""
     scores = torch.tensor([[r.score for r in group] for group in rewards], dtype=torch.float32)  # (P, G)
     lengths = torch.tensor([[len(s.token_ids) for s in group] for group in groups])  # (P, G) response tokens
     if algorithm.overlong_buffer:
@@ -45,16 +82,7 @@ def training_batch(
         keep &= informative_groups(scores).unsqueeze(1)
     if algorithm.advantage == "rejection":
         keep &= accepted_samples(scores, min_reward=algorithm.min_reward)
-    # (P, G) tokens the loss covers: tool output is part of a response's length, not of what it trains.
-    trained = torch.tensor([[trained_token_count(s.token_ids, s.loss_mask) for s in g] for g in groups])
-    advantages = _advantages(algorithm, scores, trained, keep)
-    sequences = [
-        TrainSequence(s.prompt_token_ids, s.token_ids, float(advantages[p, g]), s.logprobs, s.loss_mask)
-        for p, group in enumerate(groups)
-        for g, s in enumerate(group)
-        if keep[p, g]
-    ]
-    return sequences, keep.any(dim=1).float().mean().item()
+    return scores, lengths, keep
 
 
 def _advantages(
@@ -77,9 +105,11 @@ class PackedBatch:
     input_ids: torch.Tensor  # (B, T+1) prompt and response tokens, right-padded
     attention_mask: torch.Tensor  # (B, T+1) 1 on real tokens
     targets: torch.Tensor  # (B, T) input_ids shifted left: the token each position predicts
-    response_mask: torch.Tensor  # (B, T) 1.0 where the target is a response token the loss covers
+    # (B, T) 1.0 where the target is a response token the loss covers (0 on tool output and padding rows)
+    response_mask: torch.Tensor
     advantages: torch.Tensor  # (B,)
     sampler_logprobs: torch.Tensor  # (B, T) the sampler's log-prob of each response target, 0 elsewhere
+    staleness: torch.Tensor  # (B,) updates each row's sampler was behind the learner
 
 
 def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
@@ -96,7 +126,10 @@ def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
         input_ids[row, :total] = torch.tensor(seq.prompt_token_ids + seq.token_ids)
         attention_mask[row, :total] = 1
         # Target position t predicts token t+1, so response token j sits at target index prompt_len-1+j.
-        response_mask[row, prompt_len - 1 : total - 1] = torch.tensor(seq.loss_mask) if seq.loss_mask else 1.0
+        if not seq.padding:
+            response_mask[row, prompt_len - 1 : total - 1] = (
+                torch.tensor(seq.loss_mask) if seq.loss_mask else 1.0
+            )
         sampler_logprobs[row, prompt_len - 1 : total - 1] = torch.tensor(seq.sampler_logprobs)
     return PackedBatch(
         input_ids=input_ids,
@@ -105,18 +138,38 @@ def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
         response_mask=response_mask,
         advantages=torch.tensor([s.advantage for s in sequences], dtype=torch.float32),
         sampler_logprobs=sampler_logprobs,
+        staleness=torch.tensor([s.staleness for s in sequences], dtype=torch.long),
     )
 
 
-def shard(sequences: Sequence[TrainSequence], num_shards: int) -> list[list[TrainSequence]]:
-    """Split sequences across ranks, balancing token counts (longest first onto the lightest shard)."""
-    shards: list[list[TrainSequence]] = [[] for _ in range(num_shards)]
-    loads = [0] * num_shards
-    for seq in sorted(sequences, key=lambda s: -(len(s.prompt_token_ids) + len(s.token_ids))):
+def plan_micro_batches(
+    sequences: Sequence[TrainSequence], ranks: int, size: int, max_tokens: int | None = None
+) -> list[list[list[TrainSequence]]]:
+    """Each rank's micro-batches for one step: the batch's length-sorted micro-batches (`micro_batches`),
+    dealt out heaviest first to the rank with the fewest padded tokens, then every rank topped up to the same
+    count with zero-weight padding micro-batches.
+
+    Every rank then runs the same number of forwards and backwards, hence the same collectives (a ZeRO-3
+    gather per forward, the gradient reduction per step), even a rank that got no sequence at all: otherwise
+    the ranks would wait on each other for ever. Padding adds nothing to the loss or to the global counts.
+    """
+    if not sequences:
+        raise ValueError("a training step needs at least one sequence")
+    chunks = micro_batches(sequences, size, max_tokens)
+    plans: list[list[list[TrainSequence]]] = [[] for _ in range(ranks)]
+    loads = [0] * ranks
+    for chunk in sorted(chunks, key=lambda c: -len(c) * max(map(_length, c))):
         lightest = loads.index(min(loads))
-        shards[lightest].append(seq)
-        loads[lightest] += len(seq.prompt_token_ids) + len(seq.token_ids)
-    return shards
+        plans[lightest].append(chunk)
+        loads[lightest] += len(chunk) * max(map(_length, chunk))
+    filler = [padding_of(min(sequences, key=_length))]
+    depth = max(len(plan) for plan in plans)
+    return [plan + [filler] * (depth - len(plan)) for plan in plans]
+
+
+def padding_of(sequence: TrainSequence) -> TrainSequence:
+    """A zero-weight copy of `sequence`: forwarded and backpropagated, contributing nothing."""
+    return replace(sequence, advantage=0.0, padding=True)
 
 
 def micro_batches(

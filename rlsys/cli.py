@@ -17,6 +17,7 @@ import argparse
 import os
 import re
 import sys
+from pathlib import Path
 
 from rlsys.errors import ConfigError, RlsysError
 
@@ -135,7 +136,9 @@ def _add_cluster_commands(commands) -> None:
         help="an environment variable of the job (repeatable)",
     )
     submit.add_argument(
-        "--working-dir", help="directory uploaded as the job's working dir (default: the project root)"
+        "--working-dir",
+        help="directory uploaded as the job's working dir (default: the project root); 'none' uploads "
+        "nothing: the cluster runs the code its nodes have and JOB's absolute path must exist there",
     )
     submit.set_defaults(handler=_submit)
 
@@ -170,8 +173,8 @@ def _config(args: argparse.Namespace, schema, load, example: str, report=None):
     if args.help_config:
         print("\n".join(describe_schema(schema)))
         return None
-    if args.job is None:
-        raise ConfigError(f"name a job YAML, e.g. `{example}`")
+    if args.job is None or ("=" in args.job and not Path(args.job).exists()):
+        raise ConfigError(f"name a job YAML before the key=value overrides, e.g. `{example}`")
     config = load(args.job, args.overrides)
     if args.dry_run:
         print("\n".join(f"{key} = {value!r}" for key, value in config.flat().items()))
@@ -265,7 +268,7 @@ def _submit(args: argparse.Namespace) -> int:
     submission = submit.prepare(
         args.job,
         args.overrides,
-        working_dir=args.working_dir or submit.PROJECT_ROOT,
+        working_dir=None if args.working_dir == "none" else args.working_dir or submit.PROJECT_ROOT,
         extra_env=extra_env,
         check_only=args.check,
     )

@@ -216,6 +216,25 @@ class PoolConfig(Section):
         default_factory=dict, description="Custom Ray resources each actor requests (e.g. a node type's tag)."
     )
     max_restarts: int = Field(3, ge=0, description="How often Ray restarts a crashed actor of this pool.")
+    call_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="Deadline of one call to an actor of this pool (a rollout chunk, a scoring batch, a "
+        "weight sync), counted from when the actor starts on it: past it the actor is killed (Ray restarts "
+        "it) and its work is dispatched again.",
+    )
+    start_timeout_s: float = Field(
+        900.0,
+        gt=0,
+        description="Deadline for an actor to start or restart (model loaded, engine warmed up); at job "
+        "start past it the job fails naming the pool (often: the cluster has no room for it).",
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Dispatches of one piece of work, the first included, before the pool fails the step: a "
+        "lost actor, a missed deadline or a lost object each cost one (learner work is never re-dispatched).",
+    )
 
 
 class RolloutConfig(PoolConfig):
@@ -374,7 +393,27 @@ class OptimizerConfig(Section):
     grad_clip: float = Field(1.0, gt=0, description="Clip the global gradient norm to this.")
 
 
+class LoraConfig(Section):
+    """LoRA adapters (`actors.lora`): the learner trains them alone, the base weights stay frozen."""
+
+    rank: int = Field(8, ge=1, le=4096, description="Adapter rank r.")
+    alpha: float = Field(16.0, gt=0, description="Scale: the update is (alpha / rank) B A.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapters' input.")
+    target_modules: Literal["all-linear"] | list[str] = Field(
+        "all-linear",
+        description="The layers adapted: all-linear (every linear layer but the output head) or module "
+        "names, e.g. [q_proj, v_proj].",
+    )
+
+
 class LearnerConfig(PoolConfig, OptimizerConfig):
+    call_timeout_s: float = Field(
+        1800.0,
+        gt=0,
+        description="Deadline of one call to the learner ranks (a training step, packing the weights, a "
+        "checkpoint): past it the step fails naming the rank. Ranks are not restarted (their optimizer state "
+        "would be lost): resume the job from its last checkpoint.",
+    )
     micro_batch_size: int = Field(64, ge=1, description="Sequences per forward/backward on one rank.")
     max_tokens_per_micro_batch: int | None = Field(
         None,
@@ -383,6 +422,11 @@ class LearnerConfig(PoolConfig, OptimizerConfig):
         "short answers are not padded to the longest one; null: no cap.",
     )
     torch_threads: int = Field(0, ge=0, description="Torch threads of each CPU rank (0: Ray's num_cpus).")
+    lora: LoraConfig | None = Field(
+        None,
+        description="Train LoRA adapters instead of every weight (optimizer state and checkpoints shrink "
+        "with them; the engines receive the merged weights); null: full fine-tuning.",
+    )
 
 
 # The knobs each `algorithm.name` sets, over the field defaults below (which are GRPO's). A key the job sets
@@ -397,7 +441,7 @@ ALGORITHM_PRESETS: dict[str, dict[str, Any]] = {
         "kl_estimator": "k1",
         "kl_in_reward": True,
     },
-    "dapo": {"clip_eps_high": 0.28, "overlong_buffer": 0.2},
+    "dapo": {"clip_eps_high": 0.28, "overlong_buffer": 0.2, "dynamic_sampling_rounds": 3},
     "gspo": {
         "policy_loss": "gspo",
         "aggregation": "seq_mean_token_mean",
@@ -474,6 +518,13 @@ class AlgorithmConfig(Section):
     min_reward: float = Field(
         1.0, description="advantage=rejection trains on the samples whose reward is at least this."
     )
+    dynamic_sampling_rounds: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="DAPO's dynamic sampling: while fewer than train.prompts_per_step groups have signal, "
+        "sample up to this many more rounds of prompts and train on the first groups that do (0: off).",
+    )
     kl_coef: float = Field(
         0.0,
         ge=0,
@@ -498,6 +549,21 @@ class AlgorithmConfig(Section):
     )
     drop_uninformative_groups: bool = Field(
         True, description="Skip prompts whose samples all got the same reward (zero advantage)."
+    )
+    off_policy_correction: Literal["clip", "truncated_is", "mask"] = Field(
+        "clip",
+        description="How samples from older weights (train.max_staleness > 0) are corrected "
+        "(rlsys.algorithms.staleness): clip (the policy loss's ratio against the sampler, clipped), "
+        "truncated_is (each token weighted by min(ratio, is_cap)), mask (samples whose mean ratio leaves "
+        "[1/mask_band, mask_band] are dropped).",
+    )
+    is_cap: float = Field(2.0, gt=1, le=100, description="Cap C of the truncated importance weights.")
+    mask_band: float = Field(
+        2.0,
+        gt=1,
+        le=100,
+        description="off_policy_correction=mask keeps samples whose mean ratio is in "
+        "[1/mask_band, mask_band].",
     )
 
     @model_validator(mode="before")
@@ -562,11 +628,20 @@ class TrainConfig(Section):
     prompts_per_step: int = Field(16, ge=1, le=1_000_000, description="Prompts sampled per step.")
     eval_every: int = Field(0, ge=0, description="Held-out eval every K steps (0: only at start and end).")
     eval_samples: int = Field(4, ge=1, description="Samples per held-out problem for eval/accuracy_sampled.")
-    generate_ahead: bool = Field(
-        False,
-        description="Sample step s+1 while step s trains: the samples are one update behind, and the PPO "
-        "ratio against the sampler's log-probs corrects for it. Faster when generation and training "
-        "leave each other idle resources.",
+    max_staleness: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Updates the sampling weights may lag the learner's: the engines sample up to this many "
+        "steps ahead while the learner trains (0: on-policy, sample then train). Stale samples are "
+        "corrected by algorithm.off_policy_correction. Faster when generation and training leave each "
+        "other idle resources.",
+    )
+    max_logprob_mismatch: float | None = Field(
+        0.2,
+        gt=0,
+        description="Alert (a warning and an MLflow tag) when train/logprob_mismatch, the mean absolute gap "
+        "between the sampler's and the learner's log-probs of the trained tokens, exceeds this; null: never.",
     )
     checkpoint_every: int = Field(
         50,

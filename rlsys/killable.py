@@ -55,6 +55,12 @@ class KillableFunction:
         self._connection = None
         self._lock = threading.Lock()
 
+    def start(self) -> None:
+        """Start the worker now rather than at the first call (a Ray runtime env may sweep the job's working
+        dir from a node's cache while an actor lives, and a worker started later could not import from it)."""
+        with self._lock:
+            self._start()
+
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()

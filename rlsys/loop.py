@@ -9,31 +9,34 @@ One step s (counted from 1):
   3. group-normalised advantages; groups whose samples all scored the same are dropped (no signal);
   4. one learner step on the rest, with this step's KL weight (adaptive when `algorithm.kl_target` is set);
   5. the new weights go to the engines, tagged as policy version s.
-With `train.generate_ahead` the engines sample step s+1 during 4, from the weights of version s-1.
+With `train.max_staleness` K the engines sample up to K steps ahead during 3-5 (`rlsys.pipeline`), from
+weights up to K versions old; the learner corrects those samples (`algorithm.off_policy_correction`).
 """
 
 import json
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
-from rlsys.batch import training_batch
+from rlsys.batch import training_batch, useful_groups
 from rlsys.checkpoint import CheckpointInfo, CheckpointStore
 from rlsys.config import JobConfig
 from rlsys.console import console
 from rlsys.data import load_task
 from rlsys.errors import RewardError
 from rlsys.lineage import lineage
-from rlsys.metrics import rollout_metrics, sample_rows, step_line, tool_metrics
-from rlsys.order import request_seed, step_batch
+from rlsys.metrics import rollout_metrics, sample_rows, staleness_metrics, step_line, tool_metrics
+from rlsys.order import extra_batch, request_seed, step_batch
+from rlsys.pipeline import RolloutPipeline
 from rlsys.plots import training_summary
 from rlsys.protocols import Pools, Tracker
 from rlsys.rlhf.watch import MonitorOutcome, MonitorWatch
-from rlsys.scoring import ScoredRollout, evaluate, sample_and_score
+from rlsys.scoring import ScoredRollout, evaluate, sample_and_score, with_signal
 from rlsys.types import Prompt, Sampling, TaskData, trained_token_count
+from rlsys.versions import staleness_of
 
 SUMMARY_METRICS = (
     "eval/accuracy",
@@ -49,6 +52,7 @@ SUMMARY_METRICS = (
 class StepRollout:
     prompts: list[Prompt]
     scored: ScoredRollout
+    extra_rounds: int = 0  # dynamic sampling's rounds of extra prompts
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class RLLoop:
         algorithm = config.algorithm
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
         self.sample_rows: list[dict] = []
+        self._pipeline: RolloutPipeline | None = None  # while train_steps runs
+        self.mismatch_alert_step: int | None = None
         self.last_step = 0  # the last step completed, for the summary and an interrupted run's message
         self.watch = (
             MonitorWatch(
@@ -140,87 +146,119 @@ class RLLoop:
     def train_steps(self, first: int, last: int) -> Iterator[tuple[int, dict[str, float]]]:
         """Run RL steps `first`..`last`; yield each step and its metrics once its weights are synced.
 
-        With `train.generate_ahead`, the engines sample step s+1 while the learner trains step s, so those
-        samples come from the weights one update behind. Leaving the loop early waits for that rollout;
-        an error or an interrupt does not (the job's end takes the pools down with it).
+        The rollouts run on a pipeline of their own (`rlsys.pipeline`), up to `train.max_staleness` steps
+        ahead of training. Leaving the loop early lets the rollout under way finish; an error or an
+        interrupt does not wait for it (the job's end takes the pools down with it).
         """
-        ahead = self.config.train.generate_ahead
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate-ahead")
+        pipeline = RolloutPipeline(
+            self._rollout,
+            range(first, last + 1),
+            max_staleness=self.config.train.max_staleness,
+            version=first - 1,
+        )
+        self._pipeline = pipeline
         finished = False
         try:
-            upcoming: Future[StepRollout] | None = None
             for step in range(first, last + 1):
                 started = time.perf_counter()
-                rollout = upcoming.result() if upcoming is not None else self._rollout(step)
-                upcoming = executor.submit(self._rollout, step + 1) if ahead and step < last else None
-                yield step, self._step(step, rollout, upcoming, started)
+                yield step, self._step(step, pipeline.take(step), started)
             finished = True
         except GeneratorExit:  # the caller stopped early on purpose: the rollout under way may finish
             finished = True
             raise
         finally:
-            executor.shutdown(wait=finished, cancel_futures=not finished)
+            self._pipeline = None
+            pipeline.close(wait=finished)
+
+    def _engines_idle(self) -> AbstractContextManager:
+        """No rollout runs on the engines inside this block (a sync, an evaluation)."""
+        return self._pipeline.engines_idle() if self._pipeline is not None else nullcontext()
 
     def _rollout(self, step: int) -> StepRollout:
-        """Step `step`'s prompts, sampled and scored with the weights the engines hold now."""
-        seed = self.config.seed
+        """Step `step`'s prompts, sampled and scored with the weights the engines hold now; with dynamic
+        sampling, topped up until enough groups carry signal."""
+        seed, size = self.config.seed, self.config.train.prompts_per_step
         # Steps count from 1; the batch and seeds of step s are those of index s-1 in the prompt order.
-        prompts = step_batch(self.train_prompts, step - 1, self.config.train.prompts_per_step, seed)
-        seeds = [request_seed(seed, step - 1, i) for i in range(len(prompts))]
-        self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
-        scored = sample_and_score(self.pools.rollout, self.pools.scorers(), prompts, self.sampling, seeds)
-        return StepRollout(prompts, scored)
+        first = step_batch(self.train_prompts, step - 1, size, seed)
 
-    def _step(self, step: int, rollout: StepRollout, upcoming: Future | None, started: float) -> dict:
+        def sampled(prompts: list[Prompt], offset: int) -> tuple[list[Prompt], ScoredRollout]:
+            seeds = [request_seed(seed, step - 1, offset + i) for i in range(len(prompts))]
+            self.store.record_prompts(self.tracker.run_id, step, [p.id for p in prompts])
+            return prompts, sample_and_score(
+                self.pools.rollout, self.pools.scorers(), prompts, self.sampling, seeds
+            )
+
+        def more(round_: int) -> tuple[list[Prompt], ScoredRollout]:
+            return sampled(extra_batch(self.train_prompts, step - 1, round_, size, seed), round_ * size)
+
+        algorithm = self.config.algorithm
+        prompts, scored, rounds = with_signal(
+            sampled(first, 0),
+            more,
+            lambda rollout: useful_groups(rollout.groups, rollout.rewards, algorithm),
+            wanted=size,
+            rounds=algorithm.dynamic_sampling_rounds,
+        )
+        return StepRollout(prompts, scored, rounds)
+
+    def _step(self, step: int, rollout: StepRollout, started: float) -> dict:
         """One RL step: train on the informative groups, push the weights out; returns the step's metrics.
-
-        `upcoming`, the next step's rollout when it is being generated meanwhile: the engines must finish it
-        before they take the new weights. `started`: when this step began waiting for its own rollout.
-        """
+        `started`: when this step began waiting for its rollout."""
         pools, scored = self.pools, rollout.scored
         groups = scored.groups
         began_training = time.perf_counter()
-        sequences, kept = training_batch(groups, scored.rewards, self.config.algorithm)
-        # Updates the sampling weights are behind the weights being trained (1 when generating ahead).
-        lag = step - 1 - min(s.policy_version for group in groups for s in group)
+        # Checked before training: a sample from weights outside the staleness window fails the step.
+        staleness = staleness_of(groups, step, max_staleness=self.config.train.max_staleness)
+        sequences, kept = training_batch(
+            groups, scored.rewards, self.config.algorithm, learner_version=step - 1
+        )
         metrics = rollout_metrics(groups, scored.rewards)
         if self.sampling.max_tool_calls:
             metrics.update(tool_metrics([s for group in groups for s in group]))
         self._check_rewards(step, metrics["verifier/error_rate"], scored)
         metrics.update(
-            {"train/informative_groups": kept, "train/kl_coef": self.kl.beta, "train/policy_lag": lag}
+            {
+                "train/informative_groups": kept,
+                "train/kl_coef": self.kl.beta,
+                "train/sampling_rounds": rollout.extra_rounds,
+                **staleness_metrics(sequences, staleness),
+            }
         )
         kl = None
         if sequences:
-            trained_on = pools.learner.train_step(sequences, kl_coef=self.kl.beta, off_policy=lag > 0)
+            trained_on = pools.learner.train_step(sequences, kl_coef=self.kl.beta)
             metrics.update({f"train/{k}": v for k, v in trained_on.items()})
+            self._check_mismatch(step, trained_on["logprob_mismatch"])
             kl = trained_on.get("kl")  # measured against the reference when kl_coef > 0
             if kl is not None:
                 self.kl.update(kl, len(sequences))
         trained = time.perf_counter()
-        if upcoming is not None:
-            wait([upcoming])
-        generated_ahead = time.perf_counter()
-        pools.rollout.sync_weights(pools.learner.weights(), version=step)
+        with self._engines_idle():
+            engines_free = time.perf_counter()
+            sync = pools.rollout.sync_weights(pools.learner.weights(), version=step)  # sync/verified
+        if self._pipeline is not None:
+            self._pipeline.advance(step)
         synced = time.perf_counter()
         for scorer in pools.scorers():
             scorer.autoscale(scored.score_wait_s, scored.generate_s)
         lengths = [trained_token_count(s.token_ids, s.loss_mask) for group in groups for s in group]
         if self.watch is not None:
-            self.watch.observe_training(lengths, kl, untrained=lag == step - 1)
+            untrained = all(s.policy_version == 0 for group in groups for s in group)
+            self.watch.observe_training(lengths, kl, untrained=untrained)
         metrics.update(
             {
                 "time/generate_s": scored.generate_s,
                 "time/verify_s": scored.score_wait_s,  # scoring overlaps generation; the rest
-                "time/rollout_wait_s": began_training - started,  # the whole rollout, unless generated ahead
+                "time/rollout_wait_s": began_training - started,  # the whole rollout, unless run ahead
                 "time/train_s": trained - began_training,
-                "time/ahead_wait_s": generated_ahead - trained,  # the next rollout outlasting training
-                "time/sync_s": synced - generated_ahead,
+                "time/ahead_wait_s": engines_free - trained,  # a rollout ahead outlasting training
+                "time/sync_s": synced - engines_free,
                 "time/step_s": synced - started,
                 "rollout/tokens_per_s": sum(lengths)
                 / max(scored.generate_s, 1e-9),  # sampled, not tool output
                 "pool/scoring_backlog": scored.score_backlog,
                 **pools.metrics(),
+                **sync,
             }
         )
         self.tracker.log_metrics(metrics, step)
@@ -247,6 +285,21 @@ class RLLoop:
                 f"verifier.max_error_rate ({limit:.0%}); the first failure: {first}"
             )
 
+    def _check_mismatch(self, step: int, mismatch: float) -> None:
+        """Warn, and tag the run, the first time the sampler's and the learner's log-probs of the trained
+        tokens drift apart beyond `train.max_logprob_mismatch`: an engine computing something other than the
+        learner's policy (a precision or kernel difference, weights not synced) or samples too stale to
+        correct. `train/logprob_mismatch` shows every step."""
+        limit = self.config.train.max_logprob_mismatch
+        if limit is None or mismatch <= limit or self.mismatch_alert_step is not None:
+            return
+        self.mismatch_alert_step = step
+        console.log(
+            f"[yellow]alert: step {step}: train/logprob_mismatch {mismatch:.3f} is above "
+            f"train.max_logprob_mismatch {limit}: the engines' log-probs no longer match the learner's"
+        )
+        self.tracker.set_tags({"rlsys.alert.logprob_mismatch": f"step {step}: {mismatch:.4f}"})
+
     def evaluate(self, step: int) -> None:
         """Held-out accuracy on every eval set, greedy and sampled at the training temperature, logged at
         `step`: `eval/<set>/*` for named sets, and plain `eval/*` for the first."""
@@ -255,7 +308,8 @@ class RLLoop:
         greedy = replace(self.sampling, n=1, temperature=0.0, top_p=1.0)
         for index, (name, prompts) in enumerate(self.task.evals.items()):
             seeds = [request_seed(config.seed + 1, step, i) for i in range(len(prompts))]
-            metrics = evaluate(self.pools, prompts, greedy=greedy, sampled=sampled, seeds=seeds)
+            with self._engines_idle():
+                metrics = evaluate(self.pools, prompts, greedy=greedy, sampled=sampled, seeds=seeds)
             logged = dict(metrics) if index == 0 else {}
             if name:
                 logged.update({key.replace("eval/", f"eval/{name}/", 1): v for key, v in metrics.items()})
@@ -272,7 +326,10 @@ class RLLoop:
             )
 
     def _look(self, step: int) -> bool:
-        return self.watch is not None and self.watch.look(step)
+        if self.watch is None:
+            return False
+        with self._engines_idle():
+            return self.watch.look(step)
 
     def checkpoint(self, step: int) -> None:
         """The learner's state and the loop's own (KL weight, monitor), written whole, then committed as the

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 
-from rlsys.types import Prompt, Reward, Sample
+from rlsys.types import Prompt, Reward, Sample, TrainSequence
 
 
 def mean(values: Iterable[float]) -> float:
@@ -31,6 +31,16 @@ def rollout_metrics(
     for name in dict.fromkeys(name for r in flat for name in r.components):
         metrics[f"reward/{name}"] = mean(r.components[name] for r in flat if name in r.components)
     return metrics
+
+
+def staleness_metrics(trained: Sequence[TrainSequence], sample_staleness: Sequence[int]) -> dict[str, float]:
+    """How stale a step's samples were: `train/staleness`, updates behind per trained response token,
+    sum_i L_i s_i / sum_i L_i; `train/staleness_max` over every sample of the step, trained or not."""
+    tokens = sum(len(s.token_ids) for s in trained)
+    return {
+        "train/staleness": sum(len(s.token_ids) * s.staleness for s in trained) / tokens if tokens else 0.0,
+        "train/staleness_max": float(max(sample_staleness, default=0)),
+    }
 
 
 def answer_metrics(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from rlsys.types import Prompt
 
 _FEISTEL_ROUNDS = 4
+_MAX_ROUNDS = 16  # dynamic sampling's rounds per step at most (algorithm.dynamic_sampling_rounds)
 
 
 def permuted_index(position: int, size: int, key: int) -> int:
@@ -47,3 +48,16 @@ def step_batch(prompts: Sequence[Prompt], step: int, batch_size: int, seed: int)
 def request_seed(seed: int, step: int, index: int) -> int:
     """The sampling seed of prompt `index` at `step`: the same rollout whichever engine serves it."""
     return (seed * 1_000_003 + step * 10_007 + index) % (2**31 - 1)
+
+
+def extra_batch(
+    prompts: Sequence[Prompt], step: int, round_: int, batch_size: int, seed: int
+) -> list[Prompt]:
+    """The prompts of round `round_` (from 1) of dynamic sampling at step `step`: a stream of its own, so
+    topping a step up never moves the prompts of a later step, and a resumed run draws the same ones."""
+    picked = []
+    start = (step * _MAX_ROUNDS + round_ - 1) * batch_size
+    for position in range(start, start + batch_size):
+        epoch, offset = divmod(position, len(prompts))
+        picked.append(prompts[permuted_index(offset, len(prompts), seed * 1_000_003 + 7_777_777 + epoch)])
+    return picked

@@ -33,12 +33,19 @@ class RolloutPool(Protocol):
     ) -> Iterator[Chunk]:
         """`sampling.n` samples of every prompt, in chunks as the engines finish them, in any order.
 
-        `seeds` (one per prompt, None: unseeded) make a rollout the same whichever engine serves it.
+        `seeds` (one per prompt, None: unseeded) make a rollout the same whichever engine serves it. Every
+        sample carries the version last given to `sync_weights` (0 before any).
         """
         ...
 
-    def sync_weights(self, weights: Any, version: int) -> None:
-        """Every engine serves `weights` (a `LearnerPool.weights()` handle); later samples carry `version`."""
+    def sync_weights(self, weights: Any, version: int) -> dict[str, float]:
+        """Every engine serves `weights` (a `LearnerPool.weights()` handle); later samples carry `version`.
+
+        The pool proves the engines serve the weights the learner sent (a fingerprint of what each engine
+        serves after the load, against the learner's) and raises `PoolError` when they do not. Returns the
+        sync's gauges: `sync/verified` (the share of engines proven now, 1.0 unless one was lost meanwhile;
+        it is re-synced and proven before it serves again) and, where measured, `sync/fingerprint_s`.
+        """
         ...
 
     def metrics(self) -> dict[str, float]:
@@ -64,10 +71,9 @@ class ScorePool(Protocol):
 class LearnerPool(Protocol):
     """The policy's training state (DeepSpeed ranks)."""
 
-    def train_step(
-        self, sequences: Sequence[TrainSequence], *, kl_coef: float, off_policy: bool
-    ) -> dict[str, float]:
-        """One optimizer step over all sequences; returns global per-token means (`policy_loss`, `kl`...)."""
+    def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float) -> dict[str, float]:
+        """One optimizer step over all sequences (each stale ones corrected by its `staleness`); returns
+        global per-token means (`policy_loss`, `kl`, `logprob_mismatch`...)."""
         ...
 
     def weights(self) -> Any:

@@ -49,8 +49,11 @@ class Verifier:
         for key in config.rewards:
             if key == "code":
                 function = partial(code_reward, sandbox=sandbox, max_parallel=max(1, int(config.num_cpus)))
+            elif key in REWARD_FUNCTIONS:
+                function = REWARD_FUNCTIONS[key]
             else:
-                function = REWARD_FUNCTIONS[key] if key in REWARD_FUNCTIONS else KillableFunction(key)
+                function = KillableFunction(key)
+                function.start()
             self.functions[component_name(key)] = function
         self.timeout_s = config.timeout_s
 

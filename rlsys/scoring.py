@@ -7,8 +7,8 @@ engines and scorers finish in.
 """
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from rlsys.errors import PoolError
 from rlsys.metrics import answer_metrics, eval_tool_metrics
@@ -61,6 +61,44 @@ def sample_and_score(
         generate_s=generated - start,
         score_wait_s=time.perf_counter() - generated,
         score_backlog=backlog,
+    )
+
+
+def with_signal(
+    first: tuple[list[Prompt], ScoredRollout],
+    more: Callable[[int], tuple[list[Prompt], ScoredRollout]],
+    useful: Callable[[ScoredRollout], list[bool]],
+    *,
+    wanted: int,
+    rounds: int,
+) -> tuple[list[Prompt], ScoredRollout, int]:
+    """DAPO's dynamic sampling (Yu et al. 2025, "DAPO", sec. 3.2): while fewer than `wanted` groups carry
+    signal (`useful`), sample round r = 1..`rounds` of extra prompts (`more(r)`); keep the first `wanted`
+    useful groups in the order they were drawn (fewer when the rounds run out). Returns the prompts, their
+    rollout and the rounds taken."""
+    prompts, scored = first
+    taken = 0
+    while sum(useful(scored)) < wanted and taken < rounds:
+        taken += 1
+        extra_prompts, extra = more(taken)
+        prompts, scored = prompts + extra_prompts, _joined(scored, extra)
+    if taken == 0:
+        return prompts, scored, 0
+    picked = [i for i, keep in enumerate(useful(scored)) if keep][:wanted]
+    trimmed = replace(
+        scored, groups=[scored.groups[i] for i in picked], rewards=[scored.rewards[i] for i in picked]
+    )
+    return [prompts[i] for i in picked], trimmed, taken
+
+
+def _joined(first: ScoredRollout, second: ScoredRollout) -> ScoredRollout:
+    """Two rollouts of one step as one: groups in order, times added."""
+    return ScoredRollout(
+        groups=first.groups + second.groups,
+        rewards=first.rewards + second.rewards,
+        generate_s=first.generate_s + second.generate_s,
+        score_wait_s=first.score_wait_s + second.score_wait_s,
+        score_backlog=max(first.score_backlog, second.score_backlog),
     )
 
 

@@ -88,7 +88,7 @@ def prepare(
     job: str,
     overrides: Sequence[str] = (),
     *,
-    working_dir: str | Path = PROJECT_ROOT,
+    working_dir: str | Path | None = PROJECT_ROOT,
     env: Mapping[str, str] | None = None,
     extra_env: Mapping[str, str] | None = None,
     check_only: bool = False,
@@ -98,15 +98,18 @@ def prepare(
     `env` is where passed-through variables are read from (default: this process's environment);
     `extra_env` adds or overrides variables of the job's environment. With `check_only` the cluster runs
     `rlsys run --dry-run`: the config is checked there (the model path on its nodes), nothing trains.
+    `working_dir=None` uploads nothing: the cluster runs the code its nodes have (a container image,
+    cluster.yaml's copy), and the job file is named by its absolute path, which must exist there too.
     """
     config, notes = validate_job(job, overrides)
-    working_dir = Path(working_dir).resolve()
     job_path = Path(job).resolve()
-    if not job_path.is_relative_to(working_dir):
-        raise ConfigError(
-            f"job file '{job}' is outside the working dir {working_dir}, which is what the cluster receives: "
-            f"move it into the project (e.g. jobs/) or pass --working-dir"
-        )
+    if working_dir is not None:
+        working_dir = Path(working_dir).resolve()
+        if not job_path.is_relative_to(working_dir):
+            raise ConfigError(
+                f"job file '{job}' is outside the working dir {working_dir}, which is what the cluster "
+                f"receives: move it into the project (e.g. jobs/) or pass --working-dir"
+            )
     env = os.environ if env is None else env
     env_vars = {name: env[name] for name in PASSTHROUGH_ENV if env.get(name)}
     env_vars.update(extra_env or {})
@@ -116,9 +119,13 @@ def prepare(
             "MLFLOW_TRACKING_URI is not set: the MLflow run is stored in the job's working dir on the "
             "cluster, which Ray deletes eventually; set it to a tracking server (e.g. http://HEAD:5000)"
         )
-    command = ["rlsys", "run", job_path.relative_to(working_dir).as_posix(), *overrides]
+    if working_dir is None:
+        command = ["rlsys", "run", str(job_path), *overrides]
+        runtime_env = {"env_vars": env_vars}
+    else:
+        command = ["rlsys", "run", job_path.relative_to(working_dir).as_posix(), *overrides]
+        runtime_env = {"working_dir": str(working_dir), "excludes": list(EXCLUDES), "env_vars": env_vars}
     entrypoint = shlex.join([*command, "--dry-run"] if check_only else command)
-    runtime_env = {"working_dir": str(working_dir), "excludes": list(EXCLUDES), "env_vars": env_vars}
     return Submission(entrypoint, runtime_env, {"rlsys_job": config.name}, notes)
 
 

@@ -118,6 +118,8 @@ def run_progress(run_id: str) -> list[str]:
             if alert == "true"
             else "reward-hacking alert: none"
         )
+    for key in sorted(tag for tag in tags if tag.startswith("rlsys.alert.")):
+        lines.append(f"alert {key.removeprefix('rlsys.alert.')}: {tags[key]}")
     checkpoints = sorted(
         int(key.split(".")[2].removeprefix("step-")) for key in tags if key.startswith("rlsys.checkpoint.")
     )

@@ -77,14 +77,20 @@ class Sample:
 
 @dataclass(frozen=True)
 class TrainSequence:
-    """What the learner needs of one sample: its tokens, its advantage, the sampler's log-probs, and which
-    tokens the loss covers (`loss_mask`, as on `Sample`)."""
+    """What the learner needs of one sample: its tokens, its advantage, and the sampler's log-probs.
+
+    `loss_mask`: which tokens the loss covers, as on `Sample`. `staleness`: updates the sampler's weights
+    were behind the learner's (0: on-policy). `padding`: a zero-weight stand-in that only lets a rank with
+    too little work join the step's collectives.
+    """
 
     prompt_token_ids: tuple[int, ...]
     token_ids: tuple[int, ...]
     advantage: float
     sampler_logprobs: tuple[float, ...]
     loss_mask: tuple[int, ...] = ()
+    staleness: int = 0
+    padding: bool = False
 
 
 @dataclass(frozen=True)

@@ -100,9 +100,10 @@ class FakeRolloutPool:
             tool_calls=calls,
         )
 
-    def sync_weights(self, weights: FakeWeights, version: int) -> None:
+    def sync_weights(self, weights: FakeWeights, version: int) -> dict[str, float]:
         self.weights, self.version = weights, version
         self.synced.append(version)
+        return {"sync/verified": 1.0}  # the weights are the learner's own object
 
     def metrics(self) -> dict[str, float]:
         return {"pool/rollout_replicas": self.engines}
@@ -138,7 +139,6 @@ class ThreadedScorePool:
 class TrainCall:
     sequences: tuple[TrainSequence, ...]
     kl_coef: float
-    off_policy: bool
 
 
 @dataclass
@@ -149,13 +149,18 @@ class FakeLearnerPool:
     calls: list[TrainCall] = field(default_factory=list)
     saved: list[tuple[str, int]] = field(default_factory=list)  # (directory, steps) of every save_pretrained
     fail_at_call: int | None = None
+    logprob_mismatch: float = 0.01  # what every step reports
 
-    def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float, off_policy: bool) -> dict:
-        self.calls.append(TrainCall(tuple(sequences), kl_coef, off_policy))
+    def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float) -> dict:
+        self.calls.append(TrainCall(tuple(sequences), kl_coef))
         if self.fail_at_call == len(self.calls):
             raise RuntimeError(f"learner crashed at call {len(self.calls)}")
         self.steps += 1
-        metrics = {"policy_loss": -sum(s.advantage for s in sequences) / len(sequences), "lr": 1e-4}
+        metrics = {
+            "policy_loss": -sum(s.advantage for s in sequences) / len(sequences),
+            "lr": 1e-4,
+            "logprob_mismatch": self.logprob_mismatch,
+        }
         if kl_coef > 0:
             metrics["kl"] = 0.01 * self.steps  # the policy drifts from the reference as it trains
         return metrics

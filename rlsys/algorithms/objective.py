@@ -34,6 +34,7 @@ def policy_objective(
     kl_in_reward: bool = False,
     kl_coef: float = 0.0,
     ref_logprobs: torch.Tensor | None = None,
+    token_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one micro-batch and its metrics, each already divided by global counts.
 
@@ -41,6 +42,8 @@ def policy_objective(
     `rlsys.algorithms.losses` with its clip range bound; `aggregate` one of `rlsys.algorithms.aggregation`.
     With `ref_logprobs`, the KL estimate `kl_estimator` is weighted by `kl_coef`: added to the loss, or, with
     `kl_in_reward`, charged to the advantages as a per-token reward of the policy that sampled (old_logprobs).
+    `token_weights` (B, T), detached, scale each token's policy loss (stale samples' importance weights,
+    `rlsys.algorithms.staleness`).
 
     Metrics: `policy_loss` aggregated like the loss; `ratio`, `clip_fraction` (= low + high),
     `clip_fraction_low`, `clip_fraction_high` and `kl` as per-token means over the global batch. Summing
@@ -54,6 +57,8 @@ def policy_objective(
             penalty = estimate(old_logprobs, ref_logprobs).detach()
             advantages = kl_penalized_advantages(advantages, penalty, mask, kl_coef=kl_coef)
     per_token, stats = policy_loss(logprobs, old_logprobs, advantages, mask)
+    if token_weights is not None:
+        per_token = per_token * token_weights
     policy = aggregate(per_token, mask, counts)
     loss = policy
     low, high = (

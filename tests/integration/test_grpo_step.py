@@ -75,7 +75,7 @@ def test_grpo_step_and_weight_sync(tiny_model_dir, ray_runtime):
         for group in groups
         for i, s in enumerate(group)
     ]
-    metrics = learner.train_step(sequences, kl_coef=0.0, off_policy=False)
+    metrics = learner.train_step(sequences, kl_coef=0.0)
     assert {"policy_loss", "entropy", "grad_norm", "clip_fraction"} <= set(metrics)
     assert metrics["entropy"] > 0 and metrics["grad_norm"] > 0
     # On-policy: the learner's log-probs of sampled tokens match vLLM's up to numerics.
@@ -143,7 +143,7 @@ def test_every_algorithm_trains_through_the_learner_pool(tiny_model_dir, ray_run
             name: training_batch(groups, rewards, algorithm)[0] for name, algorithm in algorithms.items()
         }
         for name, pool in pools.items():
-            metrics = pool.train_step(batches[name], kl_coef=algorithms[name].kl_coef, off_policy=False)
+            metrics = pool.train_step(batches[name], kl_coef=algorithms[name].kl_coef)
             expected = {
                 "policy_loss",
                 "entropy",
@@ -158,7 +158,7 @@ def test_every_algorithm_trains_through_the_learner_pool(tiny_model_dir, ray_run
             updated = dict(ray.get(pool.weights()).tensors())
             assert max((updated[k] - initial[k]).abs().max().item() for k in initial) > 1e-4, name
             if name == "dr_grpo":
-                sharded = two_ranks.train_step(batches[name], kl_coef=0.0, off_policy=False)
+                sharded = two_ranks.train_step(batches[name], kl_coef=0.0)
                 for key in ("policy_loss", "grad_norm", "entropy"):
                     assert sharded[key] == pytest.approx(metrics[key], rel=1e-4), key
     finally:

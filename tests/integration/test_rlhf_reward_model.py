@@ -47,6 +47,8 @@ def trained(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("rm")
     data = root / "rankings.jsonl"
     write_rankings(_rankings(120), data)
+    job = root / "rm.yaml"
+    job.write_text("name: rm_integration\n")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     overrides = [
         f"model.path={tiny_model_dir}",
@@ -60,7 +62,7 @@ def trained(tiny_model_dir, tmp_path_factory):
         f"train.output_dir={root / 'runs'}",
     ]
     result = subprocess.run(
-        [sys.executable, "-m", "rlsys.cli", "train-rm", *overrides],
+        [sys.executable, "-m", "rlsys.cli", "train-rm", str(job), *overrides],
         env={**os.environ, "MLFLOW_TRACKING_URI": uri},
         cwd=root,
         capture_output=True,

@@ -52,7 +52,7 @@ def test_responses_are_the_engine_ids_with_tool_turns_between(tiny_tool_model_di
     )
     tools = SandboxTools(ToolLimits(2.0, 128, 100), SandboxConfig(allow_missing=("cgroup",)), threads=2)
     try:
-        groups = engine.generate(_prompts(4), SAMPLING, [1, 2, 3, 4], tools)
+        groups = engine.generate(_prompts(4), SAMPLING, [1, 2, 3, 4], tools=tools)
     finally:
         tools.close()
     samples = [s for group in groups for s in group]
@@ -117,9 +117,9 @@ def test_a_grpo_step_with_tools_through_ray(tiny_tool_model_dir, ray_runtime):
     )
     sequences = [
         TrainSequence(
-            s.prompt_token_ids, s.token_ids, 1.0 if i % 2 else -1.0, s.sampler_logprobs, s.loss_mask
+            s.prompt_token_ids, s.token_ids, 1.0 if i % 2 else -1.0, s.sampler_logprobs, loss_mask=s.loss_mask
         )
         for i, s in enumerate(sequences)
     ]
-    metrics = learner.train_step(sequences, kl_coef=0.0, off_policy=False)
+    metrics = learner.train_step(sequences, kl_coef=0.0)
     assert metrics["grad_norm"] > 0 and metrics["logprob_mismatch"] < 0.05

@@ -1,8 +1,9 @@
-"""Packing samples into tensors, sharding across ranks, and the deterministic prompt order."""
+"""Packing samples into tensors, planning micro-batches across ranks, and the deterministic prompt order."""
 
+import pytest
 import torch
 
-from rlsys.batch import micro_batches, pack, response_token_count, shard
+from rlsys.batch import micro_batches, pack, padding_of, plan_micro_batches
 from rlsys.config import TaskConfig
 from rlsys.data import task_prompts
 from rlsys.order import request_seed, step_batch
@@ -25,12 +26,36 @@ def test_pack_aligns_targets_and_response_mask():
     assert batch.attention_mask.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
 
 
-def test_shard_keeps_every_sequence_and_balances_tokens():
-    seqs = [_seq([1] * n, [2] * n) for n in range(1, 11)]
-    shards = shard(seqs, 3)
-    assert sorted(len(s.token_ids) for part in shards for s in part) == list(range(1, 11))
-    loads = [response_token_count(part) for part in shards]
-    assert max(loads) - min(loads) <= 10
+def test_padding_rows_pack_with_no_response_mask():
+    batch = pack([_seq([5, 6], [8, 9]), padding_of(_seq([5], [4, 3]))], pad_id=0)
+    assert batch.response_mask.tolist() == [[0, 1, 1], [0, 0, 0]]
+    assert batch.advantages.tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(("count", "ranks", "size"), [(10, 3, 2), (7, 2, 1), (1, 4, 8), (5, 5, 1), (3, 1, 2)])
+def test_every_rank_runs_as_many_micro_batches_and_every_sequence_trains_once(count, ranks, size):
+    seqs = [_seq([1] * n, [2] * (n % 4 + 1), advantage=float(n)) for n in range(1, count + 1)]
+    plans = plan_micro_batches(seqs, ranks, size)
+    assert len(plans) == ranks and len({len(plan) for plan in plans}) == 1
+    trained = [s for plan in plans for chunk in plan for s in chunk if not s.padding]
+    assert sorted(trained, key=lambda s: s.advantage) == seqs
+    assert all(len(chunk) <= size for plan in plans for chunk in plan)
+    padding = [chunk for plan in plans for chunk in plan if any(s.padding for s in chunk)]
+    assert all(len(chunk) == 1 and chunk[0].advantage == 0 for chunk in padding)
+    assert len(padding) == ranks * len(plans[0]) - len(micro_batches(seqs, size))
+
+
+def test_plans_balance_padded_tokens():
+    seqs = [_seq([1] * n, [2] * n) for n in range(1, 13)]
+    plans = plan_micro_batches(seqs, 3, 2)
+    padded = [[len(c) * max(len(s.prompt_token_ids) + len(s.token_ids) for s in c) for c in p] for p in plans]
+    loads = [sum(plan) for plan in padded]
+    assert max(loads) - min(loads) <= 24  # the heaviest micro-batch's padded tokens
+
+
+def test_a_step_without_sequences_is_refused():
+    with pytest.raises(ValueError, match="at least one sequence"):
+        plan_micro_batches([], 2, 4)
 
 
 def test_micro_batches_cover_all():

@@ -60,6 +60,7 @@ def test_bootstrap_rejects_a_seed_that_is_not_a_number():
         (["run", "jobs/quickstart.yaml", "train.steps=[1,"], "train.steps=[1,': the value is not valid YAML"),
         (["run", "jobs/quickstart.yaml", "learner.lrr=3"], "learner.lrr: unknown key"),
         (["run"], "name a job YAML"),
+        (["train-rm", "train.epochs=1"], "name a job YAML before the key=value overrides"),
         (["train-rm", "jobs/rm_quickstart.yaml", "train.zero_stage=3"], "train.zero_stage: ZeRO-3 shards"),
         (["train-rm", "jobs/rm_quickstart.yaml", "data.path=/no/such.jsonl"], "no file at '/no/such.jsonl'"),
         (["submit", "jobs/quickstart.yaml", "--env", "NOEQUALS"], "--env 'NOEQUALS' is not KEY=VALUE"),
@@ -209,6 +210,7 @@ def test_status_of_a_run_shows_its_progress_from_mlflow(mlflow_store, capsys):
                 "monitor.hacking_alert": "true",
                 "monitor.alert_step": "3",
                 "monitor.alert_reason": "gold fell",
+                "rlsys.alert.logprob_mismatch": "step 2: 0.3100",
                 "rlsys.checkpoint.step-2.sha256": "abc",
             }
         )
@@ -220,5 +222,6 @@ def test_status_of_a_run_shows_its_progress_from_mlflow(mlflow_store, capsys):
         "eval at step 2: accuracy 0.250  sampled 0.200",
         "pools: rollout_replicas 2",
         "reward-hacking alert at step 3: gold fell",
+        "alert logprob_mismatch: step 2: 0.3100",
         "last checkpoint: step 2",
     ]

@@ -80,7 +80,9 @@ def test_cli_dry_run_prints_resolved_config(capsys):
 
 def test_every_field_is_described(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    with_optional_sections = load_job(None, [f"reward_model.path={tmp_path}", "monitor.every=5"])
+    with_optional_sections = load_job(
+        None, [f"reward_model.path={tmp_path}", "monitor.every=5", "learner.lora.rank=8"]
+    )
     lines = describe_schema()
     assert [line.split(" ", 1)[0] for line in lines] == list(with_optional_sections.flat())
     assert all(not line.endswith("None") for line in lines)

@@ -76,20 +76,39 @@ def test_training_raises_the_reward_of_the_fake_policy(tmp_path):
     assert summary.accuracy_after > summary.accuracy_before
 
 
-def test_generate_ahead_samples_one_update_behind_and_trains_off_policy(tmp_path):
-    config = _job(tmp_path, "train.steps=5", "train.eval_every=0", "train.generate_ahead=true")
+@pytest.mark.parametrize("max_staleness", [1, 3])
+def test_samples_run_ahead_at_most_max_staleness_updates_and_carry_it_to_the_learner(tmp_path, max_staleness):
+    config = _job(tmp_path, "train.steps=7", "train.eval_every=2", f"train.max_staleness={max_staleness}")
     loop, tracker = _loop(config)
     loop.run()
-    lag = tracker.at("train/policy_lag")
-    assert lag == {1: 0.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0}
-    assert [call.off_policy for call in loop.pools.learner.calls] == [
-        lag[step] > 0 for step in sorted(lag) if tracker.at("train/informative_groups")[step] > 0
-    ]
-    # Each step's prompts were drawn and recorded once, in order, exactly as without generating ahead.
+    staleness = tracker.at("train/staleness_max")
+    # How far ahead the instant fake engines get is up to the threads (tests/unit/test_pipeline.py pins it).
+    assert set(staleness) == set(range(1, 8)) and max(staleness.values()) <= max_staleness
+    assert all(value <= step - 1 for step, value in staleness.items())  # nothing to be ahead of at first
+    informative = [step for step in sorted(staleness) if tracker.at("train/informative_groups")[step] > 0]
+    for step, call in zip(informative, loop.pools.learner.calls, strict=True):
+        assert {s.staleness for s in call.sequences} == {int(staleness[step])}
+        assert tracker.at("train/staleness")[step] == staleness[step]
+    assert loop.pools.rollout.synced == list(range(1, 8))
+    # Each step's prompts were drawn and recorded once, in order, exactly as when sampling on-policy.
     train = task_prompts(config.task, "rl", config.task.train_size)
     assert [row["prompt_ids"] for row in _recorded_prompts(config, tracker.run_id)] == [
-        [p.id for p in step_batch(train, s - 1, 6, config.seed)] for s in range(1, 6)
+        [p.id for p in step_batch(train, s - 1, 6, config.seed)] for s in range(1, 8)
     ]
+
+
+def test_a_growing_logprob_mismatch_raises_an_alert(tmp_path):
+    config = _job(tmp_path, "train.steps=2", "train.eval_every=0", "train.max_logprob_mismatch=0.3")
+    pools = Pools(
+        FakeRolloutPool(), ThreadedScorePool(), FakeLearnerPool(logprob_mismatch=0.4), reward_model=None
+    )
+    loop, tracker = _loop(config, pools)
+    loop.run()
+    assert tracker.tags["rlsys.alert.logprob_mismatch"].startswith("step 1: 0.4")
+    quiet = _job(tmp_path / "quiet", "train.steps=2", "train.eval_every=0")
+    loop, tracker = _loop(quiet)
+    loop.run()
+    assert "rlsys.alert.logprob_mismatch" not in tracker.tags
 
 
 def test_groups_without_signal_never_reach_the_learner(tmp_path):
@@ -317,3 +336,31 @@ print("heavy:", heavy)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "heavy: []" in result.stdout
+
+
+def test_dynamic_sampling_tops_a_step_up_to_a_full_batch_of_groups_with_signal(tmp_path):
+    overrides = ("train.steps=3", "train.eval_every=0", "algorithm.dynamic_sampling_rounds=4")
+    config = _job(tmp_path / "first", *overrides)
+    train = task_prompts(config.task, "rl", config.task.train_size)
+    solved = frozenset(p.id for p in train[: 2 * len(train) // 3])  # two thirds of the prompts: no signal
+
+    def run(job):
+        pools = Pools(FakeRolloutPool(always_right=solved), ThreadedScorePool(), FakeLearnerPool())
+        loop, tracker = _loop(job, pools)
+        loop.run()
+        return (
+            pools.learner.calls,
+            tracker,
+            [row["prompt_ids"] for row in _recorded_prompts(job, tracker.run_id)],
+        )
+
+    calls, tracker, recorded = run(config)
+    rounds = tracker.at("train/sampling_rounds")
+    assert any(rounds.values()) and all(r <= 4 for r in rounds.values())
+    for step, call in enumerate(calls, start=1):
+        if rounds[step] < 4:  # topped up in time: exactly a batch of groups with signal
+            assert len(call.sequences) == 6 * 4
+    # The extra prompts come from a stream of their own: the same in another run, and each step's first
+    # batch is still the plain order's.
+    assert run(_job(tmp_path / "second", *overrides))[2] == recorded
+    assert recorded[0] == [p.id for p in step_batch(train, 0, 6, config.seed)]

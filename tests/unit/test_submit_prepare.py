@@ -99,3 +99,11 @@ def test_secrets_never_travel_in_the_runtime_env(extra, env, message):
         QUICKSTART, [], working_dir=ROOT, env={"MLFLOW_TRACKING_URI": "https://mlflow.example:5000"}
     )
     assert plain.runtime_env["env_vars"] == {"MLFLOW_TRACKING_URI": "https://mlflow.example:5000"}
+
+
+def test_without_a_working_dir_the_cluster_runs_its_own_code(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text(Path(QUICKSTART).read_text())
+    submission = prepare(str(job), ["train.steps=3"], working_dir=None, env={})
+    assert shlex.split(submission.entrypoint) == ["rlsys", "run", str(job), "train.steps=3"]
+    assert "working_dir" not in submission.runtime_env and "excludes" not in submission.runtime_env

@@ -1,4 +1,4 @@
-"""train.generate_ahead: the engines sample step s+1 while the learner trains step s."""
+"""train.max_staleness: the engines sample ahead while the learner trains, and stale samples are corrected."""
 
 import json
 from pathlib import Path
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STEPS = 4
 
 
-def test_generate_ahead_trains_on_samples_one_update_behind(
+def test_samples_drawn_ahead_train_with_their_staleness_corrected(
     tiny_model_dir, reward_model_dir, ray_runtime, mlflow_store, tmp_path
 ):
     from rlsys.job import run
@@ -38,10 +38,11 @@ def test_generate_ahead_trains_on_samples_one_update_behind(
             "train.prompts_per_step=4",
             "train.eval_every=0",
             "train.eval_samples=1",
-            "train.generate_ahead=true",
+            "train.max_staleness=2",
+            "algorithm.off_policy_correction=truncated_is",
             f"train.output_dir={tmp_path / 'runs'}",
             "monitor=null",
-            "tracking.experiment=generate-ahead-test",
+            "tracking.experiment=staleness-test",
         ],
     )
     summary = run(config)
@@ -50,17 +51,21 @@ def test_generate_ahead_trains_on_samples_one_update_behind(
     def history(key: str) -> dict[int, float]:
         return {m.step: m.value for m in client.get_metric_history(summary.run_id, key)}
 
-    # Step 1 samples with the starting weights; every later step's samples are one update behind.
-    assert history("train/policy_lag") == {1: 0.0, **{step: 1.0 for step in range(2, STEPS + 1)}}
-    # On-policy the PPO ratio is exactly 1 (old log-probs = current, detached); off-policy it is taken
-    # against the sampler's log-probs, which differ from the learner's.
-    ratio = history("train/ratio")
-    assert ratio[1] == pytest.approx(1.0, abs=1e-9)
-    assert all(abs(ratio[step] - 1.0) > 1e-6 for step in range(2, STEPS + 1))
+    # Step 1 samples with the starting weights; later steps' samples are at most two updates behind, and
+    # only stale tokens get an importance weight (truncated IS keeps the loss's ratio at exactly 1).
+    staleness = history("train/staleness_max")
+    assert staleness[1] == 0 and all(0 <= staleness[step] <= min(2, step - 1) for step in staleness)
+    assert any(staleness.values())  # the engines ran ahead at least once
+    stale_share, ratio = history("train/stale_share"), history("train/ratio")
+    for step, lag in staleness.items():
+        assert (stale_share[step] > 0) == (lag > 0), step
+        assert ratio[step] == pytest.approx(1.0, abs=1e-9)
+    # The engines' log-probs match the learner's on fresh tokens; staleness adds the policy's own drift.
+    assert history("train/logprob_mismatch")[1] < 0.05
     waits = history("time/ahead_wait_s")
     assert set(waits) == set(range(1, STEPS + 1)) and all(w >= 0 for w in waits.values())
 
-    # Each step's prompts were drawn and recorded once, in order, exactly as without generating ahead.
+    # Each step's prompts were drawn and recorded once, in order, exactly as when sampling on-policy.
     (prompts_file,) = (tmp_path / "runs").glob("rlhf_quickstart/*/prompts.jsonl")
     recorded = [json.loads(line) for line in prompts_file.read_text().splitlines()]
     train = task_prompts(config.task, "rl", config.task.train_size)
