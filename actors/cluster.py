@@ -66,7 +66,7 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
     started: dict = {}
     # The verifier pool first: the rollout pool sends its tool calls there.
     builders = {
-        "verifier": lambda: RayVerifierPool(config.verifier),
+        "verifier": lambda: RayVerifierPool(config.verifier, runs_tools=config.rollout.max_tool_calls > 0),
         "rollout": lambda: RayRolloutPool(
             model_path,
             config.rollout,

@@ -223,13 +223,16 @@ class RayRolloutPool(ActorPool):
 
 class RayVerifierPool(ActorPool):
     """Reward functions (`rlsys.rewards.Verifier`); cheap to restart, so re-dispatch needs no preparation.
-    Grows with its backlog up to `max_replicas`. Each actor also runs rollouts' tool calls, up to
-    `tool_threads` at once in a concurrency group of their own (`actors.tools`), beside its scoring."""
+    Grows with its backlog up to `max_replicas`. With `runs_tools` (rollouts may call tools), each actor also
+    runs rollouts' tool calls, up to `tool_threads` at once in a concurrency group of their own
+    (`actors.tools`), beside its scoring; without, the actors are the plain single-threaded kind."""
 
     noun = "verifier"
 
-    def __init__(self, config: VerifierConfig) -> None:
-        remote = ray.remote(concurrency_groups={TOOL_GROUP: config.tool_threads})
+    def __init__(self, config: VerifierConfig, runs_tools: bool = False) -> None:
+        remote = (
+            ray.remote(concurrency_groups={TOOL_GROUP: config.tool_threads}) if runs_tools else ray.remote
+        )
         cls = remote(Verifier).options(**_actor_options(config, restartable=True))
         spawn = lambda number: cls.remote(config)  # noqa: E731
         super().__init__("verifier", config, spawn, config.replicas)

@@ -98,7 +98,7 @@ def test_responses_are_the_engine_ids_with_tool_turns_between(tiny_tool_model_di
 def test_a_grpo_step_with_tools_through_ray(tiny_tool_model_dir, ray_runtime):
     model_dir = str(tiny_tool_model_dir)
     verifier = RayVerifierPool(
-        VerifierConfig(replicas=2, num_cpus=0.1, rewards={"math": 1.0}, tool_threads=2)
+        VerifierConfig(replicas=2, num_cpus=0.1, rewards={"math": 1.0}, tool_threads=2), runs_tools=True
     )
     rollout_config = RolloutConfig(num_cpus=0.5, kv_cache_gib=0.05, max_tool_calls=2, tool_timeout_s=2.0)
     rollout = RayRolloutPool(model_dir, rollout_config, dtype="float32", seed=0, tools=verifier)

@@ -73,3 +73,14 @@ def test_the_builtin_code_task_is_scored_by_the_code_reward():
     assert not {p.messages[-1]["content"] for p in task.train} & {p.messages[-1]["content"] for p in held_out}
     assert all(p.gold.startswith("assert ") for p in held_out)
     assert task.report[0].startswith("task: code, 50 training and 300 held-out problems")
+
+
+def test_the_code_reward_refuses_golds_that_are_not_tests():
+    """Arithmetic's gold `42` would be a test any program passes: the job stops before it starts."""
+    from rlsys.errors import ConfigError
+
+    assert gold_problem("code", "42") is not None
+    with pytest.raises(ConfigError, match="verifier.rewards: 'code' cannot score task.kind=arithmetic"):
+        load_task(
+            TaskConfig(kind="arithmetic", train_size=5, eval_size=5), VerifierConfig(rewards={"code": 1.0})
+        )
