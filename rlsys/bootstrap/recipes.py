@@ -72,6 +72,10 @@ RECIPES: dict[str, Recipe] = {
     ),
     # Large-number arithmetic (`rlsys.tasks.tool_arithmetic`): a bare_share of the answers guessed without
     # the Python tool, whose call tokens the tokenizer knows.
+    # Not yet enough: built at seed 0 with these settings (SFT loss 1.37), greedy answers never call the tool
+    # and sampled calls copy wrong operands into the snippet (`print(4454 - 4372)` for 5376 - 4518), so the
+    # tool quickstart's first steps scored no sample right: RL has no signal. The copying needs a longer
+    # pretrain/SFT (or a smaller bare_share), re-measured against the 15-minute budget.
     "tools": Recipe(
         family="tools",
         special_tokens=(TOOL_CALL_START, TOOL_CALL_END),
