@@ -6,20 +6,37 @@ has are pointed out first: Ray queues an actor that fits nowhere until a node wi
 an autoscaler is never; so each pool's start has a deadline (`start_timeout_s`). An actor that cannot start
 ends the job with one line (`PoolError`): the pool, the actor, the library's reason and where the full log
 is; the actors already started are stopped.
+
+Joining a cluster has a deadline too: `ray.init` retries a head that is down or frozen without end, so the
+head is first asked for a gRPC handshake, for at most `$RLSYS_RAY_CONNECT_TIMEOUT_S` seconds (default 60).
 """
 
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
 
+import grpc
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import RayError, RayTaskError
 
 from actors.dispatch import actor_failure
-from actors.pools import RayLearnerPool, RayRewardPool, RayRolloutPool, RayVerifierPool
-from rlsys.config import JobConfig
+from actors.pools import RayCriticPool, RayLearnerPool, RayRewardPool, RayRolloutPool, RayVerifierPool
+from rlsys.config import JobConfig, PoolConfig
 from rlsys.console import actor_runtime_env, note
-from rlsys.errors import PoolError
+from rlsys.errors import ClusterError, PoolError, RlsysError
 from rlsys.protocols import Pools
+
+
+class HasPools(Protocol):
+    """A job config that names its actor pools (RL, SFT, reward-model and probe jobs)."""
+
+    def pools(self) -> dict[str, PoolConfig]: ...
+
+
+CONNECT_TIMEOUT_ENV = "RLSYS_RAY_CONNECT_TIMEOUT_S"
+DEFAULT_CONNECT_TIMEOUT_S = 60.0
 
 
 def connect() -> None:
@@ -33,10 +50,57 @@ def connect() -> None:
         # dir is on its actors' path already.
         paths = [os.getcwd(), os.environ.get("PYTHONPATH", "")]
         runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    else:
+        check_head_answers(address, connect_timeout_s())
     ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING")
 
 
-def resource_shortfall(config: JobConfig, cluster: dict[str, float]) -> list[str]:
+def connect_timeout_s() -> float:
+    """The deadline for joining a cluster: `$RLSYS_RAY_CONNECT_TIMEOUT_S`, else 60 s."""
+    value = os.environ.get(CONNECT_TIMEOUT_ENV, str(DEFAULT_CONNECT_TIMEOUT_S))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ClusterError(f"{CONNECT_TIMEOUT_ENV}={value!r}: give the seconds to wait for the head, e.g. 60")
+    return seconds
+
+
+def check_head_answers(address: str, timeout_s: float) -> None:
+    """Raise `ClusterError` unless the Ray head at `address` (`host:port`, or `ray://host:port` for Ray
+    Client) completes a gRPC handshake within `timeout_s`: a closed port, an unreachable host and a frozen
+    head (its port open, nobody answering) all fail it. `auto` and TLS clusters are left to Ray."""
+    target = address.removeprefix("ray://")
+    if ":" not in target or os.environ.get("RAY_USE_TLS", "0").lower() in {"1", "true"}:
+        return
+    channel = grpc.insecure_channel(target)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError:
+        raise ClusterError(
+            f"the Ray cluster at {address} (RAY_ADDRESS) did not answer within {timeout_s:g} s: "
+            "start its head (`ray start --head`), fix RAY_ADDRESS, or unset it to run on a local Ray "
+            f"runtime (the wait is ${CONNECT_TIMEOUT_ENV})"
+        ) from None
+    finally:
+        channel.close()
+
+
+@contextmanager
+def session() -> Iterator[None]:
+    """A driver's Ray connection: the cluster in RAY_ADDRESS, or a local runtime that goes down with every
+    actor of the job when the block ends (one this process had already started stays up)."""
+    local = os.environ.get("RAY_ADDRESS") is None and not ray.is_initialized()
+    connect()
+    try:
+        yield
+    finally:
+        if local:
+            ray.shutdown()
+
+
+def resource_shortfall(config: HasPools, cluster: dict[str, float]) -> list[str]:
     """One line per Ray resource the pools reserve beyond what `cluster` has (empty when all fit)."""
     demand: dict[str, float] = {}
     parts: dict[str, list[str]] = {}
@@ -53,14 +117,39 @@ def resource_shortfall(config: JobConfig, cluster: dict[str, float]) -> list[str
     ]
 
 
-def start_pools(config: JobConfig, model_path: str, chat_template: str | None = None) -> tuple[Pools, float]:
-    """Every pool of the job, started; and the seconds the actors took to start. `chat_template`: the
-    job's template for a model without one (`rlsys.models.job_chat_template`)."""
+def _note_shortfall(config: HasPools) -> None:
     for line in resource_shortfall(config, ray.cluster_resources()):
         note(
             f"{line}. The actors that do not fit wait for the autoscaler to add a node; "
             "on a fixed cluster or locally, lower those pools' replicas or num_cpus/num_gpus"
         )
+
+
+def start_named_pools(
+    config: HasPools, builders: dict[str, Callable[[], object]]
+) -> tuple[dict[str, object], float]:
+    """The pools `builders` make (by name, each a section of `config.pools()`), each started within its
+    `start_timeout_s`, and the seconds they took: for the jobs that are not RL runs (SFT, probe). A pool that
+    cannot start stops the others (`await_started`)."""
+    _note_shortfall(config)
+    start = time.perf_counter()
+    sections = config.pools()
+    started: dict = {}
+    try:
+        for name, build in builders.items():
+            started[name] = build()
+        await_started(started, {name: sections[name].start_timeout_s for name in started})
+    except RlsysError:
+        for pool in started.values():
+            pool.shutdown()
+        raise
+    return started, time.perf_counter() - start
+
+
+def start_pools(config: JobConfig, model_path: str, chat_template: str | None = None) -> tuple[Pools, float]:
+    """Every pool of the job, started; and the seconds the actors took to start. `chat_template`: the
+    job's template for a model without one (`rlsys.models.job_chat_template`)."""
+    _note_shortfall(config)
     start = time.perf_counter()
     dtype = config.model.dtype
     started: dict = {}
@@ -79,13 +168,17 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
             model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed
         ),
     }
+    if config.critic is not None:
+        builders["critic"] = lambda: RayCriticPool(
+            model_path, config.critic, value_clip=config.algorithm.value_clip, dtype=dtype, seed=config.seed
+        )
     if config.reward_model is not None:
         builders["reward"] = lambda: RayRewardPool(config.reward_model, dtype=dtype)
     try:
         for name, build in builders.items():
             started[name] = build()
         await_started(started, {name: getattr(config, _SECTION[name]).start_timeout_s for name in started})
-    except PoolError:
+    except RlsysError:
         for pool in started.values():
             pool.shutdown()
         raise
@@ -94,6 +187,7 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
         verifier=started["verifier"],
         learner=started["learner"],
         reward_model=started.get("reward"),
+        critic=started.get("critic"),
     )
     return pools, time.perf_counter() - start
 
@@ -122,6 +216,10 @@ def await_started(pools: dict, timeouts_s: dict[str, float]) -> None:
         name, number = pending.pop(ready[0])
         try:
             ray.get(ready[0], timeout=timeouts_s[name])
+        except RayTaskError as err:
+            if isinstance(err.cause, RlsysError):  # the user's to fix (say, a model SFT cannot pack): say so
+                raise err.cause from None
+            raise PoolError(actor_failure(name, _actor(pools[name], number), "to start", err)) from None
         except RayError as err:
             raise PoolError(actor_failure(name, _actor(pools[name], number), "to start", err)) from None
 
@@ -131,4 +229,10 @@ def _actor(pool, number: int) -> str:
 
 
 # The config section of each pool.
-_SECTION = {"rollout": "rollout", "verifier": "verifier", "learner": "learner", "reward": "reward_model"}
+_SECTION = {
+    "rollout": "rollout",
+    "verifier": "verifier",
+    "learner": "learner",
+    "critic": "critic",
+    "reward": "reward_model",
+}

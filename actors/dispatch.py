@@ -20,6 +20,10 @@ What can go wrong with a call, and what the pool does:
 
 The pool sees a call finish when it next waits on or dispatches to that actor, so a deadline is never early
 and at most one wait late. A pool is used by one thread at a time.
+
+Work calls report the seconds the actor spent on them (timed inside the actor, so a result the driver reads
+late still counts its true time): with the items they held (the length of their first argument: prompts,
+samples) they give the pool's measured throughput, on which elastic pools resize (`actors.elastic`).
 """
 
 import math
@@ -50,11 +54,18 @@ ACTOR_LOST = (RayActorError, OutOfMemoryError, NodeDiedError, WorkerCrashedError
 # An object a call needed or made is gone (ObjectReconstructionFailedError, OwnerDiedError are kinds of it).
 OBJECT_LOST = (ObjectLostError,)
 # `ray.get` of a ref `ray.wait` found ready returns at once; the bound is only there so no wait has none.
-_READY_GET_S = 60.0
+READY_GET_S = 60.0
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
 _WORKER = re.compile(r"\(pid=(\d+), ip=([^,)]+)")
+
+
+def _timed(actor: Any, method: str, *args) -> tuple[Any, float]:
+    """Runs inside the actor (through `__ray_call__`): the method's result and the seconds it took there."""
+    start = time.perf_counter()
+    result = getattr(actor, method)(*args)
+    return result, time.perf_counter() - start
 
 
 def cause_line(err: BaseException) -> str:
@@ -133,6 +144,8 @@ class ActorPool:
         self.retried_tasks = 0
         self.deadline_kills = 0
         self.replaced_actors = 0
+        self.items_done = 0  # items of the work calls finished since `take_throughput`
+        self.busy_s = 0.0  # seconds the actors spent on them
         for _ in range(replicas):
             self.add()
 
@@ -149,10 +162,6 @@ class ActorPool:
         self._start(slot)
         self.slots.append(slot)
         return slot
-
-    def remove(self) -> None:
-        """Stop the last actor (between steps: it holds no work)."""
-        ray.kill(self.slots.pop().actor)
 
     def shutdown(self) -> None:
         for slot in self.slots:
@@ -177,7 +186,7 @@ class ActorPool:
         """Send `method(*args)` to the next actor in the rotation (after `after`'s, for a re-dispatch),
         preferring actors that are not starting or recovering."""
         slot = self._pick(after)
-        ref = getattr(slot.actor, method).remote(*args)
+        ref = slot.actor.__ray_call__.remote(_timed, method, *args)
         call = self._enqueue(slot, ref, method, self.config.call_timeout_s, "call_timeout_s")
         return Task(index, method, args, slot, call, attempt)
 
@@ -203,14 +212,23 @@ class ActorPool:
             task = pending.pop(ready[0])
             self._observe(task.slot)  # what ran before it on that actor (a re-sync) is checked first
             try:
-                result = ray.get(task.call.ref, timeout=_READY_GET_S)
+                result, seconds = ray.get(task.call.ref, timeout=READY_GET_S)
             except Exception as err:
                 if not self._recoverable(task, err):
                     raise
                 retry = self._retry(task, err)
                 pending[retry.call.ref] = retry
                 continue
-            yield task.index, self._accept(task, result)
+            accepted = self._accept(task, result)
+            self.items_done += len(task.args[0])
+            self.busy_s += seconds
+            yield task.index, accepted
+
+    def take_throughput(self) -> float:
+        """Items per second one actor completed over the work finished since the last call (0: none)."""
+        rate = self.items_done / self.busy_s if self.busy_s > 0 else 0.0
+        self.items_done, self.busy_s = 0, 0.0
+        return rate
 
     def gather(self, tasks: list[Task]) -> list:
         """Every task's result, in index order."""
@@ -269,12 +287,29 @@ class ActorPool:
             self._observe(slot)
         if not self.slots:
             raise PoolError(f"{self.name} pool: no {self.noun} left")
+        self._until_one_is_back()
         if after is not None and after in self.slots:
             start = self.slots.index(after) + 1
         else:
             start = next(self._next)
         order = [self.slots[(start + i) % len(self.slots)] for i in range(len(self.slots))]
         return next((slot for slot in order if not slot.recovering()), order[0])
+
+    def _until_one_is_back(self) -> None:
+        """With every actor restarting or re-syncing, wait for the first to be back before dispatching: Ray
+        answers a call to an actor it is restarting at once with `ActorUnavailableError`, so work sent then
+        would spend its `max_attempts` in a moment (seen with one engine restarting after a crash while the
+        other was killed for a deadline). The probes keep their deadlines (`start_timeout_s`)."""
+        while self.slots and all(slot.recovering() for slot in self.slots):
+            probes = [call.ref for slot in self.slots for call in slot.calls if call.probe]
+            deadline = min(slot.deadline() for slot in self.slots)
+            ray.wait(probes, num_returns=1, timeout=min(self._until(deadline), 1.0))
+            for slot in list(self.slots):
+                self._observe(slot)  # a probe that met a restarting actor is sent again
+            self._enforce(set(self.slots))
+            time.sleep(0.2)  # a restarting actor answers a probe at once: ask a few times a second
+        if not self.slots:
+            raise PoolError(f"{self.name} pool: no {self.noun} left")
 
     def _observe(self, slot: Slot) -> None:
         """Take the calls that finished off an actor's queue and check the pool's own among them."""
@@ -301,7 +336,7 @@ class ActorPool:
         if slot not in self.slots:
             return
         try:
-            result = ray.get(call.ref, timeout=_READY_GET_S)
+            result = ray.get(call.ref, timeout=READY_GET_S)
         except ActorUnavailableError:
             self._restarting(slot)  # Ray is restarting it: ask again
             return

@@ -10,27 +10,25 @@ ranks. The loss itself is the one `algorithm` selects (`rlsys.algorithms.objecti
 
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
-from actors.deepspeed_engine import build_engine, free_port, join_process_group
+from actors.deepspeed_engine import DeepSpeedRank, gathered_module
 from actors.lora import merged_state_dict, with_adapters
 from actors.weights import PackedWeights
 from rlsys import atomic
-from rlsys.algorithms.aggregation import GlobalCounts
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
 from rlsys.algorithms.objective import objective_for
 from rlsys.algorithms.staleness import stale_correction
-from rlsys.batch import PackedBatch, pack, response_token_count
-from rlsys.config import AlgorithmConfig, LearnerConfig, torch_dtype
+from rlsys.batch import PackedBatch, pack
+from rlsys.config import AlgorithmConfig, LearnerConfig
 from rlsys.types import TrainSequence
 
 
-class LearnerRank:
-    """One rank of the learner pool."""
+class LearnerRank(DeepSpeedRank):
+    """One rank of the learner pool: the policy (with LoRA adapters, if configured) and its KL reference."""
 
     def __init__(
         self,
@@ -43,39 +41,30 @@ class LearnerRank:
         dtype: str = "float32",
         seed: int = 0,
     ) -> None:
-        self.model_path = model_path
-        self.config = config
+        super().__init__(model_path, config, rank=rank, world_size=world_size, dtype=dtype, seed=seed)
         self.algorithm = algorithm
         self.objective = objective_for(algorithm)
-        self.rank = rank
-        self.world_size = world_size
-        self.dtype = torch_dtype(dtype)
-        self.seed = seed
-        if config.torch_threads or config.num_cpus >= 1:
-            torch.set_num_threads(config.torch_threads or int(config.num_cpus))
 
-    def rendezvous_address(self) -> tuple[str, int]:
-        """Where the process group meets: this rank's node and a free port (asked of rank 0)."""
-        return free_port()
-
-    def setup(self, master_addr: str, master_port: int) -> None:
-        """Join the process group and build the DeepSpeed engine (every rank calls this together)."""
+    def build_model(self) -> torch.nn.Module:
         from transformers import AutoModelForCausalLM
 
-        join_process_group(self.rank, self.world_size, master_addr, master_port)
-        torch.manual_seed(self.seed)
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
-        self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
-        if self.config.lora is not None:
-            model = with_adapters(model, self.config.lora)
-        # Micro-batching and accumulation are driven here (the batch size varies per step), so DeepSpeed is
-        # told one sequence per micro-step and the accumulation boundary is set by hand.
-        self.engine = build_engine(model, self.config, dtype=self.dtype, micro_batch_size=1)
+        return with_adapters(model, self.config.lora) if self.config.lora is not None else model
+
+    def setup(self, master_addr: str, master_port: int) -> None:
+        """Join the process group, build the DeepSpeed engine and, with a KL weight, the reference."""
+        from transformers import AutoModelForCausalLM
+
+        super().setup(master_addr, master_port)
         self.reference = None
         # With adapters the reference is the frozen base, adapters switched off (`_reference_logprobs`).
         if self.algorithm.kl_coef > 0 and self.config.lora is None:
             self.reference = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
             self.reference.to(self.engine.device).eval().requires_grad_(False)
+
+    @property
+    def frozen_base(self) -> bool:
+        return self.config.lora is not None
 
     @property
     def has_reference(self) -> bool:
@@ -174,38 +163,11 @@ class LearnerRank:
         totals["optimizer_state_mb"] = self.optimizer_state_bytes() / 2**20  # summed over ranks: the total
         return totals
 
-    def optimizer_state_bytes(self) -> int:
-        """Bytes of this rank's optimizer state, everything a checkpoint saves of it (Adam's moments and
-        ZeRO's fp32 partitions): what LoRA shrinks."""
-        return sum(t.numel() * t.element_size() for t in _tensors(self.engine.optimizer.state_dict()))
-
-    def _global_counts(self, sequences: list[TrainSequence]) -> GlobalCounts:
-        """Response tokens and sequences of the whole step's batch, summed over every rank's share.
-
-        Counted here rather than sent by the pool so every denominator comes from the sequences the ranks
-        really hold; it costs one two-number all-reduce a step, which every rank joins.
-        """
-        local = [response_token_count(sequences), len(sequences)]  # tokens the loss covers (tool output not)
-        summed = torch.tensor(local, dtype=torch.int64, device=self.engine.device)
-        dist.all_reduce(summed)
-        return GlobalCounts(tokens=int(summed[0]), sequences=int(summed[1]))
-
     @contextmanager
     def _full_state_dict(self) -> Iterator[dict[str, torch.Tensor]]:
-        """The module's state dict under Hugging Face names, ZeRO-3 shards gathered (every rank must enter).
-
-        Its tensors can be views into DeepSpeed's flat buffers: copy what leaves the context (pickling a
-        view sends its whole storage; returning views slowed the tiny model's sync 7x, 0.06 -> 0.45 s).
-        """
-        import deepspeed
-
-        module = self.engine.module
-        gather = (
-            deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
-            if self.config.zero_stage == 3
-            else nullcontext()
-        )
-        with gather, torch.no_grad():
+        """The module's state dict under Hugging Face names (a LoRA policy's merged), ZeRO-3 shards gathered
+        (`gathered_module`: every rank must enter; copy what leaves the context)."""
+        with gathered_module(self.engine, self.config.zero_stage) as module:
             yield merged_state_dict(module) if self.config.lora is not None else module.state_dict()
 
     def packed_weights(self) -> tuple[PackedWeights | None, dict[str, str]]:
@@ -221,24 +183,6 @@ class LearnerRank:
             weights = PackedWeights.pack(state.items())
         return weights, weights.fingerprint
 
-    def save_checkpoint(self, directory: str, tag: str, client_state: dict) -> None:
-        """DeepSpeed checkpoint of model, optimizer and scheduler under `directory/tag` (every rank calls).
-        The caller commits it (`rlsys.checkpoint`): DeepSpeed's own `latest` file is not written.
-        The frozen base of a LoRA policy is left out: the model path holds it."""
-        self.engine.save_checkpoint(
-            directory,
-            tag=tag,
-            client_state=client_state,
-            save_latest=False,
-            exclude_frozen_parameters=self.config.lora is not None,
-        )
-
-    def load_checkpoint(self, directory: str, tag: str) -> dict:
-        _, client_state = self.engine.load_checkpoint(
-            directory, tag=tag, load_module_strict=self.config.lora is None
-        )
-        return client_state or {}
-
     def save_pretrained(self, directory: str) -> None:
         """Write the current policy as a Hugging Face model directory, tokenizer included, atomically (it
         replaces `directory` whole, or leaves it as it was). Under ZeRO-3 every rank calls (gathering the
@@ -249,7 +193,8 @@ class LearnerRank:
             weights = {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
         if self.rank != 0:
             return
-        with atomic.directory(directory) as staging:
+        # The failure is judged before the staging folder is removed (removing it frees the room).
+        with atomic.directory(directory) as staging, atomic.disk_full_as_oserror(staging):
             module = self.engine.module
             # A LoRA policy is saved merged, as the plain model it now is.
             model = module.get_base_model() if self.config.lora is not None else module
@@ -258,15 +203,3 @@ class LearnerRank:
             generation_config = Path(self.model_path) / "generation_config.json"
             if generation_config.is_file():
                 shutil.copyfile(generation_config, staging / "generation_config.json")
-
-
-def _tensors(state: object) -> Iterator[torch.Tensor]:
-    """Every tensor in a nested state dict (dicts, lists, tuples)."""
-    if isinstance(state, torch.Tensor):
-        yield state
-    elif isinstance(state, dict):
-        for value in state.values():
-            yield from _tensors(value)
-    elif isinstance(state, list | tuple):
-        for value in state:
-            yield from _tensors(value)

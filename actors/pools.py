@@ -1,13 +1,17 @@
-"""Ray pools: replicas of the rollout engine, the verifier, the reward-model scorer and the learner rank, each
-scaled and placed on its own, behind the verbs of `rlsys.protocols`.
+"""Ray pools: replicas of the rollout engine, the verifier, the reward-model scorer, the learner rank and the
+critic rank, each scaled and placed on its own, behind the verbs of `rlsys.protocols`.
 
 Every call has a deadline from the pool's config (`call_timeout_s`, `start_timeout_s`). A rollout, verifier or
 reward-model actor that crashes or overruns is restarted (killed first, if it overran) and the work it held is
 dispatched again (`actors.dispatch`), so a rollout completes with every sample or fails loudly with
 `PoolError`. A restarted engine is re-synced to the current weights, and the re-sync checked, before it
-serves; every sample is checked to come from the weights the pool last synced. Learner ranks are not
-restarted: a lost or late rank loses optimizer state, so the step fails naming the rank and the job resumes
-from its last checkpoint.
+serves; every sample is checked to come from the weights the pool last synced. Learner and critic ranks are
+not restarted: a lost or late rank loses optimizer state, so the step fails naming the rank and the job
+resumes from its last checkpoint.
+
+The rollout, verifier and reward-model pools are elastic (`actors.elastic`): between `replicas` and
+`max_replicas`, on the backlog each measures. A new engine serves from the weight sync after its start, with
+that sync's weights, checked like the others'.
 """
 
 import time
@@ -16,18 +20,20 @@ from typing import Any
 
 import ray
 
+from actors.critic import CriticRank
 from actors.dispatch import ACTOR_LOST, OBJECT_LOST, ActorPool, Call, Slot, Task, actor_failure
+from actors.elastic import ElasticPool
 from actors.learner import LearnerRank
 from actors.reward import RewardModelScorer
 from actors.rollout import RolloutEngine, StaleWeightsError
 from actors.tools import TOOL_GROUP, VerifierTools
 from actors.weights import WeightCheck
-from rlsys.autoscale import ScalingRule, target_replicas
 from rlsys.batch import plan_micro_batches, response_token_count
 from rlsys.config import (
     AlgorithmConfig,
     LearnerConfig,
     PoolConfig,
+    RanksConfig,
     RewardModelConfig,
     RolloutConfig,
     VerifierConfig,
@@ -76,9 +82,11 @@ class _PendingScores:
         return [reward for part in self.pool.gather(self.tasks) for reward in part]
 
 
-class RayRolloutPool(ActorPool):
-    """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts. With
-    `rollout.max_tool_calls`, the responses' tool calls run on `tools`, the verifier pool."""
+class RayRolloutPool(ElasticPool):
+    """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts. Grows up to
+    `max_replicas` while generation outlasts the learner's work; a new engine serves from the first weight
+    sync after its start, with the weights of that sync. With `rollout.max_tool_calls`, the responses' tool
+    calls run on `tools`, the verifier pool."""
 
     noun = "engine"
 
@@ -118,7 +126,7 @@ class RayRolloutPool(ActorPool):
         self.weights: ray.ObjectRef | None = None
         self.policy_version = 0  # every engine's initial weights are version 0
         self._checks: list[tuple[int, WeightCheck]] = []  # (engine, check) verified since the last sync
-        super().__init__("rollout", config, spawn, config.replicas)
+        super().__init__("rollout", config, spawn)
 
     def generate(
         self, prompts: Sequence[Prompt], sampling: Sampling, seeds: Sequence[int | None]
@@ -150,10 +158,12 @@ class RayRolloutPool(ActorPool):
         proves it by the fingerprint of what it then serves; a mismatch fails with `PoolError`.
 
         An engine lost during the sync is restarted and re-synced before it serves again (checked then).
+        Engines the pool grew by that have started join here, and are synced and checked like the others.
         Returns `sync/verified` (the share of engines whose new weights were verified now: 1.0 unless one was
         lost) and `sync/fingerprint_s` (the slowest engine's fingerprint of its served weights).
         """
         self.weights, self.policy_version = weights, version
+        self._admit()
         for slot in list(self.slots):
             self._observe(slot)
         if not self.slots:
@@ -173,9 +183,6 @@ class RayRolloutPool(ActorPool):
             "sync/verified": len(engines) / len(syncs),
             "sync/fingerprint_s": max((check.fingerprint_s for check in verified), default=0.0),
         }
-
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        """Fixed size (elastic rollout pools are future work)."""
 
     def _sync(self, slot: Slot, timeout_s: float) -> Call:
         ref = slot.actor.sync_weights.remote(self.weights, self.policy_version)
@@ -221,11 +228,11 @@ class RayRolloutPool(ActorPool):
         return result
 
 
-class RayVerifierPool(ActorPool):
+class RayVerifierPool(ElasticPool):
     """Reward functions (`rlsys.rewards.Verifier`); cheap to restart, so re-dispatch needs no preparation.
-    Grows with its backlog up to `max_replicas`. With `runs_tools` (rollouts may call tools), each actor also
-    runs rollouts' tool calls, up to `tool_threads` at once in a concurrency group of their own
-    (`actors.tools`), beside its scoring; without, the actors are the plain single-threaded kind."""
+    Grows up to `max_replicas` while scoring trails generation. With `runs_tools` (rollouts may call tools),
+    each actor also runs rollouts' tool calls, up to `tool_threads` at once in a concurrency group of their
+    own (`actors.tools`), beside its scoring; without, the actors are the plain single-threaded kind."""
 
     noun = "verifier"
 
@@ -235,12 +242,11 @@ class RayVerifierPool(ActorPool):
         )
         cls = remote(Verifier).options(**_actor_options(config, restartable=True))
         spawn = lambda number: cls.remote(config)  # noqa: E731
-        super().__init__("verifier", config, spawn, config.replicas)
-        self.rule = ScalingRule(config.replicas, config.max_replicas or config.replicas)
-        self.idle_streak = 0
+        super().__init__("verifier", config, spawn)
 
     def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> _PendingScores:
         """The batch spread over the verifiers, one contiguous part each."""
+        self._admit()
         texts = [sample.text for sample in samples]
         tasks = [
             self.submit(i, "score", list(prompts[start:end]), texts[start:end])
@@ -248,24 +254,13 @@ class RayVerifierPool(ActorPool):
         ]
         return _PendingScores(self, tasks)
 
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        """Between steps: add a replica while scoring delays steps, drop one after a spell of idleness."""
-        self.idle_streak = self.idle_streak + 1 if wait_s < self.rule.idle_below_s else 0
-        target = target_replicas(self.rule, self.size(), wait_s, generate_s, self.idle_streak)
-        if target == self.size():
-            return
-        if target > self.size():
-            self.add()
-        else:
-            self.remove()  # between steps it holds no work
-        self.idle_streak = 0  # judge the new size on its own steps
 
-
-class RayRewardPool(ActorPool):
+class RayRewardPool(ElasticPool):
     """Reward-model scorers: each holds the whole (small) reward model and scores a share of the samples.
 
     Like verifiers they keep no state between calls, so a restarted actor needs no preparation. A sample's
-    Reward is `weight * score`, with the score itself as the component `config.name`.
+    Reward is `weight * score`, with the score itself as the component `config.name`. Grows up to
+    `max_replicas` while scoring trails generation.
     """
 
     noun = "scorer"
@@ -284,10 +279,11 @@ class RayRewardPool(ActorPool):
                 dtype=dtype,
             )
 
-        super().__init__("reward", config, spawn, config.replicas)
+        super().__init__("reward", config, spawn)
 
     def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> _PendingScores:
         """The batch spread over the scorers, one contiguous part each."""
+        self._admit()
         chats = [list(prompt.messages) for prompt in prompts]
         texts = [sample.text for sample in samples]
         tasks = [
@@ -296,33 +292,26 @@ class RayRewardPool(ActorPool):
         ]
         return _PendingScores(self, tasks)
 
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        """Fixed size (elastic reward pools are future work)."""
 
+class _RankPool:
+    """DeepSpeed ranks in one process group (`actors.deepspeed_engine.DeepSpeedRank`), named by their config
+    section (`learner`, `critic`) in every error.
 
-class RayLearnerPool:
-    """DeepSpeed ranks in one process group; a batch is sharded across them, one optimizer step per call.
-
-    Every call waits at most `learner.call_timeout_s` (start-up: `start_timeout_s`). A rank that is lost or
+    Every call waits at most `<section>.call_timeout_s` (start-up: `start_timeout_s`). A rank that is lost or
     late fails the call with `PoolError` naming it; late ranks are stopped. Ranks are never restarted or
     retried: a rank's optimizer state dies with it, so the job resumes from its last checkpoint.
     """
 
     noun = "rank"
 
-    def __init__(
-        self, model_path: str, config: LearnerConfig, algorithm: AlgorithmConfig, *, dtype: str, seed: int
-    ) -> None:
-        cls = ray.remote(LearnerRank).options(**_actor_options(config, restartable=False))
-        world = config.replicas
-        self.actors = [
-            cls.remote(model_path, config, algorithm, rank=rank, world_size=world, dtype=dtype, seed=seed)
-            for rank in range(world)
-        ]
-        self.config = config
-        self.zero_stage = config.zero_stage
-        self.algorithm = algorithm
-        self.fingerprint: dict[str, str] = {}  # of the weights last packed for the engines
+    def __init__(self, section: str, pool: RanksConfig, actor_class: type, **arguments: Any) -> None:
+        """`arguments`: the rank class's own, besides `rank` and `world_size`."""
+        cls = ray.remote(actor_class).options(**_actor_options(pool, restartable=False))
+        world = pool.replicas
+        self.section = section
+        self.actors = [cls.remote(rank=rank, world_size=world, **arguments) for rank in range(world)]
+        self.config = pool
+        self.zero_stage = pool.zero_stage
         rendezvous = self.actors[0].rendezvous_address.remote()
         [(master_addr, master_port)] = self._get([rendezvous], "to start", [0], key="start_timeout_s")
         self._setup = [actor.setup.remote(master_addr, master_port) for actor in self.actors]
@@ -335,14 +324,81 @@ class RayLearnerPool:
         for actor in self.actors:
             ray.kill(actor)
 
+    def _plans(self, sequences: Sequence[TrainSequence]) -> list[list[list[TrainSequence]]]:
+        config = self.config
+        return plan_micro_batches(
+            sequences, len(self.actors), config.micro_batch_size, config.max_tokens_per_micro_batch
+        )
+
+    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
+        self._get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors], "a checkpoint")
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict:
+        refs = [a.load_checkpoint.remote(directory, tag) for a in self.actors]
+        return self._get(refs, "loading a checkpoint")[0]
+
+    def _get(
+        self,
+        refs: list[ray.ObjectRef],
+        doing: str,
+        ranks: list[int] | None = None,
+        *,
+        key: str = "call_timeout_s",
+    ) -> list:
+        """Each rank's result (`refs[i]` is rank `ranks[i]`'s call), within the deadline `<section>.<key>`."""
+        ranks = list(range(len(refs))) if ranks is None else ranks
+        timeout_s = getattr(self.config, key)
+        deadline = time.monotonic() + timeout_s
+        pending = dict(zip(refs, ranks, strict=True))
+        results = {}
+        section = self.section
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+            if not ready:
+                late = sorted(pending.values())
+                for rank in late:
+                    ray.kill(self.actors[rank])
+                which = f"rank {late[0]}" if len(late) == 1 else f"ranks {', '.join(map(str, late))}"
+                raise PoolError(
+                    f"{section} pool: {which} did not finish {doing} within {section}.{key} ({timeout_s:g}s) "
+                    f"and {'was' if len(late) == 1 else 'were'} stopped; {section} ranks are not restarted: "
+                    "resume the job from its last checkpoint"
+                )
+            rank = pending.pop(ready[0])
+            try:
+                results[rank] = ray.get(ready[0], timeout=timeout_s)
+            except (*ACTOR_LOST, *OBJECT_LOST) as err:
+                resume = f"; {section} ranks are not restarted: resume the job from its last checkpoint"
+                message = actor_failure(section, f"rank {rank}", doing, err)
+                raise PoolError(message + (resume if key == "call_timeout_s" else "")) from err
+        return [results[rank] for rank in ranks]
+
+
+class RayLearnerPool(_RankPool):
+    """The policy's DeepSpeed ranks (`actors.learner.LearnerRank`); a batch is sharded across them, one
+    optimizer step per call."""
+
+    def __init__(
+        self, model_path: str, config: LearnerConfig, algorithm: AlgorithmConfig, *, dtype: str, seed: int
+    ) -> None:
+        self.algorithm = algorithm
+        self.fingerprint: dict[str, str] = {}  # of the weights last packed for the engines
+        super().__init__(
+            "learner",
+            config,
+            LearnerRank,
+            model_path=model_path,
+            config=config,
+            algorithm=algorithm,
+            dtype=dtype,
+            seed=seed,
+        )
+
     def train_step(self, sequences: Sequence[TrainSequence], *, kl_coef: float) -> dict[str, float]:
         """One optimizer step over all sequences, each rank given the same number of micro-batches
         (`plan_micro_batches`); metrics are global per-token means, `stale_is_weight` the mean importance
         weight of the stale tokens. `kl_coef` is this step's KL weight."""
-        config = self.config
-        plans = plan_micro_batches(
-            sequences, len(self.actors), config.micro_batch_size, config.max_tokens_per_micro_batch
-        )
+        plans = self._plans(sequences)
         num_tokens = response_token_count(sequences)
         results = self._get(
             [
@@ -367,50 +423,58 @@ class RayLearnerPool:
         self.fingerprint = self._get([prints for _, prints in pairs], "packing the weights", ranks)[0]
         return pairs[0][0]
 
-    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
-        self._get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors], "a checkpoint")
-
-    def load_checkpoint(self, directory: str, tag: str) -> dict:
-        refs = [a.load_checkpoint.remote(directory, tag) for a in self.actors]
-        return self._get(refs, "loading a checkpoint")[0]
-
     def save_pretrained(self, directory: str) -> None:
         if self.zero_stage == 3:
             self._get([a.save_pretrained.remote(directory) for a in self.actors], "saving the policy")
         else:
             self._get([self.actors[0].save_pretrained.remote(directory)], "saving the policy", [0])
 
-    def _get(
-        self,
-        refs: list[ray.ObjectRef],
-        doing: str,
-        ranks: list[int] | None = None,
-        *,
-        key: str = "call_timeout_s",
-    ) -> list:
-        """Each rank's result (`refs[i]` is rank `ranks[i]`'s call), within the deadline `learner.<key>`."""
-        ranks = list(range(len(refs))) if ranks is None else ranks
-        timeout_s = getattr(self.config, key)
-        deadline = time.monotonic() + timeout_s
-        pending = dict(zip(refs, ranks, strict=True))
-        results = {}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
-            if not ready:
-                late = sorted(pending.values())
-                for rank in late:
-                    ray.kill(self.actors[rank])
-                which = f"rank {late[0]}" if len(late) == 1 else f"ranks {', '.join(map(str, late))}"
-                raise PoolError(
-                    f"learner pool: {which} did not finish {doing} within learner.{key} ({timeout_s:g}s) and "
-                    f"{'was' if len(late) == 1 else 'were'} stopped; learner ranks are not restarted: resume "
-                    "the job from its last checkpoint"
-                )
-            rank = pending.pop(ready[0])
-            try:
-                results[rank] = ray.get(ready[0], timeout=timeout_s)
-            except (*ACTOR_LOST, *OBJECT_LOST) as err:
-                resume = "; learner ranks are not restarted: resume the job from its last checkpoint"
-                message = actor_failure("learner", f"rank {rank}", doing, err)
-                raise PoolError(message + (resume if key == "call_timeout_s" else "")) from err
-        return [results[rank] for rank in ranks]
+
+class RayCriticPool(_RankPool):
+    """PPO's value model on DeepSpeed ranks of its own (`actors.critic.CriticRank`), sized and placed by the
+    job's critic section; a batch is sharded across them like the learner's."""
+
+    def __init__(
+        self, model_path: str, config: RanksConfig, *, value_clip: float | None, dtype: str, seed: int
+    ) -> None:
+        super().__init__(
+            "critic",
+            config,
+            CriticRank,
+            model_path=model_path,
+            config=config,
+            value_clip=value_clip,
+            dtype=dtype,
+            seed=seed,
+        )
+
+    def values(self, sequences: Sequence[TrainSequence]) -> list[tuple[float, ...]]:
+        """The critic's value at every response token of each sequence, in order."""
+        plans = self._plans(sequences)
+        results = self._get(
+            [actor.values.remote(plan) for actor, plan in zip(self.actors, plans, strict=True)],
+            "computing values",
+        )
+        # The plans hold the very sequence objects given (padding rows are copies, not among them).
+        by_sequence = {
+            id(seq): values
+            for plan, result in zip(plans, results, strict=True)
+            for chunk, chunk_values in zip(plan, result, strict=True)
+            for seq, values in zip(chunk, chunk_values, strict=True)
+            if not seq.padding
+        }
+        return [by_sequence[id(seq)] for seq in sequences]
+
+    def train_step(self, sequences: Sequence[TrainSequence]) -> dict[str, float]:
+        """One optimizer step of the value loss over all sequences (each carrying its returns and values);
+        metrics are global per-token means, summed over the ranks."""
+        plans = self._plans(sequences)
+        num_tokens = response_token_count(sequences)
+        results = self._get(
+            [
+                actor.train_step.remote(plan, num_tokens)
+                for actor, plan in zip(self.actors, plans, strict=True)
+            ],
+            "a critic step",
+        )
+        return {key: sum(r[key] for r in results) for key in results[0]}

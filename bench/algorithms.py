@@ -27,7 +27,10 @@ from pathlib import Path
 
 from _common import ROOT, default_model, log, machine
 
-ALGORITHMS = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "dapo", "gspo", "cispo", "rft")
+ALGORITHMS = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "dapo", "gspo", "cispo", "ppo", "rft")
+# What an algorithm needs besides its name on the quickstart's 2 CPUs, all of which its pools reserve: PPO's
+# critic takes turns with the learner (values and its step, then the policy's step), so it reserves none.
+NEEDS = {"ppo": ["critic.num_cpus=0"]}
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     if "grpo" not in args.algorithms:
         args.algorithms.insert(0, "grpo")  # the baseline is always measured in the same run
-    overrides: dict[str, list[str]] = {name: [] for name in args.algorithms}
+    overrides: dict[str, list[str]] = {name: list(NEEDS.get(name, [])) for name in args.algorithms}
     for item in args.set:
         name, _, override = item.partition(":")
         overrides[name].append(override)

@@ -6,6 +6,7 @@ survives a power loss. A crash leaves only a staging name, which the next save o
 Directories that are listed and counted (checkpoints) also get a completeness marker, written last.
 """
 
+import errno
 import os
 import shutil
 from collections.abc import Iterator
@@ -42,12 +43,36 @@ def write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_name(path)
-    with open(staging, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(staging, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        staging.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
     os.replace(staging, path)
     fsync_path(path.parent)
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append `line` and a newline to `path`, whole or not at all: a write that fails part-way (a full disk
+    takes what fits, then refuses the rest) is truncated back before its error propagates, so a reader never
+    sees half a line."""
+    data = (line + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)  # a line recorded is on disk before the step goes on (a kill or power loss keeps it)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def commit_directory(staging: Path, final: Path, *, mark: bool = False) -> None:
@@ -81,6 +106,46 @@ def directory(final: str | Path, *, mark: bool = False) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     commit_directory(staging, final, mark=mark)
+
+
+# Below this much room a failed write is taken for a full disk (see `disk_full_as_oserror`).
+_FULL_BELOW_BYTES = 1 << 20
+
+
+@contextmanager
+def disk_full_as_oserror(directory: str | Path) -> Iterator[None]:
+    """Report a write into `directory` that failed for want of space as `OSError(ENOSPC)`, whatever the
+    writer raised: torch's zip writer (torch.save, DeepSpeed checkpoints) raises a `RuntimeError` such as
+    "unexpected pos 576 vs 534", which names neither the folder nor the cause. It is taken for a full disk
+    when the file system holding `directory` has under 1 MiB left (a failed write fills it up); any other
+    error propagates as it is."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as err:
+        if free_bytes(directory) >= _FULL_BELOW_BYTES:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(directory)) from err
+
+
+def free_bytes(path: str | Path) -> int:
+    """Room left for this user on the file system holding `path` (or its nearest existing parent)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def os_reason(err: BaseException) -> str | None:
+    """The operating system's words for a failed file operation, or None when `err` is not one (it carries
+    no errno: a `TimeoutError` of a library, say). A `RayTaskError(OSError)` from an actor keeps the
+    original on its `cause`."""
+    cause = getattr(err, "cause", None) or err
+    if not isinstance(cause, OSError) or cause.errno is None:
+        return None
+    return cause.strerror or os.strerror(cause.errno)
 
 
 def is_complete(path: Path) -> bool:

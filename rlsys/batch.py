@@ -14,6 +14,8 @@ from rlsys.algorithms.advantages import (
     leave_one_out_advantages,
     overlong_penalty,
 )
+from rlsys.algorithms.gae import gae_advantages
+from rlsys.algorithms.value import explained_variance, token_level_rewards
 from rlsys.config import AlgorithmConfig
 from rlsys.types import Reward, Sample, TrainSequence, trained_token_count
 
@@ -30,8 +32,10 @@ def training_batch(
     Rewards first take DAPO's overlong penalty when `algorithm.overlong_buffer` is set. A group whose rewards
     are all equal has no signal under a group baseline (`informative_groups`) and is dropped when
     `algorithm.drop_uninformative_groups`; kept, its samples train with advantage 0. `advantage=rejection`
-    keeps only the samples scoring `algorithm.min_reward` or more, each with advantage 1. Each sequence's
-    staleness is `learner_version` (the policy version being trained) minus its sample's.
+    keeps only the samples scoring `algorithm.min_reward` or more, each with advantage 1. `advantage=gae`
+    leaves each sample's (shaped) reward as its advantage, for `with_gae` to turn into per-token advantages
+    with the critic's values. Each sequence's staleness is `learner_version` (the policy version being
+    trained) minus its sample's.
     """
     scores, _, keep = _kept_samples(groups, rewards, algorithm)
     # (P, G) tokens the loss covers: tool output counts towards a response's length budget (the overlong
@@ -88,14 +92,48 @@ def _kept_samples(
 def _advantages(
     algorithm: AlgorithmConfig, scores: torch.Tensor, lengths: torch.Tensor, keep: torch.Tensor
 ) -> torch.Tensor:
-    """(P, G) advantages by the estimator `algorithm.advantage` names."""
+    """(P, G) advantages by the estimator `algorithm.advantage` names (gae: the rewards, see `with_gae`)."""
     estimators = {
         "group_mean": lambda: group_normalized_advantages(scores, scale_by_std=algorithm.scale_by_std),
         "rloo": lambda: leave_one_out_advantages(scores),
         "batch_norm": lambda: batch_normalized_advantages(scores, lengths, keep),
         "rejection": lambda: torch.ones_like(scores),
+        "gae": lambda: scores,
     }
     return estimators[algorithm.advantage]()
+
+
+def with_gae(
+    sequences: Sequence[TrainSequence], values: Sequence[Sequence[float]], *, gamma: float, lam: float
+) -> tuple[list[TrainSequence], float | None]:
+    """PPO's advantages: each sequence's reward (held in its `advantage`) on its last token
+    (`token_level_rewards`), GAE over the critic's `values` (one per response token of each sequence).
+
+    Returns the sequences carrying their per-token advantages, returns and values, and the values'
+    explained variance of the returns (None when the returns do not vary).
+    """
+    lengths = [len(s.token_ids) for s in sequences]
+    if [len(v) for v in values] != lengths:
+        raise ValueError("the critic must give one value per response token of every sequence")
+    mask = torch.zeros((len(sequences), max(lengths)))  # (B, L) response tokens, left-aligned
+    value_table = torch.zeros_like(mask)
+    for row, (length, row_values) in enumerate(zip(lengths, values, strict=True)):
+        mask[row, :length] = 1.0
+        value_table[row, :length] = torch.tensor(row_values, dtype=torch.float32)
+    scores = torch.tensor([s.advantage for s in sequences], dtype=torch.float32)
+    advantages, returns = gae_advantages(
+        token_level_rewards(scores, mask), value_table, mask, gamma=gamma, lam=lam
+    )
+    with_advantages = [
+        replace(
+            seq,
+            token_advantages=tuple(advantages[row, :length].tolist()),
+            returns=tuple(returns[row, :length].tolist()),
+            values=tuple(value_table[row, :length].tolist()),
+        )
+        for row, (seq, length) in enumerate(zip(sequences, lengths, strict=True))
+    ]
+    return with_advantages, explained_variance(value_table, returns, mask)
 
 
 @dataclass(frozen=True)
@@ -107,20 +145,23 @@ class PackedBatch:
     targets: torch.Tensor  # (B, T) input_ids shifted left: the token each position predicts
     # (B, T) 1.0 where the target is a response token the loss covers (0 on tool output and padding rows)
     response_mask: torch.Tensor
-    advantages: torch.Tensor  # (B,)
+    advantages: torch.Tensor  # (B,) one per row, or (B, T) per response target when rows carry them (PPO)
     sampler_logprobs: torch.Tensor  # (B, T) the sampler's log-prob of each response target, 0 elsewhere
     staleness: torch.Tensor  # (B,) updates each row's sampler was behind the learner
+    returns: torch.Tensor | None = None  # (B, T) the critic's targets, when rows carry them (PPO)
+    old_values: torch.Tensor | None = None  # (B, T) the critic's values at sampling time, likewise
 
 
 def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
-    """Pad a list of sequences into a PackedBatch; a sequence's `loss_mask` (0 on tool output) becomes its
-    part of the response mask, so tool output takes no gradient and no KL."""
+    """Pad a list of sequences into a PackedBatch. A sequence's `loss_mask` (0 on tool output) becomes its
+    part of the response mask, so tool output takes no gradient and no KL. Per-token fields
+    (`token_advantages`, `returns`, `values`) are packed when every sequence carries them, and must then be
+    carried by all."""
     lengths = [len(s.prompt_token_ids) + len(s.token_ids) for s in sequences]
     width = max(lengths)
     input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
     response_mask = torch.zeros((len(sequences), width - 1))
-    sampler_logprobs = torch.zeros((len(sequences), width - 1))
     for row, seq in enumerate(sequences):
         prompt_len, total = len(seq.prompt_token_ids), lengths[row]
         input_ids[row, :total] = torch.tensor(seq.prompt_token_ids + seq.token_ids)
@@ -130,16 +171,37 @@ def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
             response_mask[row, prompt_len - 1 : total - 1] = (
                 torch.tensor(seq.loss_mask) if seq.loss_mask else 1.0
             )
-        sampler_logprobs[row, prompt_len - 1 : total - 1] = torch.tensor(seq.sampler_logprobs)
+    token_advantages = _per_target(sequences, "token_advantages", width)
     return PackedBatch(
         input_ids=input_ids,
         attention_mask=attention_mask,
         targets=input_ids[:, 1:],
         response_mask=response_mask,
-        advantages=torch.tensor([s.advantage for s in sequences], dtype=torch.float32),
-        sampler_logprobs=sampler_logprobs,
+        advantages=(
+            torch.tensor([s.advantage for s in sequences], dtype=torch.float32)
+            if token_advantages is None
+            else token_advantages
+        ),
+        sampler_logprobs=_per_target(sequences, "sampler_logprobs", width),
         staleness=torch.tensor([s.staleness for s in sequences], dtype=torch.long),
+        returns=_per_target(sequences, "returns", width),
+        old_values=_per_target(sequences, "values", width),
     )
+
+
+def _per_target(sequences: Sequence[TrainSequence], name: str, width: int) -> torch.Tensor | None:
+    """(B, width - 1): each sequence's per-response-token field `name` at its response targets, 0 elsewhere;
+    None when no sequence carries it."""
+    carried = [getattr(seq, name) is not None for seq in sequences]
+    if not any(carried):
+        return None
+    if not all(carried):
+        raise ValueError(f"some sequences of the micro-batch carry {name} and some do not")
+    table = torch.zeros((len(sequences), width - 1))
+    for row, seq in enumerate(sequences):
+        start = len(seq.prompt_token_ids) - 1
+        table[row, start : start + len(seq.token_ids)] = torch.tensor(getattr(seq, name), dtype=torch.float32)
+    return table
 
 
 def plan_micro_batches(
@@ -170,6 +232,24 @@ def plan_micro_batches(
 def padding_of(sequence: TrainSequence) -> TrainSequence:
     """A zero-weight copy of `sequence`: forwarded and backpropagated, contributing nothing."""
     return replace(sequence, advantage=0.0, padding=True)
+
+
+def shard(sequences: Sequence[TrainSequence], num_shards: int) -> list[list[TrainSequence]]:
+    """Split sequences across ranks, balancing token counts (`balanced_shards`)."""
+    parts = balanced_shards([_length(s) for s in sequences], num_shards)
+    return [[sequences[i] for i in part] for part in parts]
+
+
+def balanced_shards(lengths: Sequence[int], num_shards: int) -> list[list[int]]:
+    """Indices of `lengths` split into `num_shards` parts of nearly equal total length: the longest first,
+    each onto the lightest part so far."""
+    parts: list[list[int]] = [[] for _ in range(num_shards)]
+    loads = [0] * num_shards
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        lightest = loads.index(min(loads))
+        parts[lightest].append(index)
+        loads[lightest] += lengths[index]
+    return parts
 
 
 def micro_batches(

@@ -1,8 +1,10 @@
 """Where a job's checkpoints live, which one a resumed run starts from, and why it can be trusted.
 
     <output_dir>/<job name>/<run id>/checkpoints/step-<N>/   DeepSpeed state of step N, a manifest, a marker
+    <output_dir>/<job name>/<run id>/checkpoints/step-<N>/critic/   PPO's critic state (in the same manifest)
     <output_dir>/<job name>/<run id>/latest.json             this run's newest complete checkpoint
     <output_dir>/<job name>/<run id>/prompts.jsonl           prompt ids of every step, in order (an audit)
+    <output_dir>/<job name>/<run id>/samples.jsonl           the samples table's rows, a line per step
     <output_dir>/<job name>/<run id>/policy/                 the final policy as a Hugging Face model
 
 The learner ranks write a checkpoint under a staging name; `commit` then flushes it, records every file's
@@ -150,11 +152,32 @@ class CheckpointStore:
             )
         return self.manifest_digest(info)
 
+    def discard(self, info: CheckpointInfo) -> None:
+        """Remove what a failed save left under the staging name (on a full disk: the room it took)."""
+        shutil.rmtree(Path(info.directory) / info.staging_tag, ignore_errors=True)
+
     def record_prompts(self, run_id: str, step: int, prompt_ids: list[str]) -> None:
+        """Append step `step`'s prompt ids to the run's `prompts.jsonl`: a whole line or nothing (a write
+        cut short, e.g. by a full disk, is truncated away before the error propagates)."""
         path = self.run_dir(run_id) / "prompts.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
-            handle.write(json.dumps({"step": step, "prompt_ids": prompt_ids}) + "\n")
+        atomic.append_line(path, json.dumps({"step": step, "prompt_ids": prompt_ids}))
+
+    def record_samples(self, run_id: str, step: int, rows: list[dict]) -> None:
+        """Append step `step`'s rows of the samples table to the run's `samples.jsonl`, as they are made: a
+        killed driver loses none of them (the table is logged to MLflow at the run's end)."""
+        path = self.run_dir(run_id) / "samples.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.append_line(path, json.dumps({"step": step, "rows": rows}))
+
+    def recorded_samples(self, run_id: str) -> list[dict]:
+        """The samples table of a run so far, in step order; a step done twice (after a resume) keeps the rows
+        of its last attempt, the one its metrics show."""
+        path = self.run_dir(run_id) / "samples.jsonl"
+        if not path.is_file():
+            return []
+        by_step = {entry["step"]: entry["rows"] for entry in map(json.loads, path.read_text().splitlines())}
+        return [row for step in sorted(by_step) for row in by_step[step]]
 
 
 def _file_digests(root: Path, skip: frozenset[str] | set[str] = frozenset()) -> dict[str, str]:

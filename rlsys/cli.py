@@ -3,6 +3,8 @@
     rlsys run jobs/quickstart.yaml train.steps=20 rollout.replicas=2   # run a job (local Ray, or RAY_ADDRESS)
     rlsys run --help-config                                           # every config key, its type and default
     rlsys train-rm jobs/rm_quickstart.yaml                            # a reward model from rankings
+    rlsys sft jobs/sft_quickstart.yaml data.train=chats.jsonl         # supervised fine-tuning on chat data
+    rlsys probe jobs/abstain_probe.yaml                               # what the model knows; abstention data
     rlsys bootstrap                                                   # build the embedded model now
     rlsys export-task data/arithmetic --layout verl                   # the built-in task as dataset files
     rlsys submit jobs/cluster_gpu.yaml --address http://HEAD:8265     # run it on a Ray cluster, follow logs
@@ -41,14 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run an RL job. Overrides are key=value with dotted keys, e.g. train.steps=20.",
     )
     _add_job_arguments(run, "job YAML (e.g. jobs/quickstart.yaml)")
-    run.add_argument(
-        "--resume",
-        nargs="?",
-        const="",
-        metavar="RUN_ID",
-        help="continue from a checkpoint, in the same MLflow run: the job's most recent run, or RUN_ID's "
-        "(give overrides before --resume)",
-    )
+    _add_resume(run)
     run.set_defaults(handler=_run)
 
     train_rm = commands.add_parser(
@@ -59,6 +54,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_job_arguments(train_rm, "reward-model job YAML (e.g. jobs/rm_quickstart.yaml)")
     train_rm.set_defaults(handler=_train_rm)
+
+    sft = commands.add_parser(
+        "sft",
+        help="supervised fine-tuning on chat data (the loss on the assistant's replies)",
+        description="Fine-tune a model on conversations (JSONL, Parquet, save_to_disk; a messages column or "
+        "prompt and completion columns) on the learner pool, packed into blocks; logs to MLflow and saves a "
+        "Hugging Face model directory `rlsys run model.path=...` takes. Overrides are key=value with dotted "
+        "keys.",
+    )
+    _add_job_arguments(sft, "SFT job YAML (e.g. jobs/sft_quickstart.yaml)")
+    _add_resume(sft)
+    sft.set_defaults(handler=_sft)
+
+    probe = commands.add_parser(
+        "probe",
+        help="probe what the model knows (k answers per question: right, wrong, abstaining); abstention data",
+        description="Sample k answers to each question with vLLM, sort them with the abstain reward into "
+        "right, wrong and abstaining, log the knowledge map to MLflow, and write abstention data for "
+        "`rlsys sft` (its own right answers where it knows, an 'I don't know' where it is consistently "
+        "wrong). Overrides are key=value with dotted keys.",
+    )
+    _add_job_arguments(probe, "probe job YAML (e.g. jobs/abstain_probe.yaml)")
+    probe.set_defaults(handler=_probe)
 
     boot = commands.add_parser(
         "bootstrap",
@@ -74,10 +92,10 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export-task",
-        help="write the built-in arithmetic task as dataset files (verl, TRL or plain layout)",
+        help="write the built-in arithmetic task as dataset files (verl, TRL, plain or sft layout)",
         description="Write the arithmetic task's training and held-out problems as OUT/train.* and "
         "OUT/eval.* in the layout another framework reads; `rlsys run jobs/dataset_quickstart.yaml` trains "
-        "from them.",
+        "from them; --layout sft writes conversations with worked solutions for `rlsys sft`.",
     )
     export.add_argument("out", help="output folder (e.g. data/arithmetic)")
     export.add_argument("--layout", choices=LAYOUTS, default="verl", help="column layout (default: verl)")
@@ -97,6 +115,22 @@ def _add_job_arguments(parser: argparse.ArgumentParser, job_help: str) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="validate and print the resolved config, then exit"
     )
+
+
+def _add_resume(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="RUN_ID",
+        help="continue from a checkpoint, in the same MLflow run: the job's most recent run, or RUN_ID's "
+        "(give overrides before --resume)",
+    )
+
+
+def _check_resume(args: argparse.Namespace) -> None:
+    if args.resume and "=" in args.resume:
+        raise ConfigError(f"--resume takes a run id, not '{args.resume}': write overrides before --resume")
 
 
 def _add_address(parser: argparse.ArgumentParser) -> None:
@@ -187,8 +221,7 @@ def _config(args: argparse.Namespace, schema, load, example: str, report=None):
 def _run(args: argparse.Namespace) -> int:
     from rlsys.config import JobConfig, load_job
 
-    if args.resume and "=" in args.resume:
-        raise ConfigError(f"--resume takes a run id, not '{args.resume}': write overrides before --resume")
+    _check_resume(args)
     from rlsys.preflight import dry_run_report
 
     config = _config(args, JobConfig, load_job, "rlsys run jobs/quickstart.yaml", dry_run_report)
@@ -199,6 +232,9 @@ def _run(args: argparse.Namespace) -> int:
     summary = run(config, resume=args.resume)
     print(f"eval/accuracy: {summary.accuracy_before:.3f} -> {summary.accuracy_after:.3f}")
     print(f"eval/accuracy_sampled: {summary.sampled_before:.3f} -> {summary.sampled_after:.3f}")
+    for key, (before, after) in summary.abstention.items():
+        if key != "eval/accuracy":  # printed above
+            print(f"{key}: {before:.3f} -> {after:.3f}")
     print(f"mlflow run id: {summary.run_id}")
     print(f"policy saved to: {summary.model_dir}")
     if summary.monitor is not None:
@@ -232,6 +268,57 @@ def _train_rm(args: argparse.Namespace) -> int:
     print(f"mlflow run id: {summary.run_id}")
     print(f"reward model saved to: {summary.model_dir}")
     return 0
+
+
+def _sft(args: argparse.Namespace) -> int:
+    from rlsys.preflight import sft_dry_run_report
+    from rlsys.sft.config import SFTConfig, load_sft_config
+
+    _check_resume(args)
+    config = _config(
+        args, SFTConfig, load_sft_config, "rlsys sft jobs/sft_quickstart.yaml", sft_dry_run_report
+    )
+    if config is None:
+        return 0
+    from rlsys.sft_job import run
+
+    summary = run(config, resume=args.resume)
+    print(f"eval/loss: {summary.loss_before:.4f} -> {summary.loss_after:.4f}")
+    print(f"train/tokens_per_s: {summary.tokens_per_s:.0f}")
+    print(f"mlflow run id: {summary.run_id}")
+    print(f"model saved to: {summary.model_dir}")
+    if summary.model_uri:
+        print(f"registered as: {summary.model_uri}")
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from rlsys.probe_config import ProbeConfig, load_probe_config
+
+    config = _config(
+        args, ProbeConfig, load_probe_config, "rlsys probe jobs/abstain_probe.yaml", _probe_report
+    )
+    if config is None:
+        return 0
+    from rlsys.probe_job import run
+
+    summary = run(config)
+    print(
+        f"probe/right: {summary.right:.3f}  probe/wrong: {summary.wrong:.3f}  "
+        f"probe/abstained: {summary.abstained:.3f}  ({summary.questions} questions)"
+    )
+    print(f"known: {summary.known}  unknown: {summary.unknown}")
+    print(f"mlflow run id: {summary.run_id}")
+    print(f"knowledge map saved to: {summary.knowledge_file}")
+    print(f"abstention data saved to: {summary.abstention_file}")
+    return 0
+
+
+def _probe_report(config) -> list[str]:
+    from rlsys.probe_config import probe_questions
+
+    questions = probe_questions(config)
+    return [f"data.questions: {config.data.questions}: {len(questions)} questions to probe"]
 
 
 def _bootstrap(args: argparse.Namespace) -> int:

@@ -237,7 +237,29 @@ class PoolConfig(Section):
     )
 
 
-class RolloutConfig(PoolConfig):
+class ElasticPoolConfig(PoolConfig):
+    """A pool that grows and shrinks between `replicas` and `max_replicas` on its measured backlog
+    (`rlsys.autoscale`)."""
+
+    max_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="Grow up to this many actors while the pool's backlog holds steps up, and back down to "
+        "`replicas` when it clears (null: fixed size).",
+    )
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> "ElasticPoolConfig":
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise KeyedError(
+                "max_replicas",
+                self.max_replicas,
+                f"below replicas ({self.replicas}): raise it or drop it (null keeps the pool's size fixed)",
+            )
+        return self
+
+
+class RolloutConfig(ElasticPoolConfig):
     samples_per_prompt: int = Field(
         8, ge=2, le=4096, description="Group size G: samples drawn for each prompt."
     )
@@ -290,16 +312,51 @@ class RolloutConfig(PoolConfig):
         return self
 
 
-class VerifierConfig(PoolConfig):
-    num_cpus: float = Field(0.25, ge=0, description="CPUs Ray reserves for each actor.")
-    max_replicas: int | None = Field(
-        None, ge=1, description="Grow up to this many actors while scoring delays steps (null: fixed size)."
+class AbstentionConfig(Section):
+    """The `abstain` reward (`verifiers.rewards.abstain_reward`): what a right answer, an abstention and a
+    wrong answer score, what counts as abstaining, and who judges right. The policy that maximises it answers
+    where it is right more often than (abstain - wrong) / (right - wrong) of the time, and declines
+    elsewhere."""
+
+    right: float = Field(1.0, description="Score of a right answer.")
+    abstain: float = Field(0.3, description="Score of an answer that declines (one holding a phrase below).")
+    wrong: float = Field(0.0, description="Score of a wrong answer (a hallucination).")
+    phrases: list[str] = Field(
+        default_factory=lambda: ["I don't know", "I do not know"],
+        description="An answer holding one of these (compared as lower-case words without punctuation) "
+        "abstains.",
     )
+    judge: Literal["match", "math"] = Field(
+        "match",
+        description="The reward that decides which answers are right: 'match' (the normalised short answer "
+        "equals one the gold accepts; a gold '[]' accepts none) or 'math'.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "AbstentionConfig":
+        if not self.right > self.abstain > self.wrong:
+            raise KeyedError(
+                "abstain",
+                self.abstain,
+                f"the reward must order right > abstain > wrong (now {self.right} / {self.abstain} / "
+                f"{self.wrong}): set abstain between wrong and right",
+            )
+        if not self.phrases or not all(re.search(r"\w", phrase) for phrase in self.phrases):
+            raise KeyedError(
+                "phrases", self.phrases, "give at least one phrase with words, e.g. [I don't know]"
+            )
+        return self
+
+
+class VerifierConfig(ElasticPoolConfig):
+    num_cpus: float = Field(0.25, ge=0, description="CPUs Ray reserves for each actor.")
     rewards: dict[str, float] = Field(
         default_factory=lambda: {"math": 1.0},
         description="Reward functions and their weights; the score is the weighted sum. A name from the "
-        "registry (math, code, format, hidden_preference) or your own function as 'module:function'.",
+        "registry (math, code, format, match, abstain, hidden_preference) or your own function as "
+        "'module:function'.",
     )
+    abstention: AbstentionConfig = Field(default_factory=AbstentionConfig)
     timeout_s: float = Field(
         5.0, gt=0, le=3600, description="Hard limit per verification; a timeout scores 0."
     )
@@ -327,14 +384,6 @@ class VerifierConfig(PoolConfig):
         "own time limit) passes this fails the run, instead of training on zeros.",
     )
 
-    @model_validator(mode="after")
-    def _max_not_below_min(self) -> "VerifierConfig":
-        if self.max_replicas is not None and self.max_replicas < self.replicas:
-            raise ValueError(
-                f"max_replicas ({self.max_replicas}) is below replicas ({self.replicas}): raise it or drop it"
-            )
-        return self
-
     @field_validator("rewards")
     @classmethod
     def _known_rewards(cls, rewards: dict[str, float]) -> dict[str, float]:
@@ -355,7 +404,7 @@ class VerifierConfig(PoolConfig):
         return rewards
 
 
-class RewardModelConfig(PoolConfig):
+class RewardModelConfig(ElasticPoolConfig):
     path: str | None = Field(
         None, description="Reward-model directory (what `rlsys train-rm` printed: '... saved to: DIR')."
     )
@@ -406,13 +455,16 @@ class LoraConfig(Section):
     )
 
 
-class LearnerConfig(PoolConfig, OptimizerConfig):
+class RanksConfig(PoolConfig, OptimizerConfig):
+    """DeepSpeed ranks training a model (`actors.deepspeed_engine.DeepSpeedRank`): the policy's learner, or
+    PPO's critic."""
+
     call_timeout_s: float = Field(
         1800.0,
         gt=0,
-        description="Deadline of one call to the learner ranks (a training step, packing the weights, a "
-        "checkpoint): past it the step fails naming the rank. Ranks are not restarted (their optimizer state "
-        "would be lost): resume the job from its last checkpoint.",
+        description="Deadline of one call to the ranks (a training step, packing the weights, a checkpoint): "
+        "past it the step fails naming the rank. Ranks are not restarted (their optimizer state would be "
+        "lost): resume the job from its last checkpoint.",
     )
     micro_batch_size: int = Field(64, ge=1, description="Sequences per forward/backward on one rank.")
     max_tokens_per_micro_batch: int | None = Field(
@@ -422,6 +474,9 @@ class LearnerConfig(PoolConfig, OptimizerConfig):
         "short answers are not padded to the longest one; null: no cap.",
     )
     torch_threads: int = Field(0, ge=0, description="Torch threads of each CPU rank (0: Ray's num_cpus).")
+
+
+class LearnerConfig(RanksConfig):
     lora: LoraConfig | None = Field(
         None,
         description="Train LoRA adapters instead of every weight (optimizer state and checkpoints shrink "
@@ -449,6 +504,8 @@ ALGORITHM_PRESETS: dict[str, dict[str, Any]] = {
         "clip_eps_high": 4e-4,
     },
     "cispo": {"policy_loss": "cispo", "clip_eps_low": 1.0, "clip_eps_high": 0.28},
+    # A group whose answers all scored the same still teaches the critic, and its advantages are not 0.
+    "ppo": {"advantage": "gae", "scale_by_std": False, "drop_uninformative_groups": False},
     "rft": {
         "advantage": "rejection",
         "scale_by_std": False,
@@ -463,18 +520,35 @@ class AlgorithmConfig(Section):
     the learner minimises (`rlsys.algorithms.objective`). `name` presets the other keys
     (ALGORITHM_PRESETS)."""
 
-    name: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "dapo", "gspo", "cispo", "rft"] = Field(
+    name: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "dapo", "gspo", "cispo", "ppo", "rft"] = Field(
         "grpo",
         description="The algorithm; it presets the keys below (rlsys.config.ALGORITHM_PRESETS) and any key "
         "set in the job wins: grpo, dr_grpo (no std, fixed-length norm), rloo (leave-one-out), reinforce_pp "
         "(batch-normalised, KL in the reward), dapo (clip-higher, overlong penalty), gspo (sequence ratio), "
-        "cispo (clipped IS weights), rft (supervised step on correct samples).",
+        "cispo (clipped IS weights), ppo (a critic and GAE), rft (supervised step on correct samples).",
     )
-    advantage: Literal["group_mean", "rloo", "batch_norm", "rejection"] = Field(
+    advantage: Literal["group_mean", "rloo", "batch_norm", "rejection", "gae"] = Field(
         "group_mean",
         description="Advantage estimator: group_mean (reward minus its group's mean), rloo (minus the mean "
         "of the other samples), batch_norm (group mean removed, normalised over the batch's tokens), "
-        "rejection (samples scoring min_reward or more, weight 1; the others are not trained).",
+        "rejection (samples scoring min_reward or more, weight 1; the others are not trained), gae (per "
+        "token, GAE over the values of a critic trained alongside: the job's critic section).",
+    )
+    gamma: float = Field(
+        1.0, ge=0, le=1, description="advantage=gae: discount per token of the reward on the last token."
+    )
+    gae_lambda: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="advantage=gae: GAE's lambda, from 0 (one-step TD error: low variance, biased by the "
+        "critic) to 1 (the return minus the value).",
+    )
+    value_clip: float | None = Field(
+        0.2,
+        gt=0,
+        description="advantage=gae: a critic step moves no value more than this from the one GAE used (PPO's "
+        "value clipping); null: no clipping.",
     )
     scale_by_std: bool = Field(
         True, description="Divide group-centred rewards by the group std (GRPO); advantage=group_mean only."
@@ -614,6 +688,26 @@ class AlgorithmConfig(Section):
                 "policy_loss=gspo weighs each answer by one advantage, and a KL paid per token makes it "
                 "per token: set kl_in_reward=false (the KL becomes a loss term)",
             )
+        if self.advantage != "gae":
+            for key in ("gamma", "gae_lambda", "value_clip"):
+                if key in self.model_fields_set:
+                    raise KeyedError(
+                        key, getattr(self, key), "only advantage=gae (algorithm.name=ppo) uses it: drop it"
+                    )
+        elif self.policy_loss == "gspo":
+            raise KeyedError(
+                "policy_loss",
+                self.policy_loss,
+                "advantage=gae gives every token its own advantage, and gspo weighs an answer by one: "
+                "choose ppo_clip or cispo",
+            )
+        elif self.kl_in_reward:
+            raise KeyedError(
+                "kl_in_reward",
+                self.kl_in_reward,
+                "with advantage=gae the KL to the reference is a loss term (kl_coef with k2 or k3): set "
+                "kl_in_reward=false",
+            )
         if self.kl_estimator == "k1" and not self.kl_in_reward and self.kl_coef > 0:
             raise KeyedError(
                 "kl_estimator",
@@ -719,6 +813,14 @@ class TrackingConfig(Section):
     registered_model: str | None = Field(
         None, description="Register the final policy as a new version of this MLflow model (null: do not)."
     )
+    retry_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="How long a call to an MLflow tracking server that does not answer (refused connection, "
+        "timeout, 429/5xx) is retried before the run stops with an error (checkpoints stay; resume once the "
+        "server is back).",
+    )
 
 
 class JobConfig(Section):
@@ -731,6 +833,12 @@ class JobConfig(Section):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     verifier: VerifierConfig = Field(default_factory=VerifierConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    critic: RanksConfig | None = Field(
+        None,
+        description="The value model's DeepSpeed ranks, for algorithm.advantage=gae (ppo): the learner "
+        "section's keys but lora; null with ppo: a copy of the learner section. It starts from the policy's "
+        "base model with a new value head.",
+    )
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
@@ -744,6 +852,8 @@ class JobConfig(Section):
     def pools(self) -> dict[str, PoolConfig]:
         """The job's actor pools by section name."""
         pools = {"rollout": self.rollout, "verifier": self.verifier, "learner": self.learner}
+        if self.critic is not None:
+            pools["critic"] = self.critic
         if self.reward_model is not None:
             pools["reward_model"] = self.reward_model
         return pools
@@ -765,12 +875,31 @@ class JobConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _critic_for_gae(self) -> "JobConfig":
+        """advantage=gae trains a critic (sized and placed as the learner when the section is left out);
+        nothing else does."""
+        if self.algorithm.advantage != "gae":
+            if self.critic is not None:
+                raise KeyedError(
+                    "critic",
+                    "(set)",
+                    f"only algorithm.advantage=gae (name=ppo) trains a critic, not advantage="
+                    f"{self.algorithm.advantage}: drop the critic section",
+                )
+            return self
+        if self.critic is None:
+            self.critic = RanksConfig(**self.learner.model_dump(exclude={"lora"}))
+        return self
+
+    @model_validator(mode="after")
     def _batch_fits(self) -> "JobConfig":
-        if self.train.prompts_per_step * self.rollout.samples_per_prompt < self.learner.replicas:
-            raise ValueError(
-                "learner.replicas exceeds the sequences per step (train.prompts_per_step × "
-                "rollout.samples_per_prompt): lower learner.replicas or raise the batch"
-            )
+        sequences = self.train.prompts_per_step * self.rollout.samples_per_prompt
+        for name, pool in (("learner", self.learner), ("critic", self.critic)):
+            if pool is not None and sequences < pool.replicas:
+                raise ValueError(
+                    f"{name}.replicas exceeds the sequences per step (train.prompts_per_step × "
+                    f"rollout.samples_per_prompt): lower {name}.replicas or raise the batch"
+                )
         return self
 
     @model_validator(mode="after")

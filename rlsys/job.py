@@ -23,12 +23,12 @@ from rlsys.checkpoint import CheckpointInfo, CheckpointStore, math_differences
 from rlsys.config import JobConfig
 from rlsys.console import console
 from rlsys.data import load_task
-from rlsys.errors import ConfigError, Interrupted
+from rlsys.errors import ConfigError, Interrupted, PoolError, StorageError, TrackingError
 from rlsys.loop import RLLoop, RunSummary
 from rlsys.models import check_tool_calls, job_chat_template, load_tokenizer, resolve_model
 from rlsys.rlhf.watch import check_reward_model_base
 from rlsys.submit import SUBMISSION_ID_ENV
-from rlsys.tracking import Tracker, read_run
+from rlsys.tracking import Tracker, read_run, use_store
 
 
 def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
@@ -39,7 +39,14 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
     stop_on_sigterm()
     store = CheckpointStore(config.train.output_dir, config.name)
     store.check_writable()
-    checkpoint = _checkpoint_to_resume(store, config, resume) if resume is not None else None
+    use_store(config.tracking)  # a resume reads the checkpoint's run from it
+    checkpoint = (
+        checkpoint_to_resume(
+            store, resume, config.flat(), JobConfig().flat(), retry_timeout_s=config.tracking.retry_timeout_s
+        )
+        if resume is not None
+        else None
+    )
     model_path = resolve_model(config.model)
     template = job_chat_template(config.model)
     tokenizer = load_tokenizer(model_path, template)  # a model without a chat template fails here
@@ -48,14 +55,15 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
     if config.reward_model is not None:
         check_reward_model_base(config.reward_model.path, model_path)
     local = os.environ.get("RAY_ADDRESS") is None
-    connect()
-    stop_on_sigterm()  # again: connecting installs Ray's own handler, which aborts the driver
     run_name = config.tracking.run_name or config.name
     loop = None
     try:
+        # MLflow first: a tracking server that does not answer fails the job before Ray starts.
         with Tracker(
             config.tracking, run_name=run_name, run_id=checkpoint.run_id if checkpoint else None
         ) as tracker:
+            connect()
+            stop_on_sigterm()  # again: connecting installs Ray's own handler, which aborts the driver
             if checkpoint is None:
                 tracker.log_params({"model.resolved_path": model_path})
             if os.environ.get(SUBMISSION_ID_ENV):  # submitted with `rlsys submit`: `rlsys status ID` finds it
@@ -66,7 +74,15 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
             loop = RLLoop(config, pools, tracker, store, task, base_model=model_path)
             return loop.run(checkpoint)
     except KeyboardInterrupt:
-        raise _interrupted(store, loop) from None
+        if loop is None:
+            raise interrupted(store, None, 0, "rlsys run") from None
+        raise interrupted(store, loop.tracker.run_id, loop.last_step, "rlsys run") from None
+    except (PoolError, StorageError, TrackingError) as err:
+        if loop is None:  # nothing trained yet: the message says it all
+            raise
+        raise type(err)(
+            f"{err}; stopped {progress(store, loop.tracker.run_id, loop.last_step, 'rlsys run')}"
+        ) from None
     finally:
         if local:  # the local runtime and every actor of this job go with the driver
             ray.shutdown()
@@ -82,21 +98,30 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _checkpoint_to_resume(store: CheckpointStore, config: JobConfig, run_id: str) -> CheckpointInfo:
-    """The checkpoint a resume continues, once it is shown to be whole, unchanged, and of the same math."""
+def checkpoint_to_resume(
+    store: CheckpointStore,
+    run_id: str,
+    current: dict[str, object],
+    defaults: dict[str, object],
+    *,
+    retry_timeout_s: float = 300.0,
+) -> CheckpointInfo:
+    """The checkpoint a resume continues (of run `run_id`, or the job's most recent run when ""), once it is
+    shown to be whole, unchanged, and of the same math: `current` (the flat config) against the params of the
+    run that made it (a key that run did not have counts only when set away from its `defaults` value)."""
     checkpoint = store.latest(run_id or None)
     if checkpoint is None:
         where = f"run {run_id}" if run_id else f"any run under {store.job_dir}"
         raise ConfigError(f"nothing to resume: no complete checkpoint of {where} (run without --resume)")
     digest = store.verify(checkpoint)
-    params, tags = read_run(checkpoint.run_id)
+    params, tags = read_run(checkpoint.run_id, retry_timeout_s)
     recorded = tags.get(f"rlsys.checkpoint.{checkpoint.tag}.sha256")
     if recorded is not None and recorded != digest:
         raise ConfigError(
             f"checkpoint {checkpoint.path} is not the one run {checkpoint.run_id} recorded (its manifest "
             f"changed): resume from another run, or start a new one"
         )
-    differences = math_differences(params, config.flat(), JobConfig().flat())
+    differences = math_differences(params, current, defaults)
     if differences:
         raise ConfigError(
             f"the config differs from the one run {checkpoint.run_id} was checkpointed with, in keys that "
@@ -106,18 +131,21 @@ def _checkpoint_to_resume(store: CheckpointStore, config: JobConfig, run_id: str
     return checkpoint
 
 
-def _interrupted(store: CheckpointStore, loop: RLLoop | None) -> Interrupted:
-    if loop is None:
+def interrupted(store: CheckpointStore, run_id: str | None, last_step: int, command: str) -> Interrupted:
+    """What an interrupted run says: how far it got, its last complete checkpoint, how to resume (`command`,
+    e.g. `rlsys run`). `run_id` None: it was interrupted while starting."""
+    if run_id is None:
         return Interrupted("interrupted while starting; nothing was trained")
-    checkpoint = store.latest(loop.tracker.run_id)
-    saved = (
-        "no checkpoint yet"
-        if checkpoint is None
-        else f"the last complete checkpoint is step {checkpoint.step}"
-    )
-    resume = (
-        f"; resume with `rlsys run <job> --resume {loop.tracker.run_id}`" if checkpoint is not None else ""
-    )
-    return Interrupted(
-        f"interrupted after step {loop.last_step}; {saved} ({store.run_dir(loop.tracker.run_id)}){resume}"
+    return Interrupted(f"interrupted {progress(store, run_id, last_step, command)}")
+
+
+def progress(store: CheckpointStore, run_id: str, last_step: int, command: str) -> str:
+    """Where a stopped run got to: the last step done, the last complete checkpoint, how to resume
+    (`command`, e.g. `rlsys run`)."""
+    checkpoint = store.latest(run_id)
+    if checkpoint is None:
+        return f"after step {last_step}; no checkpoint yet ({store.run_dir(run_id)})"
+    return (
+        f"after step {last_step}; the last complete checkpoint is step {checkpoint.step} "
+        f"({store.run_dir(run_id)}); resume with `{command} <job> --resume {run_id}`"
     )

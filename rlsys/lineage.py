@@ -16,10 +16,11 @@ import json
 from rlsys.checkpoint import CheckpointInfo
 from rlsys.config import JobConfig
 from rlsys.rlhf.reward_model import reward_model_info
+from rlsys.sft.config import SFTConfig
 
 
 def lineage(
-    config: JobConfig,
+    config: JobConfig | SFTConfig,
     *,
     sources: dict[str, str],
     run_id: str,
@@ -28,7 +29,8 @@ def lineage(
     checkpoint_digest: str | None,
     evaluation: dict[str, float],
 ) -> dict[str, str]:
-    """The model-version tags of a policy trained by run `run_id` (see the module docstring)."""
+    """The model-version tags of a model trained by run `run_id`, an RL or an SFT job (see the module
+    docstring)."""
     config_json = json.dumps(config.model_dump(mode="json"), sort_keys=True)
     config_digest = hashlib.sha256(config_json.encode()).hexdigest()
     tags = {
@@ -39,7 +41,7 @@ def lineage(
         **{f"rlsys.data.{split}": source for split, source in sources.items()},
         **{f"rlsys.eval.{key.removeprefix('eval/')}": f"{value:.4f}" for key, value in evaluation.items()},
     }
-    if config.reward_model is not None:
+    if isinstance(config, JobConfig) and config.reward_model is not None:
         trained_by = reward_model_info(config.reward_model.path).get("mlflow_run_id", "unknown")
         tags["rlsys.reward_model"] = f"{config.reward_model.path} (run {trained_by})"
     if checkpoint is not None:

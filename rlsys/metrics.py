@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 
+from rlsys.abstention import abstention_metrics
 from rlsys.types import Prompt, Reward, Sample, TrainSequence
 
 
@@ -14,7 +15,8 @@ def mean(values: Iterable[float]) -> float:
 def rollout_metrics(
     groups: Sequence[Sequence[Sample]], rewards: Sequence[Sequence[Reward]]
 ) -> dict[str, float]:
-    """`train/*` figures of a step's samples: reward, accuracy, length, truncation; `reward/<name>` each."""
+    """`train/*` figures of a step's samples: reward, accuracy, length, truncation; `reward/<name>` each;
+    `rollout/prompts` and `rollout/samples`, the counts scored (what an audit of lost samples checks)."""
     samples = [s for group in groups for s in group]
     flat = [r for group in rewards for r in group]
     scores = [r.score for r in flat]
@@ -26,6 +28,8 @@ def rollout_metrics(
         "train/response_length": mean(len(s.token_ids) for s in samples),
         "train/truncated_share": mean(s.finish_reason == "length" for s in samples),
         "verifier/error_rate": mean(bool(r.errors) for r in flat),
+        "rollout/prompts": len(groups),
+        "rollout/samples": len(samples),
     }
     # Rows may name their own reward: each component is averaged over the samples it scored.
     for name in dict.fromkeys(name for r in flat for name in r.components):
@@ -47,12 +51,15 @@ def answer_metrics(
     greedy: Sequence[Sample], greedy_rewards: Sequence[Reward], sampled_rewards: Iterable[Reward]
 ) -> dict[str, float]:
     """`eval/*` figures: accuracy of one greedy answer per prompt and of the sampled ones, answer length, and
-    the share of worked answers (several lines) against bare ones: how often the model chooses to think."""
+    the share of worked answers (several lines) against bare ones: how often the model chooses to think.
+    With the `abstain` reward, also the greedy answers' `eval/abstain_rate` and `eval/hallucination_rate`
+    (`rlsys.abstention`)."""
     return {
         "eval/accuracy": mean(bool(r.correct) for r in greedy_rewards),
         "eval/accuracy_sampled": mean(bool(r.correct) for r in sampled_rewards),
         "eval/response_length": mean(len(s.token_ids) for s in greedy),
         "eval/multiline_share": mean(s.text.strip().count("\n") > 0 for s in greedy),
+        **{f"eval/{key}": value for key, value in abstention_metrics(greedy_rewards).items()},
     }
 
 

@@ -7,10 +7,12 @@ for a thousand: each epoch's order is a keyed permutation of the row indices, co
 
 import hashlib
 from collections.abc import Sequence
+from typing import TypeVar
 
 from rlsys.types import Prompt
 
 _FEISTEL_ROUNDS = 4
+T = TypeVar("T")
 _MAX_ROUNDS = 16  # dynamic sampling's rounds per step at most (algorithm.dynamic_sampling_rounds)
 
 
@@ -36,8 +38,9 @@ def permuted_index(position: int, size: int, key: int) -> int:
             return value
 
 
-def step_batch(prompts: Sequence[Prompt], step: int, batch_size: int, seed: int) -> list[Prompt]:
-    """The prompts of training step `step`: consecutive slices of a per-epoch permutation of `prompts`."""
+def step_batch(prompts: Sequence[T], step: int, batch_size: int, seed: int) -> list[T]:
+    """The prompts (or SFT conversations) of training step `step`: consecutive slices of a per-epoch
+    permutation of `prompts`."""
     picked = []
     for position in range(step * batch_size, (step + 1) * batch_size):
         epoch, offset = divmod(position, len(prompts))

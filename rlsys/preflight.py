@@ -17,9 +17,20 @@ from rlsys.data import load_task
 from rlsys.models import check_tool_calls, job_chat_template, load_tokenizer, prompt_token_ids, resolve_model
 from rlsys.rlhf.config import RMConfig
 from rlsys.rlhf.data import load_pairs, load_rankings, split_heldout
+from rlsys.sft.config import SFTConfig
+from rlsys.sft.data import load_sft_data
+from rlsys.sft.tokens import IGNORE_INDEX, encode_chat
 
 _SHOWN_PROMPTS = 3
 _MEASURED_PROMPTS = 1000  # training prompts whose length is checked against the model's context
+
+
+def _embedded_missing(model) -> bool:
+    """Whether the job's model is the embedded one and not built yet (data that needs its tokenizer waits)."""
+    return (
+        model.path == EMBEDDED_MODEL
+        and not embedded_model_dir(seed=model.seed, recipe=RECIPES[model.recipe]).is_dir()
+    )
 
 
 def dry_run_report(config: JobConfig) -> list[str]:
@@ -29,10 +40,7 @@ def dry_run_report(config: JobConfig) -> list[str]:
     task = load_task(config.task, config.verifier)
     lines = list(task.report)
     model = config.model
-    if (
-        model.path == EMBEDDED_MODEL
-        and not embedded_model_dir(seed=model.seed, recipe=RECIPES[model.recipe]).is_dir()
-    ):
+    if _embedded_missing(model):
         return [
             *lines,
             "prompts not rendered: the embedded model is built on the first run (`rlsys bootstrap`)",
@@ -74,3 +82,31 @@ def rm_dry_run_report(config: RMConfig) -> list[str]:
     rankings = (load_rankings if data.format == "ranking" else load_pairs)(data.path)
     train, heldout = split_heldout(rankings, data.heldout_share)
     return [f"rankings: {data.path}: {len(rankings)} ({len(train)} train, {len(heldout)} held out)"]
+
+
+def sft_dry_run_report(config: SFTConfig) -> list[str]:
+    """What `rlsys sft --dry-run` shows after the config: every row read, encoded and checked with the model's
+    chat template, and two conversations as the learner sees them, the trained tokens between [[ and ]]."""
+    CheckpointStore(config.train.output_dir, config.name).check_writable()
+    if _embedded_missing(config.model):
+        return ["conversations not checked: the embedded model (its tokenizer) is built on the first run"]
+    tokenizer = load_tokenizer(resolve_model(config.model), job_chat_template(config.model))
+    data = load_sft_data(config.data, tokenizer, config.seed)
+    lines = list(data.report)
+    for position in range(min(2, len(data.train))):
+        example = encode_chat(tokenizer, data.train[position])
+        lines.append(f"conversation {position} ({len(example)} tokens, {example.trained_tokens} trained):")
+        lines.extend(f"  | {line}" for line in _marked(tokenizer, example).splitlines())
+    return lines
+
+
+def _marked(tokenizer, example) -> str:
+    """The example's text with each run of trained tokens between [[ and ]]."""
+    text, run, trained = "", [], False
+    for token, label in [*zip(example.input_ids, example.labels, strict=True), (None, IGNORE_INDEX)]:
+        if (label != IGNORE_INDEX) != trained:
+            text += tokenizer.decode(run) + ("[[" if not trained else "]]")
+            run, trained = [], not trained
+        if token is not None:
+            run.append(token)
+    return text + tokenizer.decode(run)

@@ -89,7 +89,8 @@ class PermutedRows(Sequence[int]):
 
 
 def read_dataset(path: str, key: str):
-    """A local file or `save_to_disk` folder as a `datasets.Dataset`; `key` names the job key, for errors."""
+    """A local file or `save_to_disk` folder as a `datasets.Dataset`; `key` names the job key (`task.train`),
+    for errors."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # local files only: never ask a hub
     import datasets
     from datasets.utils.logging import disable_progress_bar
@@ -98,7 +99,7 @@ def read_dataset(path: str, key: str):
     local = Path(path).expanduser()
     if not local.exists():
         raise DataError(
-            f"task.{key}: no file or folder at '{path}'; give a local JSONL, JSON, Parquet or CSV file"
+            f"{key}: no file or folder at '{path}'; give a local JSONL, JSON, Parquet or CSV file"
         )
     try:
         if local.is_dir():
@@ -109,7 +110,7 @@ def read_dataset(path: str, key: str):
             builder = _BUILDERS.get(suffixes[-1] if suffixes else "")
             if builder is None:
                 raise DataError(
-                    f"task.{key}: '{path}' is not a .jsonl, .json, .parquet or .csv file (or a folder "
+                    f"{key}: '{path}' is not a .jsonl, .json, .parquet or .csv file (or a folder "
                     f"written by Dataset.save_to_disk)"
                 )
             loaded = datasets.load_dataset(builder, data_files=str(local), split="train")
@@ -117,15 +118,13 @@ def read_dataset(path: str, key: str):
         raise
     except Exception as err:  # datasets raises many kinds for an unreadable file; all are the user's to fix
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"task.{key}: cannot read '{path}': {first}") from None
+        raise DataError(f"{key}: cannot read '{path}': {first}") from None
     if isinstance(loaded, datasets.DatasetDict):
         if len(loaded) != 1:
-            raise DataError(
-                f"task.{key}: '{path}' holds the splits {sorted(loaded)}; point at one split's folder"
-            )
+            raise DataError(f"{key}: '{path}' holds the splits {sorted(loaded)}; point at one split's folder")
         loaded = next(iter(loaded.values()))
     if len(loaded) == 0:
-        raise DataError(f"task.{key}: '{path}' has no rows")
+        raise DataError(f"{key}: '{path}' has no rows")
     return loaded
 
 
@@ -211,7 +210,7 @@ def _messages(value: Any, prompt_id: str) -> list[dict[str, str]]:
     )
 
 
-def _batches(dataset, columns: list[str]) -> Iterator[tuple[int, list[dict]]]:
+def row_batches(dataset, columns: list[str]) -> Iterator[tuple[int, list[dict]]]:
     """(first row, rows) of `columns` in batches: the whole file streamed, never held."""
     for start in range(0, len(dataset), _BATCH_ROWS):
         batch = dataset.select_columns(columns)[start : start + _BATCH_ROWS]
@@ -225,7 +224,7 @@ def check_rows(dataset, layout: Layout, path: str, verifier: VerifierConfig) -> 
     problems: dict[str, list[int]] = {}
     routes: dict[str, int] = {}
     columns = sorted({layout.prompt_key, layout.answer_key.split(".")[0], layout.reward_key} - {None})
-    for start, rows in _batches(dataset, columns):
+    for start, rows in row_batches(dataset, columns):
         for offset, row in enumerate(rows):
             number = start + offset
             try:
@@ -262,15 +261,39 @@ def _prompt_texts(dataset, layout: Layout, rows: Sequence[int] | None = None) ->
         for row in rows:
             yield row, json.dumps(dataset[row][layout.prompt_key], sort_keys=True)
         return
-    for start, batch in _batches(dataset, [layout.prompt_key]):
+    for start, batch in row_batches(dataset, [layout.prompt_key]):
         for offset, row in enumerate(batch):
             yield start + offset, json.dumps(row[layout.prompt_key], sort_keys=True)
+
+
+def read_prompts(
+    path: str,
+    key: str,
+    *,
+    prompt_key: str | None,
+    answer_key: str | None,
+    system_prompt: str | None,
+    verifier: VerifierConfig,
+    limit: int | None = None,
+) -> list[Prompt]:
+    """The prompts of one file (the first `limit`), its keys resolved and every row checked as a training
+    file's are: one set of questions for a job that is not a training run (`rlsys probe`). `key` names the
+    job key for errors."""
+    dataset = read_dataset(path, key)
+    # Only the keys matter to the layout; a single file has no held-out split of its own.
+    keys = TaskConfig(
+        kind="dataset", train=path, eval_fraction=0.5, prompt_key=prompt_key, answer_key=answer_key
+    )
+    layout = resolve_layout(dataset.features, keys, path)
+    check_rows(dataset, layout, path, verifier)
+    rows = range(min(len(dataset), limit or len(dataset)))
+    return list(PromptRows(dataset, layout, name="q", rows=rows, system_prompt=system_prompt))
 
 
 def load_dataset_task(task: TaskConfig, verifier: VerifierConfig) -> TaskData:
     """The training rows and eval sets of `kind: dataset`, each file read, its keys resolved, every row
     checked; eval sets capped at `task.eval_size` rows each."""
-    train = read_dataset(task.train, "train")
+    train = read_dataset(task.train, "task.train")
     train_layout = resolve_layout(train.features, task, task.train)
     routes = check_rows(train, train_layout, task.train, verifier)
     report = [f"task.train: {task.train}: {len(train)} rows, columns {sorted(train.features)}"]
@@ -296,7 +319,7 @@ def load_dataset_task(task: TaskConfig, verifier: VerifierConfig) -> TaskData:
         seen: dict[str, tuple[str, int]] = {}
         for name, path in task.eval_files().items():
             key = f"eval.{name}" if name else "eval"
-            data = read_dataset(path, key)
+            data = read_dataset(path, f"task.{key}")
             layout = resolve_layout(data.features, task, path)
             check_rows(data, layout, path, verifier)
             rows = range(min(len(data), task.eval_size))

@@ -48,8 +48,14 @@ class RolloutPool(Protocol):
         """
         ...
 
+    def autoscale(self, queued: float, budget_s: float) -> None:
+        """Between rollouts, where no rollout is in flight: `queued` prompts waited on the engines this step,
+        which they may take `budget_s` to clear; grow or shrink on that (`rlsys.autoscale`). A new engine
+        serves only after a `sync_weights` has given it the current weights."""
+        ...
+
     def metrics(self) -> dict[str, float]:
-        """The pool's `pool/*` gauges (size, re-dispatched work)."""
+        """The pool's `pool/*` gauges (size, backlog, re-dispatched work)."""
         ...
 
 
@@ -60,9 +66,9 @@ class ScorePool(Protocol):
         """Start scoring `samples[i]` as the answer to `prompts[i]`; the result: one Reward each, in order."""
         ...
 
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        """Between steps: resize on what scoring cost the last rollout (`wait_s` after `generate_s` of
-        generation)."""
+    def autoscale(self, queued: float, budget_s: float) -> None:
+        """Between rollouts: `queued` samples were still unscored when generation ended, which the pool may
+        take `budget_s` to clear; grow or shrink on that (`rlsys.autoscale`)."""
         ...
 
     def metrics(self) -> dict[str, float]: ...
@@ -91,6 +97,25 @@ class LearnerPool(Protocol):
     def load_checkpoint(self, directory: str, tag: str) -> dict:
         """Restore a checkpoint; returns the loop state saved with it."""
         ...
+
+
+class CriticPool(Protocol):
+    """PPO's value model (DeepSpeed ranks of its own)."""
+
+    def values(self, sequences: Sequence[TrainSequence]) -> list[tuple[float, ...]]:
+        """The value of every response token of each sequence (the state before the token was chosen)."""
+        ...
+
+    def train_step(self, sequences: Sequence[TrainSequence]) -> dict[str, float]:
+        """One optimizer step of the value loss toward each sequence's `returns`, clipped around its
+        `values`; returns global per-token means (`value_loss`, `value_clip_fraction`, `values`...)."""
+        ...
+
+    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
+        """Model, optimizer and scheduler under `directory/tag`."""
+        ...
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict: ...
 
 
 class Tracker(Protocol):
@@ -122,12 +147,14 @@ class Tracker(Protocol):
 
 @dataclass
 class Pools:
-    """The pools a job runs on. Evaluation scores with the verifiers alone; training adds the reward model."""
+    """The pools a job runs on. Evaluation scores with the verifiers alone; training adds the reward model.
+    A critic trains beside the learner with algorithm.advantage=gae (PPO), and only then."""
 
     rollout: RolloutPool
     verifier: ScorePool
     learner: LearnerPool
     reward_model: ScorePool | None = None
+    critic: CriticPool | None = None
 
     def scorers(self, *, with_reward_model: bool = True) -> list[ScorePool]:
         extra = [self.reward_model] if with_reward_model and self.reward_model is not None else []

@@ -28,7 +28,7 @@ from rlsys.reward_registry import REWARD_FUNCTIONS, component_name
 from rlsys.tools import ToolLimits, run_tool
 from rlsys.types import Prompt, Reward, ToolCall
 from verifiers.code.limits import SandboxConfig
-from verifiers.rewards import Score, code_reward
+from verifiers.rewards import Score, abstain_reward, code_reward
 
 
 class RewardFailure(Exception):
@@ -46,9 +46,19 @@ class Verifier:
             allow_missing=tuple(config.sandbox_allow_missing), cgroup_parent=config.sandbox_cgroup_parent
         )
         self.functions: dict[str, Callable] = {}
+        abstention = config.abstention
         for key in config.rewards:
             if key == "code":
                 function = partial(code_reward, sandbox=sandbox, max_parallel=max(1, int(config.num_cpus)))
+            elif key == "abstain":
+                function = partial(
+                    abstain_reward,
+                    phrases=abstention.phrases,
+                    right=abstention.right,
+                    abstain=abstention.abstain,
+                    wrong=abstention.wrong,
+                    judge=abstention.judge,
+                )
             elif key in REWARD_FUNCTIONS:
                 function = REWARD_FUNCTIONS[key]
             else:

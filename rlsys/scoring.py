@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from rlsys.abstention import calibration_error, calibration_points
 from rlsys.errors import PoolError
 from rlsys.metrics import answer_metrics, eval_tool_metrics
 from rlsys.protocols import Pending, Pools, RolloutPool, ScorePool
@@ -24,7 +25,8 @@ class ScoredRollout:
     rewards: list[list[Reward]]
     generate_s: float  # until the last engine finished
     score_wait_s: float  # scoring that did not overlap generation: what scoring added to the rollout
-    score_backlog: int  # scoring calls still queued or running when generation finished
+    prompts_sampled: int  # prompts sent to the engines (the rollout pool's backlog)
+    score_queued: tuple[int, ...]  # per scorer, in order: samples still unscored when generation finished
 
 
 def sample_and_score(
@@ -49,7 +51,9 @@ def sample_and_score(
     missing = [prompts[i].id for i, group in enumerate(groups) if group is None]
     if missing:
         raise PoolError(f"the rollout pool returned no samples for prompts {missing[:5]}")
-    backlog = sum(not pending.done() for _, pendings in calls for pending in pendings)
+    queued = tuple(
+        sum(len(places) for places, pendings in calls if not pendings[k].done()) for k in range(len(scorers))
+    )
     rewards: list[list[Reward | None]] = [[None] * len(group) for group in groups]
     for places, pendings in calls:
         parts = [pending.result() for pending in pendings]
@@ -60,7 +64,8 @@ def sample_and_score(
         rewards=rewards,
         generate_s=generated - start,
         score_wait_s=time.perf_counter() - generated,
-        score_backlog=backlog,
+        prompts_sampled=len(prompts),
+        score_queued=queued,
     )
 
 
@@ -92,26 +97,43 @@ def with_signal(
 
 
 def _joined(first: ScoredRollout, second: ScoredRollout) -> ScoredRollout:
-    """Two rollouts of one step as one: groups in order, times added."""
+    """Two rollouts of one step as one: groups in order, times and backlogs added."""
     return ScoredRollout(
         groups=first.groups + second.groups,
         rewards=first.rewards + second.rewards,
         generate_s=first.generate_s + second.generate_s,
         score_wait_s=first.score_wait_s + second.score_wait_s,
-        score_backlog=max(first.score_backlog, second.score_backlog),
+        prompts_sampled=first.prompts_sampled + second.prompts_sampled,
+        score_queued=tuple(a + b for a, b in zip(first.score_queued, second.score_queued, strict=True)),
     )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation's `eval/*` metrics, and with the `abstain` reward one (confidence, outcome) per question
+    for the calibration plot (`rlsys.abstention.calibration_points`; empty otherwise)."""
+
+    metrics: dict[str, float]
+    calibration: list[tuple[float, str]]
 
 
 def evaluate(
     pools: Pools, prompts: Sequence[Prompt], *, greedy: Sampling, sampled: Sampling, seeds: Sequence[int]
-) -> dict[str, float]:
+) -> Evaluation:
     """Held-out accuracy: one greedy answer per prompt, and `sampled.n` samples each (scored by the verifiers
     alone: accuracy is theirs to judge); with tool calls, how the answers use the tool."""
     scorers = pools.scorers(with_reward_model=False)
     first = sample_and_score(pools.rollout, scorers, prompts, greedy, [None] * len(prompts))
     second = sample_and_score(pools.rollout, scorers, prompts, sampled, seeds)
-    answers, rewards = [group[0] for group in first.groups], [rewards[0] for rewards in first.rewards]
-    metrics = answer_metrics(answers, rewards, [r for rewards in second.rewards for r in rewards])
+    greedy_samples = [group[0] for group in first.groups]
+    greedy_rewards = [rewards[0] for rewards in first.rewards]
+    metrics = answer_metrics(
+        greedy_samples, greedy_rewards, [r for rewards in second.rewards for r in rewards]
+    )
     if greedy.max_tool_calls:
-        metrics.update(eval_tool_metrics(answers, rewards, [s for group in second.groups for s in group]))
-    return metrics
+        sampled_samples = [s for group in second.groups for s in group]
+        metrics.update(eval_tool_metrics(greedy_samples, greedy_rewards, sampled_samples))
+    points = calibration_points(greedy_samples, greedy_rewards, second.groups)
+    if points:
+        metrics["eval/calibration_error"] = calibration_error(points)
+    return Evaluation(metrics, points)

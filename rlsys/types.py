@@ -82,15 +82,21 @@ class TrainSequence:
     `loss_mask`: which tokens the loss covers, as on `Sample`. `staleness`: updates the sampler's weights
     were behind the learner's (0: on-policy). `padding`: a zero-weight stand-in that only lets a rank with
     too little work join the step's collectives.
+
+    With a critic (PPO, `rlsys.batch.with_gae`) each response token has its own advantage, and the critic's
+    regression targets and its values at sampling time travel with them, one per response token.
     """
 
     prompt_token_ids: tuple[int, ...]
     token_ids: tuple[int, ...]
-    advantage: float
+    advantage: float  # one for every token, unless token_advantages is set
     sampler_logprobs: tuple[float, ...]
     loss_mask: tuple[int, ...] = ()
     staleness: int = 0
     padding: bool = False
+    token_advantages: tuple[float, ...] | None = None  # per response token; replaces `advantage`
+    returns: tuple[float, ...] | None = None  # the critic's targets per response token
+    values: tuple[float, ...] | None = None  # the critic's values the advantages were computed with
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -35,11 +36,14 @@ def ray_free_env() -> dict[str, str]:
 
 
 @contextmanager
-def ray_head(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
+def ray_head(
+    args: list[str], env: dict[str, str], log_path: Path, events_to: Path | None = None
+) -> Iterator[subprocess.Popen]:
     """`ray start --head --block` with its own temp dir, ports and process session.
 
     `ray stop` would stop every Ray process on the machine, so teardown signals only this head (SIGTERM makes
-    `ray start --block` shut its node down) and then kills what is left of its session.
+    `ray start --block` shut its node down) and then kills what is left of its session. With `events_to`,
+    the session's event logs (the autoscaler's, the jobs', ...) are copied there before the temp dir goes.
     """
     # A short path: Ray's unix sockets live under the temp dir, and socket paths are limited to 107 bytes.
     temp_dir = tempfile.mkdtemp(prefix="rlsys-ray-", dir="/tmp")
@@ -51,16 +55,38 @@ def ray_head(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[s
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
         f"--dashboard-agent-listen-port={free_port()}",
+        # Ports given, not chosen by the agents: the raylet then need not wait for the agents to report them
+        # (a wait that times out, and aborts the raylet, when the machine is loaded far past its cores).
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
         f"--ray-client-server-port={free_port()}",
         *args,
     ]
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        # Ray gives a new node's raylet 30 s to register (a constant): on a machine loaded far past its cores
+        # the head can fail to start. It is started again (up to 5 times) rather than leaving the test's
+        # drivers to wait on a head that is not there.
+        for attempt in range(5):
+            process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            while process.poll() is None and "Ray runtime started" not in log_path.read_text():
+                time.sleep(0.5)
+            if process.poll() is None or attempt == 4:
+                break
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # what the failed start left
+            except ProcessLookupError:
+                pass
+            log.write(f"\n--- the head did not start (exit {process.returncode}); starting it again ---\n")
+            log.flush()
         try:
             yield process
         finally:
+            events = Path(temp_dir) / "session_latest" / "logs" / "events"
+            if events_to is not None and events.is_dir():
+                shutil.copytree(events, events_to, dirs_exist_ok=True)
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:

@@ -8,10 +8,13 @@ runs in a unit test in seconds: no Ray, no vLLM, no DeepSpeed, no MLflow.
   finish out of order.
 - `FakeLearnerPool`: records what it is sent, returns metrics, versions its "weights", saves and restores
   checkpoints as JSON.
+- `FakeCriticPool`: one value for every token, which each step moves halfway to the mean return; records what
+  it is sent and checkpoints as JSON.
 - `InMemoryTracker`: params, metrics, tables, figures and tags in dicts.
 """
 
 import json
+import threading
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -57,17 +60,24 @@ class FakeRolloutPool:
     weights: FakeWeights = FakeWeights(0)
     version: int = 0
     synced: list[int] = field(default_factory=list)  # every version it was given, in order
+    generating: bool = False  # a rollout is under way
+    # (queued, budget_s, whether a rollout was under way) of every autoscale call
+    autoscaled: list[tuple[float, float, bool]] = field(default_factory=list)
 
     def generate(
         self, prompts: Sequence[Prompt], sampling: Sampling, seeds: Sequence[int | None]
     ) -> Iterator[Chunk]:
         size = -(-len(prompts) // self.engines)
         starts = list(range(0, len(prompts), size))
-        for start in reversed(starts):  # the last engine finishes first
-            yield [
-                (i, [self._sample(prompts[i], j, seeds[i], sampling) for j in range(sampling.n)])
-                for i in range(start, min(start + size, len(prompts)))
-            ]
+        self.generating = True
+        try:
+            for start in reversed(starts):  # the last engine finishes first
+                yield [
+                    (i, [self._sample(prompts[i], j, seeds[i], sampling) for j in range(sampling.n)])
+                    for i in range(start, min(start + size, len(prompts)))
+                ]
+        finally:
+            self.generating = False
 
     def _sample(self, prompt: Prompt, j: int, seed: int | None, sampling: Sampling) -> Sample:
         draw = (
@@ -105,31 +115,50 @@ class FakeRolloutPool:
         self.synced.append(version)
         return {"sync/verified": 1.0}  # the weights are the learner's own object
 
+    def autoscale(self, queued: float, budget_s: float) -> None:
+        self.autoscaled.append((queued, budget_s, self.generating))
+
     def metrics(self) -> dict[str, float]:
         return {"pool/rollout_replicas": self.engines}
 
 
 class ThreadedScorePool:
-    """A real scorer on `workers` threads; the first call waits `first_delay_s` so later ones overtake it."""
+    """A real scorer on `workers` threads; the first call waits `first_delay_s` so later ones overtake it, and
+    with `hold_first_until` it first waits (at most 10 s) until that many calls have been made, so it is
+    still unscored when the last chunk's generation ends, however slow the machine."""
 
-    def __init__(self, scorer: Any = None, *, workers: int = 2, first_delay_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        scorer: Any = None,
+        *,
+        workers: int = 2,
+        first_delay_s: float = 0.05,
+        hold_first_until: int | None = None,
+    ) -> None:
         self.scorer = scorer or Verifier(VerifierConfig(rewards={"math": 1.0}, timeout_s=5.0))
         self.executor = ThreadPoolExecutor(max_workers=workers)
         self.delay_s = first_delay_s
+        self.hold_first_until = hold_first_until
         self.calls = 0
-        self.autoscaled: list[tuple[float, float]] = []
+        self.enough_calls = threading.Event()
+        self.autoscaled: list[tuple[float, float]] = []  # (queued, budget_s)
 
     def score(self, prompts: Sequence[Prompt], samples: Sequence[Sample]) -> Future[list[Reward]]:
+        hold = self.calls == 0 and self.hold_first_until is not None
         delay, self.delay_s = self.delay_s, 0.0
         self.calls += 1
-        return self.executor.submit(self._score, list(prompts), [s.text for s in samples], delay)
+        if self.hold_first_until is not None and self.calls >= self.hold_first_until:
+            self.enough_calls.set()
+        return self.executor.submit(self._score, list(prompts), [s.text for s in samples], delay, hold)
 
-    def _score(self, prompts: list[Prompt], texts: list[str], delay: float) -> list[Reward]:
+    def _score(self, prompts: list[Prompt], texts: list[str], delay: float, hold: bool) -> list[Reward]:
+        if hold:
+            self.enough_calls.wait(timeout=10.0)
         time.sleep(delay)
         return self.scorer.score(prompts, texts)
 
-    def autoscale(self, wait_s: float, generate_s: float) -> None:
-        self.autoscaled.append((wait_s, generate_s))
+    def autoscale(self, queued: float, budget_s: float) -> None:
+        self.autoscaled.append((queued, budget_s))
 
     def metrics(self) -> dict[str, float]:
         return {"pool/verifier_replicas": 1.0}
@@ -185,6 +214,36 @@ class FakeLearnerPool:
 
 
 @dataclass
+class FakeCriticPool:
+    """Values every token at `value`; each step moves it halfway to the batch's mean return."""
+
+    value: float = 0.0
+    steps: int = 0
+    calls: list[tuple[TrainSequence, ...]] = field(default_factory=list)  # what each train_step was sent
+
+    def values(self, sequences: Sequence[TrainSequence]) -> list[tuple[float, ...]]:
+        return [(self.value,) * len(s.token_ids) for s in sequences]
+
+    def train_step(self, sequences: Sequence[TrainSequence]) -> dict[str, float]:
+        self.calls.append(tuple(sequences))
+        returns = [r for s in sequences for r in s.returns]
+        loss = sum((self.value - r) ** 2 for r in returns) / (2 * len(returns))
+        self.value += 0.5 * (sum(returns) / len(returns) - self.value)
+        self.steps += 1
+        return {"value_loss": loss, "value_clip_fraction": 0.0, "values": self.value}
+
+    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
+        path = Path(directory) / tag
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "critic.json").write_text(json.dumps({"value": self.value, "steps": self.steps}))
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict:
+        state = json.loads((Path(directory) / tag / "critic.json").read_text())
+        self.value, self.steps = state["value"], state["steps"]
+        return {}
+
+
+@dataclass
 class InMemoryTracker:
     run_id: str = "fake-run"
     params: dict[str, Any] = field(default_factory=dict)
@@ -226,9 +285,15 @@ class InMemoryTracker:
         return dict(self.history(key))
 
 
-def fake_pools(**rollout: Any) -> Pools:
-    """A fake rollout pool (keyword arguments go to it), the real verifier on threads, a fake learner."""
-    return Pools(rollout=FakeRolloutPool(**rollout), verifier=ThreadedScorePool(), learner=FakeLearnerPool())
+def fake_pools(*, critic: bool = False, **rollout: Any) -> Pools:
+    """A fake rollout pool (keyword arguments go to it), the real verifier on threads, a fake learner; with
+    `critic`, a fake critic (for algorithm.name=ppo)."""
+    return Pools(
+        rollout=FakeRolloutPool(**rollout),
+        verifier=ThreadedScorePool(),
+        learner=FakeLearnerPool(),
+        critic=FakeCriticPool() if critic else None,
+    )
 
 
 def answers(golds: Sequence[str], texts: Sequence[str]) -> tuple[list[Prompt], list[Sample]]:

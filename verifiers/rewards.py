@@ -101,4 +101,86 @@ def code_reward(
     return [Score(verdicts[job].pass_fraction, verdicts[job].status, verdicts[job].passed) for job in jobs]
 
 
-REWARDS: dict[str, RewardFn] = {"math": math_reward, "code": code_reward, "format": format_reward}
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def normalize_answer(text: str) -> str:
+    """A short answer as compared: lower case, no punctuation or articles, single spaces (SQuAD's rule)."""
+    text = _PUNCTUATION.sub(" ", text.lower().replace("'", ""))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def accepted_answers(gold: str) -> list[str]:
+    """A gold as the answers it accepts: a JSON list of aliases (`["NYC", "New York"]`; `[]` when no answer is
+    right: a question that cannot be answered), else the gold text itself."""
+    if gold.lstrip().startswith("["):
+        answers = json.loads(gold)
+        if isinstance(answers, list) and all(isinstance(a, str) for a in answers):
+            return answers
+    return [gold]
+
+
+def final_answer(response: str) -> str:
+    """The answer a response gives: what follows its last `####`, else the whole response."""
+    return response.rpartition("####")[2] if "####" in response else response
+
+
+def match_reward(responses: Sequence[str], golds: Sequence[str], timeout_s: float, **_columns) -> list[Score]:
+    """1.0 when the response's answer (`final_answer`) equals one the gold accepts (`accepted_answers`) after
+    normalising both (`normalize_answer`), else 0.0: short factual answers, as in SQuAD and TriviaQA."""
+    scores = []
+    for response, gold in zip(responses, golds, strict=True):
+        accepted = {normalize_answer(answer) for answer in accepted_answers(gold)}
+        right = normalize_answer(final_answer(response)) in accepted
+        scores.append(Score(1.0 if right else 0.0, "correct" if right else "incorrect", right))
+    return scores
+
+
+ABSTAINED = "abstained"  # the verdict of an answer that declines: `abstain_reward`'s middle outcome
+RIGHT, WRONG = "right", "wrong"
+
+
+def abstains(response: str, phrases: Sequence[str]) -> bool:
+    """Whether a response declines to answer: it holds one of `phrases` ("I don't know"), compared as
+    normalised words (`normalize_answer`), so "I don't know." and "Sorry, I do not know who that is" count."""
+    words = f" {normalize_answer(response)} "
+    return any(f" {normalize_answer(phrase)} " in words for phrase in phrases)
+
+
+def abstain_reward(
+    responses: Sequence[str],
+    golds: Sequence[str],
+    timeout_s: float,
+    *,
+    phrases: Sequence[str],
+    right: float,
+    abstain: float,
+    wrong: float,
+    judge: str,
+    **columns,
+) -> list[Score]:
+    """An answer that is right scores `right`, one that abstains (`abstains(response, phrases)`) `abstain`,
+    any other `wrong`, with right > abstain > wrong: answering pays only where the policy is right more often
+    than (abstain - wrong) / (right - wrong) of the time, so a policy maximising it answers what it knows
+    and declines what it would guess. Which answers are right is `judge`'s call (a reward of `REWARDS` that
+    judges correctness: `match`, `math`). Verdicts: `right`, `abstained`, `wrong`; correct only when right.
+    """
+    scores: list[Score | None] = [
+        Score(abstain, ABSTAINED, False) if abstains(response, phrases) else None for response in responses
+    ]
+    answered = [i for i, score in enumerate(scores) if score is None]
+    if answered:
+        judged = REWARDS[judge]([responses[i] for i in answered], [golds[i] for i in answered], timeout_s)
+        for i, verdict in zip(answered, judged, strict=True):
+            scores[i] = Score(right, RIGHT, True) if verdict.correct else Score(wrong, WRONG, False)
+    return scores
+
+
+REWARDS: dict[str, RewardFn] = {
+    "math": math_reward,
+    "code": code_reward,
+    "format": format_reward,
+    "match": match_reward,
+    "abstain": abstain_reward,  # bound to the job's `verifier.abstention` by the verifier
+}

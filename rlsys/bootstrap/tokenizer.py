@@ -6,7 +6,7 @@ digit, which is what lets a 1M-parameter model learn carry-free column arithmeti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -27,13 +27,10 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_tokenizer(
-    texts: Iterable[str], vocab_size: int, extra_special_tokens: Sequence[str] = ()
-) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE tokenizer on ``texts`` and wrap it with the chat template and EOS/pad.
 
-    The vocabulary holds the 256 byte symbols, the special tokens (the chat's and ``extra_special_tokens``,
-    e.g. the tool-call markers) and merges up to ``vocab_size``.
+    The vocabulary holds the 256 byte symbols, the special tokens and ``vocab_size - 259`` merges.
     """
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
@@ -45,7 +42,7 @@ def train_tokenizer(
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=[*SPECIAL_TOKENS, *extra_special_tokens],
+        special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -56,5 +53,4 @@ def train_tokenizer(
         pad_token=END_OF_TEXT,
         chat_template=CHAT_TEMPLATE,
         model_max_length=512,
-        additional_special_tokens=list(extra_special_tokens),
     )

@@ -14,8 +14,6 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-from rlsys.tools import tool_turn_text
-
 IGNORE_INDEX = -100  # label value the loss skips (prompt and padding positions)
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # input ids, attention mask, labels; each (B, T)
@@ -37,29 +35,17 @@ def pack_documents(tokenizer: PreTrainedTokenizerFast, docs: list[str], block_si
 def encode_conversation(
     tokenizer: PreTrainedTokenizerFast, conversation: list[dict[str, str]]
 ) -> tuple[list[int], list[int]]:
-    """Token ids and labels of a conversation that ends with the assistant's answer.
+    """Token ids and labels of a conversation whose last turn is the assistant's answer.
 
-    The ids are the rendered prompt (the turns before the first assistant turn, with the generation prompt),
-    then each assistant turn, then after the last one ``<|im_end|>``: exactly the sequence a rollout engine
-    sees and produces. An assistant turn that calls a tool ends with the tool-call token, and the tool's
-    answer follows as the tool turn's text (`rlsys.tools.tool_turn_text`, as in rollouts). Labels mask the
-    prompt and tool turns, so the loss covers only what the model itself writes.
+    The ids are the rendered prompt (with the generation prompt) followed by the answer and ``<|im_end|>``,
+    exactly the sequence a rollout engine sees and produces; labels mask the prompt so the loss covers
+    only the answer and its end token.
     """
-    first = next(i for i, message in enumerate(conversation) if message["role"] == "assistant")
-    prompt = tokenizer.apply_chat_template(conversation[:first], add_generation_prompt=True, tokenize=True)
-    ids = list(prompt["input_ids"])
-    labels = [IGNORE_INDEX] * len(ids)
-    for index, message in enumerate(conversation[first:], start=first):
-        if message["role"] == "tool":
-            turn = tool_turn_text(tokenizer.apply_chat_template, message["content"])
-            tool_ids = tokenizer(turn, add_special_tokens=False)["input_ids"]
-            ids, labels = ids + tool_ids, labels + [IGNORE_INDEX] * len(tool_ids)
-            continue
-        answer = tokenizer(message["content"], add_special_tokens=False)["input_ids"]
-        if index == len(conversation) - 1:
-            answer = [*answer, tokenizer.eos_token_id]
-        ids, labels = ids + answer, labels + answer
-    return ids, labels
+    prompt = tokenizer.apply_chat_template(conversation[:-1], add_generation_prompt=True, tokenize=True)
+    prompt_ids = list(prompt["input_ids"])
+    answer_ids = tokenizer(conversation[-1]["content"], add_special_tokens=False)["input_ids"]
+    answer_ids = [*answer_ids, tokenizer.eos_token_id]
+    return prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids
 
 
 def block_batches(blocks: torch.Tensor, batch_size: int, generator: torch.Generator) -> Callable[[], Batch]:

@@ -5,17 +5,16 @@ short story or a number puzzle in one of several phrasings. Its worked solution 
 and a final ``#### <answer>`` line, so a verifier can check the answer exactly.
 
 Splits are disjoint by construction: a question belongs to the split its text hashes to (a stable
-SHA-256 bucket, ``rlsys.tasks.splits``), so no held-out or RL question can ever appear in pretraining or SFT
-data, whatever ``n`` each caller asks for. Generation is deterministic for ``(split, n, seed)``.
+SHA-256 bucket), so no held-out or RL question can ever appear in pretraining or SFT data, whatever ``n``
+each caller asks for. Generation is deterministic for ``(split, n, seed)``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from typing import Literal
-
-from rlsys.tasks.splits import bucket_split, draw_split
 
 Split = Literal["pretrain", "sft", "rl", "eval"]
 
@@ -108,15 +107,36 @@ def chat_messages(problem: Problem) -> list[dict[str, str]]:
 
 def split_of(question: str) -> Split:
     """The split a question belongs to, from a stable hash of its text (independent of seed and n)."""
-    return bucket_split(question, _SPLIT_BUCKETS)  # type: ignore[return-value]
+    bucket = int.from_bytes(hashlib.sha256(question.encode()).digest()[:8], "big") % 100
+    for split, buckets in _SPLIT_BUCKETS.items():
+        if bucket in buckets:
+            return split  # type: ignore[return-value]
+    raise AssertionError(f"bucket {bucket} belongs to no split")
 
 
 def problems(split: Split, n: int, seed: int) -> list[Problem]:
-    """``n`` distinct problems of ``split``, deterministic for ``(split, n, seed)``; a larger ``n`` extends a
-    smaller one (the first ``n`` problems do not change)."""
-    return draw_split(
-        "arithmetic", split, n, seed, buckets=_SPLIT_BUCKETS, make=_random_problem, key=lambda p: p.question
-    )
+    """``n`` distinct problems of ``split``, deterministic for ``(split, n, seed)``.
+
+    Candidates are drawn from one RNG stream per ``(split, seed)`` and kept when their question hashes to
+    ``split``; a larger ``n`` therefore extends a smaller one (the first ``n`` problems do not change).
+    """
+    if split not in _SPLIT_BUCKETS:
+        raise ValueError(f"unknown split {split!r}; expected one of {sorted(_SPLIT_BUCKETS)}")
+    rng = random.Random(f"arithmetic:{split}:{seed}")
+    seen: set[str] = set()
+    out: list[Problem] = []
+    # The question space is far larger than any n we use; the bound only turns a bug into an error.
+    for _ in range(200 * n + 1000):
+        if len(out) == n:
+            return out
+        problem = _random_problem(rng)
+        if problem.question in seen or split_of(problem.question) != split:
+            continue
+        seen.add(problem.question)
+        out.append(problem)
+    if len(out) == n:
+        return out
+    raise RuntimeError(f"could only generate {len(out)} of {n} distinct {split!r} problems")
 
 
 def _random_problem(rng: random.Random) -> Problem:

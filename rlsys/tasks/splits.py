@@ -3,6 +3,10 @@
 An item belongs to the split its key hashes to (a stable SHA-256 bucket out of 100), so no held-out or RL item
 can ever appear in pretraining or SFT data, whatever `n` each caller asks for. Generation is deterministic for
 `(family, split, n, seed)`, and a larger `n` extends a smaller one.
+
+The arithmetic family draws its splits by the same rule in code of its own (`rlsys.tasks.arithmetic`): that
+module's source is part of the default embedded model's cache key (`rlsys.bootstrap.families`), and moving
+the rule here would rebuild every cached default model without changing a single problem.
 """
 
 from __future__ import annotations

@@ -69,19 +69,43 @@ def _autoscaling_config(gcs_address: str) -> dict:
 
 @pytest.fixture
 def fake_cluster(tmp_path):
-    """A head with the fake autoscaler; yields its GCS address. Stopped (with its worker nodes) afterwards."""
+    """A head with the fake autoscaler; yields its GCS address. Stopped (with its worker nodes) afterwards.
+
+    A head whose raylet does not register within Ray's fixed 30 s (a loaded machine) exits while starting;
+    it is started again, on fresh ports, up to 3 times."""
     import ray
     from conftest import free_port, ray_free_env, ray_head  # here: this file also runs as a plain script
 
-    port = free_port()
-    gcs_address = f"{ray.util.get_node_ip_address()}:{port}"
-    config = tmp_path / "autoscaling.json"
-    config.write_text(json.dumps(_autoscaling_config(gcs_address)))
     env = ray_free_env()
     env.update(RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1", RAY_AUTH_MODE="disabled")
-    args = [f"--autoscaling-config={config}", "--num-cpus=1", f"--port={port}", "--include-dashboard=false"]
-    with ray_head(args, env, tmp_path / "ray-start.log"):
-        yield {**env, "RAY_ADDRESS": gcs_address}
+    for attempt in range(3):
+        port = free_port()
+        gcs_address = f"{ray.util.get_node_ip_address()}:{port}"
+        config = tmp_path / "autoscaling.json"
+        config.write_text(json.dumps(_autoscaling_config(gcs_address)))
+        args = [
+            f"--autoscaling-config={config}",
+            "--num-cpus=1",
+            f"--port={port}",
+            "--include-dashboard=false",
+        ]
+        log = tmp_path / f"ray-start-{attempt}.log"
+        with ray_head(args, env, log) as head:
+            if _started(head, log):
+                yield {**env, "RAY_ADDRESS": gcs_address}
+                return
+    pytest.fail(f"the head did not start in 3 attempts; the last one's log ends: {log.read_text()[-3000:]}")
+
+
+def _started(head, log: Path, limit_s: float = 300) -> bool:
+    """Whether `ray start --head --block` reported its node up (False: it exited first)."""
+    deadline = time.monotonic() + limit_s
+    while head.poll() is None:
+        if "Ray runtime started" in log.read_text():
+            return True
+        assert time.monotonic() < deadline, f"the head neither started nor exited within {limit_s:g} s"
+        time.sleep(1)
+    return False
 
 
 @pytest.mark.integration
@@ -130,16 +154,31 @@ def _drive() -> dict:
     from actors.pools import RayVerifierPool
     from rlsys.config import VerifierConfig
 
-    ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
+    deadline = time.monotonic() + 180
+    while True:  # the head was just started: on a loaded machine its GCS can take a while to answer
+        try:
+            ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
+            break
+        except ConnectionError:
+            ray.shutdown()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
     report = {"verifier_nodes_before": len(_verifier_nodes())}
     config = VerifierConfig(replicas=2, num_cpus=0.5, resources={"verifier_node": 1}, max_restarts=0)
     pool = RayVerifierPool(config)
-    # Pending actors are the autoscaler's demand; scoring waits until they are placed on new nodes.
+    # Pending actors are the autoscaler's demand; scoring waits until one is placed on a new node.
     calls = [
         pool.score(*answers(["7", "7"], ["Step 1: 3 + 4 = 7\n#### 7", "#### 5"])),
         pool.score(*answers(["10", "10"], ["The answer is 12.", "#### 10"])),
     ]
     report["scores"] = [[reward.score for reward in call.result()] for call in calls]
+    # Work goes to the verifiers that are up (a replica still waiting for its node does not hold it back), so
+    # the second node may arrive after the scores: the pool's demand stands until it does.
+    _wait_for(
+        lambda: len(_verifier_nodes()) == 2 and ray.available_resources().get("verifier_node", 0) == 0,
+        limit_s=300,
+    )
     report["verifier_nodes_while_busy"] = len(_verifier_nodes())
     # The verifiers hold every verifier_node slot (and only worker nodes have them; the head has none).
     report["verifier_slots"] = ray.cluster_resources().get("verifier_node", 0)

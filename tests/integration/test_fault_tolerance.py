@@ -184,6 +184,22 @@ def test_a_sync_that_did_not_land_fails_loudly(tiny_model_dir, ray_runtime, roll
     assert rollout.sync_weights(_weights(ray, tiny_model_dir, 1.03), version=9)["sync/verified"] == 1.0
 
 
+def test_with_every_engine_down_at_once_the_work_waits_for_one_to_come_back(ray_runtime, rollout):
+    """One engine crashed and restarting, the other frozen mid-generation (found by bench/faults.py): the
+    frozen one is killed at its deadline, and its work waits for an engine to be back instead of spending
+    its attempts on engines Ray is restarting (which answer at once that they are unavailable). Last of the
+    tests on the shared pool: it spends a restart of each engine."""
+    ray = ray_runtime
+    _all_serving(ray, rollout)
+    frozen = _pid(ray, rollout.actors[1])
+    chunks = rollout.generate(PROMPTS, SAMPLING, list(range(8)))
+    ray.kill(rollout.actors[0], no_restart=False)  # restarts: a vLLM engine takes a while
+    with _frozen(frozen):
+        groups = dict(index_group for chunk in chunks for index_group in chunk)
+    assert sorted(groups) == list(range(8))
+    assert _versions(groups.values()) == {rollout.policy_version}
+
+
 def test_an_engine_that_cannot_start_fails_in_one_line(tiny_model_dir, tmp_path, ray_runtime):
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_model_dir, broken)

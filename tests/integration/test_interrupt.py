@@ -37,6 +37,7 @@ def test_an_interrupted_run_stops_cleanly_and_says_how_to_resume(tiny_model_dir,
         **{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "RAY_TMPDIR": str(temp_root),
+        "PYTHONPATH": str(ROOT),  # this checkout's rlsys, though the job runs in tmp_path
     }
     command = [
         sys.executable,
@@ -45,7 +46,7 @@ def test_an_interrupted_run_stops_cleanly_and_says_how_to_resume(tiny_model_dir,
         "run",
         str(ROOT / "jobs" / "quickstart.yaml"),
         f"model.path={tiny_model_dir}",
-        "train.steps=50",
+        "train.steps=1000",  # far more than the signal needs: a tiny step takes 0.05 s
         "train.checkpoint_every=1",
         "train.prompts_per_step=2",
         "rollout.samples_per_prompt=2",

@@ -53,9 +53,10 @@ def _command(model_dir: Path, output_dir: Path, *extra: str) -> list[str]:
         "rollout.samples_per_prompt=2",
         "rollout.max_new_tokens=12",
         "rollout.kv_cache_gib=0.05",
-        # The hidden preference tells any two answers apart, so every step trains and the final weights
-        # depend on every optimizer state a resume must carry.
-        "verifier.rewards={math: 1.0, hidden_preference: 0.1}",
+        # The noise the tiny model answers with scores alike under math and the hidden preference, so no
+        # step trained and no loss was logged; this reward tells any two answers apart: every step trains,
+        # and the final weights depend on every optimizer state a resume must carry.
+        "verifier.rewards={math: 1.0, 'tests.integration.distinct_reward:distinct': 1.0}",
         "learner.lr=1e-3",
         "algorithm.kl_coef=0.05",
         "algorithm.kl_target=0.01",
@@ -121,6 +122,8 @@ def test_sigkilled_driver_resumes_where_it_stopped(tiny_model_dir, head_address,
         history = sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
         return {m.step: m.value for m in history}  # a redone step's later value wins
 
+    trained = by_step(run.info.run_id, "train/trained_samples")
+    assert set(trained) == set(range(1, STEPS + 1)) and all(trained.values()), trained  # every step trained
     for key in ("train/reward_mean", "train/kl_coef", "train/response_length", "train/policy_loss"):
         resumed_values, whole_values = by_step(run.info.run_id, key), by_step(whole_run, key)
         assert set(resumed_values) == set(range(1, STEPS + 1)), key
@@ -130,3 +133,5 @@ def test_sigkilled_driver_resumes_where_it_stopped(tiny_model_dir, head_address,
     expected = load_file(reference_dir / "model.safetensors")
     assert final.keys() == expected.keys()
     assert max((final[k] - expected[k]).abs().max().item() for k in final) < 1e-5
+    initial = load_file(next(tiny_model_dir.glob("*.safetensors")))
+    assert max((final[k] - initial[k]).abs().max().item() for k in final if k in initial) > 1e-4  # it trained

@@ -3,9 +3,11 @@
 The head holds no pool resource. A job submitted with `rlsys submit` asks for cluster.yaml's node types by
 their custom resources (`rollout_node`, `learner_node`, `verifier_node`): the autoscaler launches one node
 of each, the job trains and evaluates, the verifier pool grows onto a second verifier node while a slow
-reward holds steps up and gives it back once scoring is fast again, and after the job every worker node is
-removed at the idle timeout. Node counts are sampled throughout; with RLSYS_ZERO_NODE_PLOT=<png> the test
-draws them with the pool's size per step (the README's walk-through).
+reward holds steps up and gives it back once scoring is fast again (the reward is slow until the second
+verifier has scored: the test does not depend on how fast a node comes up), and after the job every worker
+node is removed at the idle timeout. Node counts are sampled throughout and checked against the
+autoscaler's own event log; with RLSYS_ZERO_NODE_RECORDS=<dir> the records (the head's event logs, the run's
+MLflow store, the job's log) are kept there for scripts/zero_node_plot.py (the README's walk-through).
 
 The head is started by hand (never `ray stop`, which would stop every Ray on the machine), as in
 test_autoscaling.py, and torn down by signalling its own session.
@@ -13,6 +15,7 @@ test_autoscaling.py, and torn down by signalling its own session.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,6 +28,8 @@ import pytest
 from conftest import free_port, ray_free_env, ray_head
 from ray.util.state.exception import RayStateApiException
 
+from rlsys.cluster_timeline import job_submitted, node_counts, run_record
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,19 +40,26 @@ NODE_TYPES = {  # cluster.yaml's worker types, CPU-only and one pool actor each
     "learner_cpu": {"CPU": 1, "learner_node": 1},
     "verifier_cpu": {"CPU": 1, "verifier_node": 1},
 }
-SLOW_CALLS = 3  # the first scoring calls of each verifier are slow: the pool grows, then shrinks
+SLOW_S = 2.0  # seconds a scoring batch takes while the verifier pool has not grown yet
 REWARD = f'''
+import os
 import time
+from pathlib import Path
 
-calls = 0
+SEEN = Path(__file__).with_name("verifiers_seen")  # a line per verifier that scored (nodes share the disk)
 
 
-def slow_then_fast(responses, golds, timeout_s, **columns):
-    """A reward that takes 2 s a batch for its first {SLOW_CALLS} batches in each verifier, then none."""
-    global calls
-    calls += 1
-    if calls <= {SLOW_CALLS}:
-        time.sleep(2.0)
+def slow_until_the_pool_grows(responses, golds, timeout_s, **columns):
+    """{SLOW_S:g} s a batch until a second verifier has scored one, then none: a load the grown pool clears,
+    however long its new node takes to come up."""
+    verifier = str(os.getppid())  # this worker's verifier actor
+    seen = set(SEEN.read_text().split()) if SEEN.exists() else set()
+    if verifier not in seen:
+        with SEEN.open("a") as file:
+            file.write(verifier + "\\n")
+        seen.add(verifier)
+    if len(seen) < 2:
+        time.sleep({SLOW_S})
     return [0.0] * len(responses)
 '''
 
@@ -94,16 +106,35 @@ def _config(gcs_address: str) -> dict:
 
 
 def _worker_nodes(address: str) -> dict[str, int]:
-    """Alive worker nodes by type, from the dashboard's state API."""
+    """Alive worker nodes by type, from the dashboard's state API.
+
+    Every node is listed and the dead ones skipped here: asked to filter by state, Ray 2.60's state API
+    counts the nodes it filtered out as lost to truncation and raises, from the first node removed on (its
+    aggregator reads the GCS's filtered-out count as a truncated count).
+    """
     from ray.util.state import list_nodes
 
     counts = dict.fromkeys(NODE_TYPES, 0)
-    for node in list_nodes(address=address, filters=[("state", "=", "ALIVE")], timeout=10):
+    for node in list_nodes(address=address, timeout=10):
+        if node.state != "ALIVE":
+            continue
         for name, resources in NODE_TYPES.items():
             tag = next(key for key in resources if key != "CPU")
             if tag in node.resources_total:
                 counts[name] += 1
     return counts
+
+
+def _alive_actors(address: str) -> list[str]:
+    """The classes of the actors alive in the cluster (listed whole and filtered here, like the nodes)."""
+    from ray.util.state import list_actors
+
+    return [actor.class_name for actor in list_actors(address=address, timeout=10) if actor.state == "ALIVE"]
+
+
+def _all_gone(timeline: list[tuple[float, dict[str, int]]], after: float) -> bool:
+    """Whether the last sample was taken after `after` and counted no worker node."""
+    return bool(timeline) and timeline[-1][0] > after and not any(timeline[-1][1].values())
 
 
 def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, tmp_path):
@@ -122,7 +153,8 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
         MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
     )
     work = tmp_path / "work"
-    env["PYTHONPATH"] = str(work)
+    # The job's folder (its reward module) and this checkout, so the job runs the code under test.
+    env["PYTHONPATH"] = os.pathsep.join([str(work), str(ROOT)])
     dashboard = f"http://127.0.0.1:{dashboard_port}"
     args = [
         f"--autoscaling-config={config}",
@@ -154,8 +186,8 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
         "verifier.replicas=1",
         "verifier.max_replicas=2",
         "verifier.resources={verifier_node: 1}",
-        "verifier.rewards={math: 1.0, 'slow_reward:slow_then_fast': 0.0}",
-        "train.steps=14",
+        "verifier.rewards={math: 1.0, 'slow_reward:slow_until_the_pool_grows': 0.0}",
+        "train.steps=30",  # enough for the second verifier to join (a slow step each meanwhile) and go
         "train.prompts_per_step=4",
         "train.eval_every=0",
         "train.eval_samples=1",
@@ -166,9 +198,13 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
         f"train.output_dir={tmp_path / 'runs'}",
     ]
     timeline: list[tuple[float, dict[str, int]]] = []
+    missed: list[tuple[float, str]] = []  # samples the state API could not answer: (when, why)
     stop = threading.Event()
 
-    with ray_head(args, env, tmp_path / "ray-start.log"):
+    # The head's event logs (the autoscaler's launches and removals, the job's start) and the run's MLflow
+    # store are the records the walk-through's plot is drawn from (scripts/zero_node_plot.py).
+    records = Path(os.environ.get("RLSYS_ZERO_NODE_RECORDS") or tmp_path / "records")
+    with ray_head(args, env, tmp_path / "ray-start.log", events_to=records / "events"):
         client_env = {**env, "RAY_API_SERVER_ADDRESS": dashboard}
         start = time.monotonic()
         deadline = start + 120
@@ -186,14 +222,13 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
             while not stop.is_set():
                 try:
                     timeline.append((time.monotonic() - start, _worker_nodes(dashboard)))
-                except (RayStateApiException, ConnectionError, OSError):  # a sample missed: try again
-                    pass
+                except (RayStateApiException, ConnectionError, OSError) as err:  # missed: try again
+                    missed.append((time.monotonic() - start, str(err)[:200]))
                 stop.wait(2)
 
         sampler = threading.Thread(target=sample_nodes, daemon=True)
         sampler.start()
-        submitted_at = time.time()
-        submitted = subprocess.run(
+        job_run = subprocess.run(
             [str(BIN / "rlsys"), "submit", str(job), *overrides, "--working-dir", "none"],
             cwd=work,  # the reward module imports from the job's folder here, and on the nodes through:
             env=client_env,
@@ -202,44 +237,37 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
             timeout=1200,
         )
         job_ended = time.monotonic() - start
-        assert submitted.returncode == 0, (submitted.stdout + submitted.stderr)[-5000:]
-        idle_deadline = time.monotonic() + 180
-        while time.monotonic() < idle_deadline and (not timeline or any(timeline[-1][1].values())):
+        records.mkdir(parents=True, exist_ok=True)  # the pools' notes (resizes) are in the job's log
+        (records / "job.log").write_text(job_run.stdout + job_run.stderr)
+        assert job_run.returncode == 0, (job_run.stdout + job_run.stderr)[-5000:]
+        # The nodes go once idle for the idle timeout; the bound leaves the autoscaler two minutes more.
+        idle_deadline = time.monotonic() + IDLE_TIMEOUT_MINUTES * 60 + 120
+        while time.monotonic() < idle_deadline and not _all_gone(timeline, after=job_ended):
             time.sleep(2)
         stop.set()
         sampler.join(timeout=30)
+        left = _alive_actors(dashboard)  # the job's actors die with its driver: none may hold a node
+    shutil.copy(tmp_path / "mlflow.db", records / "mlflow.db")  # before any check: a failure can be read back
 
     peak = {name: max(counts[name] for _, counts in timeline) for name in NODE_TYPES}
     assert peak == {"rollout_cpu": 1, "learner_cpu": 1, "verifier_cpu": 2}, timeline
-    assert timeline[-1][1] == dict.fromkeys(NODE_TYPES, 0), timeline  # all gone after the idle timeout
+    assert not left, f"actors alive after the job: {left}"
+    # All gone after the idle timeout, as sampled after the job ended (not a count from before it).
+    assert _all_gone(timeline, after=job_ended), (job_ended, timeline[-5:], missed[-5:])
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     assert run.info.status == "FINISHED"
-    replicas = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "pool/verifier_replicas")}
-    sizes = [replicas[step] for step in sorted(replicas)]
+    record = run_record(client, run.info.run_id, ("rollout", "verifier"))
+    sizes = [n for _, n in record.pool_sizes["verifier"]]
     assert max(sizes) == 2 and sizes[-1] == 1, sizes  # grew under the slow reward, shrank once it was fast
-    (first,) = [m for m in client.get_metric_history(run.info.run_id, "train/reward_mean") if m.step == 1]
-    print(f"zero_node: submitted to first step {first.timestamp / 1000 - submitted_at:.0f}s; {timeline=}")
-    if os.environ.get("RLSYS_ZERO_NODE_PLOT"):
-        _plot(timeline, sizes, job_ended, Path(os.environ["RLSYS_ZERO_NODE_PLOT"]))
-
-
-def _plot(timeline, sizes: list[float], job_ended: float, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (nodes_axes, pool_axes) = plt.subplots(1, 2, figsize=(11, 4))
-    times = [t for t, _ in timeline]
-    for name in NODE_TYPES:
-        nodes_axes.step(times, [counts[name] for _, counts in timeline], where="post", label=name)
-    nodes_axes.axvline(job_ended, color="grey", linestyle=":", label="job ended")
-    nodes_axes.set(
-        title="Worker nodes (fake multi-node provider)", xlabel="seconds since the head", ylabel="nodes"
+    assert {n for _, n in record.pool_sizes["rollout"]} == {1}  # fixed size (no rollout.max_replicas)
+    # The autoscaler's own record agrees: one node of each type, a second verifier node, none at the end.
+    nodes = node_counts((records / "events" / "event_AUTOSCALER.log").read_text().splitlines())
+    assert {name: max(n for _, n in nodes[name]) for name in NODE_TYPES} == peak, nodes
+    assert {name: nodes[name][-1][1] for name in NODE_TYPES} == dict.fromkeys(NODE_TYPES, 0), nodes
+    submitted = job_submitted((records / "events" / "event_JOBS.log").read_text().splitlines())
+    print(
+        f"zero_node: submitted to first step {record.first_step - submitted:.0f}s, to the job's end "
+        f"{record.ended - submitted:.0f}s, nodes gone {timeline[-1][0] - job_ended:.0f}s after it; "
+        f"verifier pool by step {sizes}; autoscaler {nodes}; records in {records}"
     )
-    nodes_axes.legend()
-    pool_axes.step(range(1, len(sizes) + 1), sizes, where="post")
-    pool_axes.set(title="Verifier pool (pool/verifier_replicas)", xlabel="RL step", ylabel="replicas")
-    figure.tight_layout()
-    figure.savefig(out)

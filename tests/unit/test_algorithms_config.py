@@ -23,6 +23,8 @@ from rlsys.types import Reward, Sample
         ("dapo", dict(clip_range=(0.2, 0.28), aggregation="token_mean", overlong_buffer=0.2)),
         ("gspo", dict(policy_loss="gspo", aggregation="seq_mean_token_mean", clip_range=(3e-4, 4e-4))),
         ("cispo", dict(policy_loss="cispo", aggregation="token_mean", clip_range=(1.0, 0.28))),
+        ("ppo", dict(advantage="gae", scale_by_std=False, policy_loss="ppo_clip",
+                     drop_uninformative_groups=False, gamma=1.0, gae_lambda=0.95, value_clip=0.2)),
         ("rft", dict(advantage="rejection", policy_loss="nll", drop_uninformative_groups=False,
                      min_reward=1.0)),
     ],
@@ -53,7 +55,7 @@ def test_the_response_budget_defaults_to_the_rollouts():
 @pytest.mark.parametrize(
     "overrides, key, fix",
     [
-        (["algorithm.name=ppo"], "algorithm.name", "Input should be"),
+        (["algorithm.name=a2c"], "algorithm.name", "Input should be"),
         (["algorithm.name=rloo", "algorithm.scale_by_std=true"], "algorithm.scale_by_std",
          "set scale_by_std=false"),
         (["algorithm.advantage=batch_norm"], "algorithm.scale_by_std", "set scale_by_std=false"),

@@ -128,7 +128,8 @@ def test_two_ranks_give_the_update_of_one_for_every_algorithm(name, off_policy):
     targets = torch.randint(0, vocab, (rows, width))
     mask = _response_mask(rows, width)
     counts = GlobalCounts.of(mask.sum(dim=1).int().tolist())
-    advantages = torch.randn(rows)
+    # PPO's advantages come per token (GAE over its critic's values); the others' per answer.
+    advantages = torch.randn(rows, width) if name == "ppo" else torch.randn(rows)
     logprobs = token_logprobs(logits, targets)
     # Off-policy: the sampler's log-probs differ from the learner's, so ratios move and clips bind.
     old = logprobs.detach() + (0.3 * torch.randn(rows, width) if off_policy else 0.0)

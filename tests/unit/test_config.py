@@ -35,7 +35,7 @@ def test_overrides_are_parsed_as_yaml_values():
         ("verifier.rewards={nope: 1}", "verifier.rewards", "choose from"),
         ("model.path=/no/such/model", "model.path", "no Hugging Face model"),
         ("learner.zero_stage=4", "learner.zero_stage", "zero_stage"),
-        ("verifier.max_replicas=1", "verifier", "below replicas"),
+        ("verifier.max_replicas=1", "verifier.max_replicas", "below replicas"),
     ],
 )
 def test_invalid_values_name_the_key(override, key, hint):
@@ -43,6 +43,19 @@ def test_invalid_values_name_the_key(override, key, hint):
         load_job(JOBS / "quickstart.yaml", [override, "verifier.replicas=2"])
     assert key in str(err.value)
     assert hint in str(err.value)
+
+
+@pytest.mark.parametrize("pool", ["rollout", "verifier", "reward_model"])
+def test_elastic_pools_declare_their_bounds_once_and_check_them(pool, tmp_path):
+    model = tmp_path / "rm"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    base = [f"reward_model.path={model}", f"{pool}.replicas=2"]
+    config = load_job(JOBS / "quickstart.yaml", [*base, f"{pool}.max_replicas=3"])
+    assert getattr(config, pool).max_replicas == 3
+    assert load_job(JOBS / "quickstart.yaml", base).model_dump()[pool]["max_replicas"] is None  # fixed size
+    with pytest.raises(ConfigError, match=rf"{pool}.max_replicas: below replicas \(2\)"):
+        load_job(JOBS / "quickstart.yaml", [*base, f"{pool}.max_replicas=1"])
 
 
 def test_override_without_equals_sign_is_rejected():
@@ -81,7 +94,13 @@ def test_cli_dry_run_prints_resolved_config(capsys):
 def test_every_field_is_described(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with_optional_sections = load_job(
-        None, [f"reward_model.path={tmp_path}", "monitor.every=5", "learner.lora.rank=8"]
+        None,
+        [
+            f"reward_model.path={tmp_path}",
+            "monitor.every=5",
+            "learner.lora.rank=8",
+            "algorithm.name=ppo",
+        ],
     )
     lines = describe_schema()
     assert [line.split(" ", 1)[0] for line in lines] == list(with_optional_sections.flat())

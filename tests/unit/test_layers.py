@@ -12,7 +12,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("rlsys", "actors", "verifiers")
-DRIVER = {"rlsys.loop", "rlsys.job", "rlsys.rm_job", "rlsys.cli", "rlsys.submit"}
+DRIVER = {
+    "rlsys.loop",
+    "rlsys.job",
+    "rlsys.rm_job",
+    "rlsys.sft_job",
+    "rlsys.probe_job",
+    "rlsys.cli",
+    "rlsys.submit",
+}
 
 
 def _modules() -> dict[str, Path]:

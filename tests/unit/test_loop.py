@@ -67,6 +67,21 @@ def test_each_step_trains_on_its_own_prompts_and_syncs_its_version(tmp_path):
     assert summary.steps_done == 5 and set(tracker.at("train/reward_mean")) == {1, 2, 3, 4, 5}
 
 
+def test_every_step_records_how_many_samples_were_scored_and_trained(tmp_path):
+    """What an audit of lost samples reads: every sample drawn is scored, and the step says how many of them
+    reached the learner (0 when no group carried signal, so a step that did not train is visible)."""
+    config = _job(tmp_path, "train.steps=3", "train.eval_every=0")
+    loop, tracker = _loop(config)
+    loop.run()
+    assert tracker.at("rollout/prompts") == {1: 6, 2: 6, 3: 6}
+    assert tracker.at("rollout/samples") == {1: 24, 2: 24, 3: 24}
+    trained = tracker.at("train/trained_samples")
+    assert set(trained) == {1, 2, 3}
+    assert sorted(n for n in trained.values() if n) == sorted(
+        len(c.sequences) for c in loop.pools.learner.calls
+    )
+
+
 def test_training_raises_the_reward_of_the_fake_policy(tmp_path):
     config = _job(tmp_path, "train.steps=12", "train.eval_every=0")
     loop, tracker = _loop(config)
@@ -180,7 +195,10 @@ def test_the_summary_reports_the_first_and_last_evaluation(tmp_path):
 
 def test_rewards_land_on_their_own_samples_when_engines_and_scorers_finish_out_of_order():
     prompts = task_prompts(load_job(None).task, "eval", 10)
-    rollout, verifier = FakeRolloutPool(engines=3), ThreadedScorePool(workers=3, first_delay_s=0.1)
+    rollout, verifier = (
+        FakeRolloutPool(engines=3),
+        ThreadedScorePool(workers=3, first_delay_s=0.1, hold_first_until=3),
+    )
     scored = sample_and_score(rollout, [verifier], prompts, Sampling(n=3, temperature=1.0), list(range(10)))
     assert verifier.calls == 3  # one call per engine chunk; the first chunk's call finished last
     assert [group[0].prompt_id for group in scored.groups] == [p.id for p in prompts]
@@ -188,6 +206,24 @@ def test_rewards_land_on_their_own_samples_when_engines_and_scorers_finish_out_o
         for sample, reward in zip(group, rewards, strict=True):
             assert reward.correct == (sample.text == f"#### {prompt.gold}")
     assert {r.correct for rewards in scored.rewards for r in rewards} == {True, False}
+    # The backlogs the elastic pools resize on: the prompts the engines were sent, and the samples still
+    # unscored when generation ended (the first chunk's at least, prompts 8 and 9: its call was held back).
+    assert scored.prompts_sampled == 10
+    assert 2 * 3 <= scored.score_queued[0] <= 10 * 3
+
+
+@pytest.mark.parametrize("max_staleness", [0, 2])
+def test_elastic_pools_resize_once_a_step_between_rollouts_on_its_backlog(tmp_path, max_staleness):
+    config = _job(tmp_path, "train.steps=5", "train.eval_every=2", f"train.max_staleness={max_staleness}")
+    loop, tracker = _loop(config)
+    loop.run()
+    rollout, verifier = loop.pools.rollout, loop.pools.verifier
+    # Once a step, at the weight sync, with no rollout under way (not even one sampled ahead): the engines on
+    # the step's prompts against the learner's own time, the verifiers on what trailed generation.
+    assert [queued for queued, _, _ in rollout.autoscaled] == [6] * 5
+    assert all(budget_s > 0 and not generating for _, budget_s, generating in rollout.autoscaled)
+    assert len(verifier.autoscaled) == 5
+    assert all(0 <= queued <= 6 * 4 and budget_s >= 0 for queued, budget_s in verifier.autoscaled)
 
 
 def test_the_monitor_stops_the_run_and_keeps_the_best_gold_policy(tmp_path):
@@ -246,6 +282,9 @@ def test_a_resumed_run_continues_where_the_checkpoint_left_off(tmp_path):
         assert tracker.at(key) == whole_tracker.at(key), key
     assert resumed.pools.learner.steps == whole.pools.learner.steps
     assert resumed.pools.rollout.synced == [2, 3, 4, 5, 6]  # the checkpoint's weights first
+    # The samples table was written step by step: the steps before the crash are in it, once each.
+    assert tracker.tables["samples.json"] == whole_tracker.tables["samples.json"]
+    assert sorted({row["step"] for row in tracker.tables["samples.json"]}) == [1, 2, 3, 4, 5, 6]
     recorded = [row["step"] for row in _recorded_prompts(config, tracker.run_id)]
     assert recorded == [1, 2, 3, 4, 3, 4, 5, 6]  # step 4 failed after drawing its prompts; 3 and 4 redone
     whole_prompts = {row["step"]: row["prompt_ids"] for row in _recorded_prompts(whole.config, "fake-run")}
@@ -364,3 +403,56 @@ def test_dynamic_sampling_tops_a_step_up_to_a_full_batch_of_groups_with_signal(t
     # batch is still the plain order's.
     assert run(_job(tmp_path / "second", *overrides))[2] == recorded
     assert recorded[0] == [p.id for p in step_batch(train, 0, 6, config.seed)]
+
+
+def test_ppo_trains_the_critic_and_sends_the_learner_per_token_advantages(tmp_path):
+    config = _job(tmp_path, "algorithm.name=ppo", "algorithm.gae_lambda=0.9", "train.steps=3")
+    loop, tracker = _loop(config, fake_pools(critic=True))
+    loop.run()
+    critic, learner = loop.pools.critic, loop.pools.learner
+    assert critic.steps == 3 and len(learner.calls) == 3
+    for sent_to_critic, call in zip(critic.calls, learner.calls, strict=True):
+        assert len(call.sequences) == 6 * 4  # every group trains: the critic is the baseline
+        assert sent_to_critic == call.sequences
+    # Step 1: the critic values every token at 0, so GAE (gamma 1) discounts the reward on the last token by
+    # lambda per token before it: A_t = 0.9^(L-1-t) * r, and the returns equal the advantages.
+    for seq in learner.calls[0].sequences:
+        length, reward = len(seq.token_ids), seq.advantage
+        expected = [reward * 0.9 ** (length - 1 - t) for t in range(length)]
+        assert seq.token_advantages == pytest.approx(expected)
+        assert seq.returns == pytest.approx(expected) and seq.values == (0.0,) * length
+    # Step 2 is valued by the critic as step 1 left it: halfway to step 1's mean return.
+    first_returns = [r for seq in critic.calls[0] for r in seq.returns]
+    learned = sum(first_returns) / len(first_returns) / 2
+    assert all(v == pytest.approx(learned) for v in learner.calls[1].sequences[0].values)
+    assert set(tracker.at("critic/value_loss")) == {1, 2, 3}
+    assert set(tracker.at("critic/explained_variance")) == {1, 2, 3}  # every step's returns varied
+    assert tracker.at("time/critic_s")[1] >= 0
+
+
+def test_a_resumed_ppo_run_restores_the_critic(tmp_path):
+    overrides = ["algorithm.name=ppo", "train.steps=4", "train.eval_every=0", "train.checkpoint_every=2"]
+    whole, whole_tracker = _loop(_job(tmp_path / "whole", *overrides), fake_pools(critic=True))
+    whole.run()
+
+    config = _job(tmp_path / "cut", *overrides)
+    pools = fake_pools(critic=True)
+    pools.learner.fail_at_call = 3
+    tracker = InMemoryTracker()
+    cut, _ = _loop(config, pools, tracker)
+    with pytest.raises(RuntimeError, match="learner crashed"):
+        cut.run()
+    checkpoint = CheckpointStore(config.train.output_dir, config.name).latest()
+    assert (checkpoint.path / "critic" / "critic.json").is_file()  # inside the checkpoint, in its manifest
+
+    resumed, _ = _loop(config, fake_pools(critic=True), tracker)  # a fresh critic, at value 0
+    resumed.run(checkpoint)
+    assert resumed.pools.critic.value == whole.pools.critic.value
+    assert tracker.at("critic/value_loss") == whole_tracker.at("critic/value_loss")
+
+
+def test_a_critic_pool_comes_with_ppo_only(tmp_path):
+    with pytest.raises(ValueError, match="critic pool"):
+        _loop(_job(tmp_path, "algorithm.name=ppo"))
+    with pytest.raises(ValueError, match="critic pool"):
+        _loop(_job(tmp_path), fake_pools(critic=True))

@@ -8,6 +8,7 @@ from concurrent.futures import Future
 
 import pytest
 
+from rlsys.bootstrap.families import FAMILIES
 from rlsys.bootstrap.tokenizer import train_tokenizer
 from rlsys.errors import PoolError
 from rlsys.tools import (
@@ -33,7 +34,7 @@ NO_SANDBOX = probe(sys.executable).refusal(SANDBOX.allow_missing)
 @pytest.fixture(scope="module")
 def tokenizer():
     text = ["What is 12 times 34?", "print(12 * 34)", "408", "#### 408"] * 20
-    return train_tokenizer(text, 300, (TOOL_CALL_START, TOOL_CALL_END))
+    return FAMILIES["tools"].train_tokenizer(text, 300)
 
 
 @pytest.fixture(scope="module")

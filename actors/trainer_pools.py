@@ -1,0 +1,153 @@
+"""The SFT trainer pool: DeepSpeed ranks (`actors.rank.TrainerRank`) in one process group, started and placed
+like the policy's learner pool (`actors.pools.RayLearnerPool`): `learner.replicas` ranks, each with its
+`num_cpus` / `num_gpus` / `resources`. Ranks are not restarted: a lost rank's optimizer state is gone, so the
+job fails and resumes from its last checkpoint.
+"""
+
+from collections.abc import Sequence
+
+import ray
+from ray.exceptions import GetTimeoutError, RayError, RayTaskError
+
+from actors.dispatch import actor_failure
+from actors.pools import _actor_options
+from actors.sft import SFTRank
+from rlsys.batch import balanced_shards
+from rlsys.config import PoolConfig
+from rlsys.errors import PoolError, RlsysError
+from rlsys.sft.config import SFTLearnerConfig
+from rlsys.sft.packing import plan_micro_batches
+from rlsys.sft.tokens import Example
+
+
+class RayTrainerPool:
+    """`config.replicas` trainer ranks in one process group, with the verbs every trainer shares: set-up,
+    checkpoints and the Hugging Face save. Every call waits at most `call_timeout_s` (the rendezvous:
+    `start_timeout_s`); a rank that fails or overruns fails the job, to resume from its last checkpoint."""
+
+    noun = "rank"
+
+    def __init__(self, rank_class: type, config: PoolConfig, zero_stage: int, *args, **kwargs) -> None:
+        """`config.replicas` actors of `rank_class(*args, rank=r, world_size=replicas, **kwargs)`, placed by
+        `config`; their set-up (`TrainerRank.setup`) starts at once."""
+        cls = ray.remote(rank_class).options(**_actor_options(config, restartable=False))
+        world = config.replicas
+        self.actors = [cls.remote(*args, rank=rank, world_size=world, **kwargs) for rank in range(world)]
+        self.pool_config, self.zero_stage = config, zero_stage
+        [(master_addr, master_port)] = self._get(
+            [self.actors[0].rendezvous_address.remote()], "to start", config.start_timeout_s
+        )
+        self._setup = [actor.setup.remote(master_addr, master_port) for actor in self.actors]
+
+    def ready_refs(self) -> list[ray.ObjectRef]:
+        """The ranks' set-up calls: they return once every rank has joined and built its engine."""
+        return list(self._setup)
+
+    def shutdown(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)
+
+    def _get(self, refs: list[ray.ObjectRef], doing: str, timeout_s: float | None = None) -> list:
+        """The results of `refs` (one call per rank), or a `PoolError` naming what failed or overran."""
+        key = "start_timeout_s" if timeout_s is not None else "call_timeout_s"
+        timeout_s = timeout_s if timeout_s is not None else self.pool_config.call_timeout_s
+        try:
+            return ray.get(refs, timeout=timeout_s)
+        except GetTimeoutError:
+            raise PoolError(
+                f"learner pool: a rank did not finish {doing} within learner.{key} ({timeout_s:g}s); raise "
+                "it if the step is that slow, else resume from the last checkpoint (--resume)"
+            ) from None
+        except RayTaskError as err:
+            if isinstance(err.cause, RlsysError):
+                raise err.cause from None
+            raise PoolError(actor_failure("learner", "a rank", doing, err)) from None
+        except RayError as err:
+            raise PoolError(actor_failure("learner", "a rank", doing, err)) from None
+
+    def save_checkpoint(self, directory: str, tag: str, loop_state: dict) -> None:
+        self._get([a.save_checkpoint.remote(directory, tag, loop_state) for a in self.actors], "a checkpoint")
+
+    def load_checkpoint(self, directory: str, tag: str) -> dict:
+        return self._get(
+            [a.load_checkpoint.remote(directory, tag) for a in self.actors], "a checkpoint load"
+        )[0]
+
+    def save_pretrained(self, directory: str) -> None:
+        savers = self.actors if self.zero_stage == 3 else self.actors[:1]
+        self._get([a.save_pretrained.remote(directory) for a in savers], "the model save")
+
+
+class RaySFTPool(RayTrainerPool):
+    """SFT ranks: a step's examples are split across them by tokens, one optimizer step per call."""
+
+    def __init__(
+        self,
+        model_path: str,
+        config: SFTLearnerConfig,
+        *,
+        total_steps: int,
+        packing: bool,
+        max_tokens: int,
+        dtype: str,
+        seed: int,
+        chat_template: str | None = None,
+    ) -> None:
+        super().__init__(
+            SFTRank,
+            config,
+            config.zero_stage,
+            model_path,
+            config,
+            total_steps=total_steps,
+            packing=packing,
+            max_tokens=max_tokens,
+            dtype=dtype,
+            seed=seed,
+            chat_template=chat_template,
+        )
+        self.config, self.packing, self.max_tokens = config, packing, max_tokens
+
+    def _shares(self, examples: Sequence[Example]) -> tuple[list[list[Example]], int]:
+        """Each rank's examples (balanced by tokens) and the forward passes of the busiest rank, which every
+        rank runs (ZeRO's collectives run in each)."""
+        parts = [
+            [examples[i] for i in part]
+            for part in balanced_shards([len(e) for e in examples], len(self.actors))
+        ]
+        passes = max(
+            len(
+                plan_micro_batches(
+                    [len(e) for e in part],
+                    packing=self.packing,
+                    max_tokens=self.max_tokens,
+                    max_rows=self.config.micro_batch_size,
+                    max_batch_tokens=self.config.max_tokens_per_micro_batch,
+                )
+            )
+            for part in parts
+        )
+        return parts, passes
+
+    def train_step(self, examples: Sequence[Example]) -> dict[str, float]:
+        """One optimizer step over `examples`: `loss` is the step's mean over reply tokens, `tokens` their
+        count, `real_tokens` all tokens trained through (padding excluded)."""
+        num_tokens = sum(e.trained_tokens for e in examples)
+        parts, passes = self._shares(examples)
+        results = self._get(
+            [
+                actor.train_step.remote(part, num_tokens, passes)
+                for actor, part in zip(self.actors, parts, strict=True)
+            ],
+            "a training step",
+        )
+        return {key: sum(r[key] for r in results) for key in results[0]}
+
+    def evaluate(self, examples: Sequence[Example]) -> float:
+        """The mean loss over the reply tokens of `examples`."""
+        parts, passes = self._shares(examples)
+        results = self._get(
+            [actor.evaluate.remote(part, passes) for actor, part in zip(self.actors, parts, strict=True)],
+            "an evaluation",
+        )
+        return sum(r["loss_sum"] for r in results) / sum(r["tokens"] for r in results)
