@@ -135,6 +135,7 @@ class ActorPool:
     and `_recoverable`."""
 
     noun = "actor"
+    section: str | None = None  # the pool's section of the job config, when it is not named as the pool
 
     def __init__(self, name: str, config: PoolConfig, spawn: Callable[[int], Any], replicas: int) -> None:
         self.name, self.config, self._spawn = name, config, spawn
@@ -152,6 +153,10 @@ class ActorPool:
     @property
     def actors(self) -> list:
         return [slot.actor for slot in self.slots]
+
+    def key(self, name: str) -> str:
+        """The config key `name` of this pool's section, as messages name it: `reward_model.max_attempts`."""
+        return f"{self.section or self.name}.{name}"
 
     def size(self) -> int:
         return len(self.slots)
@@ -369,7 +374,7 @@ class ActorPool:
                 )
             note(
                 f"{self.name} pool: {self.noun} {slot.number} did not finish {call.method} within "
-                f"{self.name}.{call.key} ({call.timeout_s:g}s); killing it and dispatching its work again"
+                f"{self.key(call.key)} ({call.timeout_s:g}s); killing it and dispatching its work again"
             )
             ray.kill(slot.actor, no_restart=False)
             slot.killed, slot.since = True, now
@@ -389,7 +394,7 @@ class ActorPool:
         if now - slot.restarting_since > self.config.start_timeout_s:
             note(
                 f"{self.name} pool: {self.noun} {slot.number} did not come back within "
-                f"{self.name}.start_timeout_s ({self.config.start_timeout_s:g}s)"
+                f"{self.key('start_timeout_s')} ({self.config.start_timeout_s:g}s)"
             )
             self._replace(slot)
         else:
@@ -404,8 +409,9 @@ class ActorPool:
         self.slots[index] = fresh
         self.replaced_actors += 1
         note(
-            f"{self.name} pool: {self.noun} {slot.number} is gone for good (past {self.name}.max_restarts = "
-            f"{self.config.max_restarts}, or its node is gone); replaced by a fresh one"
+            f"{self.name} pool: {self.noun} {slot.number} is gone for good "
+            f"(past {self.key('max_restarts')} = {self.config.max_restarts}, or its node is gone); "
+            "replaced by a fresh one"
         )
         self._after_start(fresh)
 
@@ -427,7 +433,7 @@ class ActorPool:
             reason = cause_line(why) if isinstance(why, BaseException) else why
             raise PoolError(
                 f"{self.name} pool: {task.method} failed on {self.config.max_attempts} dispatches "
-                f"({self.name}.max_attempts); the last, on {self.noun} {task.slot.number}: {reason}"
+                f"({self.key('max_attempts')}); the last, on {self.noun} {task.slot.number}: {reason}"
             )
         self.retried_tasks += 1
         return self.submit(task.index, task.method, *task.args, after=task.slot, attempt=task.attempt + 1)

@@ -95,7 +95,7 @@ class ElasticPool(ActorPool):
             if not started and time.monotonic() < slot.deadline():
                 continue
             self.joining.remove(slot)
-            why = f"did not start within {self.name}.start_timeout_s ({self.config.start_timeout_s:g}s)"
+            why = f"did not start within {self.key('start_timeout_s')} ({self.config.start_timeout_s:g}s)"
             if started:
                 try:
                     ray.get(slot.start_ref, timeout=READY_GET_S)

@@ -264,6 +264,7 @@ class RayRewardPool(ElasticPool):
     """
 
     noun = "scorer"
+    section = "reward_model"
 
     def __init__(self, config: RewardModelConfig, *, dtype: str) -> None:
         cls = ray.remote(RewardModelScorer).options(**_actor_options(config, restartable=True))

@@ -134,8 +134,9 @@ def main() -> None:
     log(f"model {model_dir}; {machine()}")
     results: dict[str, list[Outcome]] = {}
     with tempfile.TemporaryDirectory(prefix="rlsys-bench-algorithms-") as tmp:
-        for name in args.algorithms:
-            for seed in args.seeds:
+        # Seed by seed, every algorithm each: a run cut short still compares them all on the seeds it did.
+        for seed in args.seeds:
+            for name in args.algorithms:
                 outcome = run_one(model_dir, name, seed, args, overrides[name], Path(tmp))
                 results.setdefault(name, []).append(outcome)
                 log(f"{name} seed {seed}: {outcome}  {machine()}")

@@ -26,8 +26,7 @@ A fault survives when its outcome is the defined one and nothing is lost. The la
 
     faults=N survived=N hung=0 lost_samples=0
 
-Not covered here: the reward-model scorer pool (RLHF jobs; its pool is the verifier's dispatch code, tested
-in tests/integration/test_fault_tolerance.py), learner ranks > 1, a Ray cluster of several nodes.
+Not covered here: learner ranks > 1, a Ray cluster of several nodes.
 The disk-full case mounts a small tmpfs (it needs root, and is reported `skipped` without it).
 """
 
@@ -364,46 +363,51 @@ def _resume_and_audit(case: Case, outcome: Outcome, run_id: str | None, started:
 # --- the scenarios -------------------------------------------------------------------------------------
 
 
-def actor_faults(case: Case) -> list[Outcome]:
-    """One run, two engines: after step 1 an engine is killed, after step 2 the other frozen, after step 3
-    the verifier killed, after step 4 frozen. Each must be survived with the run completing on its own."""
-    faults = [
-        ("rollout_engine_sigkill", "RolloutEngine", signal.SIGKILL),
-        ("rollout_engine_sigstop", "RolloutEngine", signal.SIGSTOP),
-        ("verifier_sigkill", "Verifier", signal.SIGKILL),
-        ("verifier_sigstop", "Verifier", signal.SIGSTOP),
-    ]
-    started = time.monotonic()
-    driver = case.start("rollout.replicas=2")
-    injected = []
-    for step, (name, cls, signum) in enumerate(faults, start=1):
-        if driver.wait_for(rf"step {step}/{STEPS}\b") is None:
-            break
-        pids = actor_pids(case.temp_root, cls)
-        if not pids:
-            injected.append((name, f"no {cls} process found"))
-            continue
-        target = pids[-1] if signum == signal.SIGSTOP else pids[0]  # the engine not killed before
-        _signal(target, signum)
-        injected.append((name, f"{signal.Signals(signum).name} {cls} pid {target} after step {step}"))
-    status = driver.finish()
-    took = time.monotonic() - started
-    run_audit = audit(case, driver.run_id()) if status == 0 else Audit()
-    if status is None:
-        result = "hung"
-    elif status == 0:
-        result = "completed"
-    else:
-        result = f"broken: exit {status}"
-    detail = "" if status == 0 else driver.last_line()[:300]
-    outcomes = []
-    for name, how in injected:
-        outcomes.append(
-            Outcome(name, result, "completed", run_audit, took, f"{how}{'; ' + detail if detail else ''}")
-        )
-    for name, *_ in faults[len(injected) :]:
-        outcomes.append(Outcome(name, f"not injected ({result})", "completed", run_audit, took, detail))
-    return outcomes
+def actor_faults(
+    faults: list[tuple[str, str, signal.Signals]], overrides: Callable[[Case], list[str]]
+) -> Callable[[Case], list[Outcome]]:
+    """One run (the job with `overrides(case)`) that meets `faults` in turn, (name, actor class, signal)
+    each injected after the step of its place: every one must be survived with the run completing on its
+    own."""
+
+    def scenario(case: Case) -> list[Outcome]:
+        started = time.monotonic()
+        driver = case.start(*overrides(case))
+        injected = []
+        for step, (name, cls, signum) in enumerate(faults, start=1):
+            if driver.wait_for(rf"step {step}/{STEPS}\b") is None:
+                break
+            pids = actor_pids(case.temp_root, cls)
+            if not pids:
+                injected.append((name, f"no {cls} process found"))
+                continue
+            target = pids[-1] if signum == signal.SIGSTOP else pids[0]  # freeze the newest (a restarted one)
+            _signal(target, signum)
+            injected.append((name, f"{signal.Signals(signum).name} {cls} pid {target} after step {step}"))
+        status = driver.finish()
+        took = time.monotonic() - started
+        run_audit = audit(case, driver.run_id()) if status == 0 else Audit()
+        if status is None:
+            result = "hung"
+        elif status == 0:
+            result = "completed"
+        else:
+            result = f"broken: exit {status}"
+        detail = "" if status == 0 else driver.last_line()[:300]
+        outcomes = []
+        for name, how in injected:
+            outcomes.append(
+                Outcome(name, result, "completed", run_audit, took, f"{how}{'; ' + detail if detail else ''}")
+            )
+        for name, *_ in faults[len(injected) :]:
+            outcomes.append(Outcome(name, f"not injected ({result})", "completed", run_audit, took, detail))
+        return outcomes
+
+    injections = ", ".join(
+        f"after step {step} a {cls} gets {signum.name}" for step, (_, cls, signum) in enumerate(faults, 1)
+    )
+    scenario.__doc__ = f"One run: {injections}. Each must be survived, the run completing on its own."
+    return scenario
 
 
 def learner_fault(signum: int) -> Callable[[Case], list[Outcome]]:
@@ -598,7 +602,26 @@ def mlflow_down(case: Case) -> list[Outcome]:
 
 SCENARIOS: dict[str, Callable[[Case], list[Outcome]]] = {
     "driver_kill": driver_kill,
-    "actors": actor_faults,
+    "actors": actor_faults(
+        [
+            ("rollout_engine_sigkill", "RolloutEngine", signal.SIGKILL),
+            ("rollout_engine_sigstop", "RolloutEngine", signal.SIGSTOP),
+            ("verifier_sigkill", "Verifier", signal.SIGKILL),
+            ("verifier_sigstop", "Verifier", signal.SIGSTOP),
+        ],
+        lambda case: ["rollout.replicas=2"],
+    ),
+    # An RLHF job: the tiny model's reward model (an untrained scalar head: the plumbing is under test).
+    "reward_scorers": actor_faults(
+        [
+            ("reward_scorer_sigkill", "RewardModelScorer", signal.SIGKILL),
+            ("reward_scorer_sigstop", "RewardModelScorer", signal.SIGSTOP),
+        ],
+        lambda case: [
+            f"reward_model={{path: {tiny_reward_model(case.model)}, replicas: 2, num_cpus: 0.1, threads: 1, "
+            f"call_timeout_s: {DEADLINE_S}}}"
+        ],
+    ),
     "learner_kill": learner_fault(signal.SIGKILL),
     "disk_full": disk_full,
     "driver_kill_mid_checkpoint": driver_kill_mid_checkpoint,
@@ -628,6 +651,21 @@ def tiny_model(cache: Path) -> str:
             sft_batch=4,
         )
         build_model(out, recipe, seed=0, progress=False)
+    return str(out)
+
+
+def tiny_reward_model(model: str) -> str:
+    """The model's body with a fresh scalar head, saved beside it as `rlsys train-rm` saves a reward model
+    (untrained: the reward pool's plumbing is under test, not what it prefers)."""
+    out = Path(f"{model}-rm")
+    if not (out / "config.json").is_file():
+        from transformers import AutoTokenizer
+
+        from rlsys.rlhf.reward_model import init_reward_model, save_reward_model
+
+        log(f"building the reward model in {out}")
+        reward_model = init_reward_model(model, seed=0)
+        save_reward_model(reward_model, AutoTokenizer.from_pretrained(model), out, {"max_length": 256})
     return str(out)
 
 

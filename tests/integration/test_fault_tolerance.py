@@ -15,11 +15,12 @@ from glob import glob
 
 import pytest
 import torch
+from fakes import answers
 
 from actors.cluster import await_started
-from actors.pools import RayRolloutPool, RayVerifierPool
+from actors.pools import RayRewardPool, RayRolloutPool, RayVerifierPool
 from actors.weights import PackedWeights
-from rlsys.config import RolloutConfig, TaskConfig, VerifierConfig
+from rlsys.config import RewardModelConfig, RolloutConfig, TaskConfig, VerifierConfig
 from rlsys.data import task_prompts
 from rlsys.errors import PoolError
 from rlsys.scoring import sample_and_score
@@ -145,6 +146,29 @@ def test_a_frozen_verifier_is_killed_at_its_deadline_and_its_work_done_elsewhere
         rewards = verifier.score(prompts, samples).result()
     assert len(rewards) == len(samples) and verifier.deadline_kills == 1 and verifier.retried_tasks >= 1
     verifier.shutdown()
+
+
+def test_reward_scorers_killed_and_frozen_mid_call_have_their_work_done_elsewhere(
+    reward_model_dir, ray_runtime, capfd
+):
+    ray = ray_runtime
+    config = RewardModelConfig(
+        path=str(reward_model_dir), replicas=2, num_cpus=0.1, threads=1, call_timeout_s=20.0, max_restarts=1
+    )
+    pool = RayRewardPool(config, dtype="float32")
+    prompts, samples = answers(["7"] * 8, [f"Step 1: 3 + 4 = 7\n#### {i}" for i in range(8)])
+    try:
+        await_started({"reward": pool}, {"reward": 600})
+        expected = [reward.score for reward in pool.score(prompts, samples).result()]
+        ray.kill(pool.actors[0], no_restart=True)  # gone for good: a fresh scorer takes its place
+        with _frozen(_pid(ray, pool.actors[1])):  # stops answering: killed at its deadline, restarted
+            scores = [reward.score for reward in pool.score(prompts, samples).result()]
+        assert scores == pytest.approx(expected)  # every sample scored, each by the same model
+        assert pool.replaced_actors == 1 and pool.deadline_kills == 1 and pool.size() == 2
+        out, err = capfd.readouterr()
+        assert "within reward_model.call_timeout_s (20s)" in out + err  # the key a user sets, by its name
+    finally:
+        pool.shutdown()
 
 
 def test_an_engine_restarted_while_idle_is_resynced_before_it_serves(tiny_model_dir, ray_runtime, rollout):
