@@ -23,18 +23,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
-from rlsys.tasks.splits import bucket_split, draw_split
-
-Split = Literal["pretrain", "sft", "rl", "eval"]
-
-_SPLIT_BUCKETS: dict[str, range] = {
-    "pretrain": range(0, 40),
-    "sft": range(40, 70),
-    "rl": range(70, 90),
-    "eval": range(90, 100),
-}
+from rlsys.tasks.splits import Split, bucket_split, draw_split
 
 _FUNCTION_NAMES = ("solve", "compute", "process", "result")
 _PARAMETERS = ("nums", "xs", "values", "items")
@@ -168,7 +158,7 @@ def chat_messages(problem: Problem) -> list[dict[str, str]]:
 
 def split_of(problem: Problem) -> Split:
     """The split a problem belongs to, from a stable hash of its pipeline (independent of its wording)."""
-    return bucket_split(problem.pipeline.canonical, _SPLIT_BUCKETS)  # type: ignore[return-value]
+    return bucket_split(problem.pipeline.canonical)  # type: ignore[return-value]
 
 
 def problems(split: Split, n: int, seed: int) -> list[Problem]:
@@ -180,7 +170,6 @@ def problems(split: Split, n: int, seed: int) -> list[Problem]:
         split,
         n,
         seed,
-        buckets=_SPLIT_BUCKETS,
         make=_random_pipeline,
         # Held out: every problem a different function. Elsewhere wordings of one function may repeat.
         key=(lambda p: p.canonical)

@@ -14,12 +14,23 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
+Split = Literal["pretrain", "sft", "rl", "eval"]
 
-def bucket_split(key: str, buckets: Mapping[str, range]) -> str:
+# Share of the item space (out of 100 hash buckets) each split owns. Pretraining and SFT need the most text;
+# eval needs only a few thousand distinct items, RL a few tens of thousands.
+SPLIT_BUCKETS: dict[str, range] = {
+    "pretrain": range(0, 40),
+    "sft": range(40, 70),
+    "rl": range(70, 90),
+    "eval": range(90, 100),
+}
+
+
+def bucket_split(key: str, buckets: Mapping[str, range] = SPLIT_BUCKETS) -> str:
     """The split whose buckets hold `key`'s stable hash (independent of seed and n)."""
     bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 100
     for split, owned in buckets.items():
@@ -34,7 +45,7 @@ def draw_split(
     n: int,
     seed: int,
     *,
-    buckets: Mapping[str, range],
+    buckets: Mapping[str, range] = SPLIT_BUCKETS,
     make: Callable[[random.Random], T],
     key: Callable[[T], str],
     split_key: Callable[[T], str] | None = None,

@@ -17,19 +17,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
-from rlsys.tasks.splits import bucket_split, draw_split
+from rlsys.tasks.splits import Split, bucket_split, draw_split
 from rlsys.tools import TOOL_CALL_END, TOOL_CALL_START
-
-Split = Literal["pretrain", "sft", "rl", "eval"]
-
-_SPLIT_BUCKETS: dict[str, range] = {
-    "pretrain": range(0, 40),
-    "sft": range(40, 70),
-    "rl": range(70, 90),
-    "eval": range(90, 100),
-}
 
 _NAMES = ("Tom", "Ana", "Sam", "Mia", "Leo", "Zoe", "Max", "Ivy", "Ben", "Eva", "Kai", "Lily")
 _ITEMS = ("apples", "marbles", "coins", "stickers", "books", "cookies", "pencils", "cards", "shells", "eggs")
@@ -124,15 +114,13 @@ def bare_conversation(problem: Problem) -> list[dict[str, str]]:
 
 def split_of(question: str) -> Split:
     """The split a question belongs to, from a stable hash of its text (independent of seed and n)."""
-    return bucket_split(question, _SPLIT_BUCKETS)  # type: ignore[return-value]
+    return bucket_split(question)  # type: ignore[return-value]
 
 
 def problems(split: Split, n: int, seed: int) -> list[Problem]:
     """``n`` distinct problems of ``split``, deterministic for ``(split, n, seed)``; a larger ``n`` extends a
     smaller one."""
-    return draw_split(
-        "tools", split, n, seed, buckets=_SPLIT_BUCKETS, make=_random_problem, key=lambda p: p.question
-    )
+    return draw_split("tools", split, n, seed, make=_random_problem, key=lambda p: p.question)
 
 
 def _random_problem(rng: random.Random) -> Problem:
