@@ -152,11 +152,18 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
     _note_shortfall(config)
     start = time.perf_counter()
     dtype = config.model.dtype
+    started: dict = {}
+    # The verifier pool first: the rollout pool sends its tool calls there.
     builders = {
+        "verifier": lambda: RayVerifierPool(config.verifier, runs_tools=config.rollout.max_tool_calls > 0),
         "rollout": lambda: RayRolloutPool(
-            model_path, config.rollout, dtype=dtype, seed=config.seed, chat_template=chat_template
+            model_path,
+            config.rollout,
+            dtype=dtype,
+            seed=config.seed,
+            chat_template=chat_template,
+            tools=started["verifier"],  # runs the rollouts' tool calls
         ),
-        "verifier": lambda: RayVerifierPool(config.verifier),
         "learner": lambda: RayLearnerPool(
             model_path, config.learner, config.algorithm, dtype=dtype, seed=config.seed
         ),
@@ -167,7 +174,6 @@ def start_pools(config: JobConfig, model_path: str, chat_template: str | None = 
         )
     if config.reward_model is not None:
         builders["reward"] = lambda: RayRewardPool(config.reward_model, dtype=dtype)
-    started: dict = {}
     try:
         for name, build in builders.items():
             started[name] = build()

@@ -16,7 +16,7 @@ from rlsys import atomic
 from rlsys.algorithms.aggregation import GlobalCounts
 from rlsys.config import OptimizerConfig, RanksConfig, torch_dtype
 from rlsys.schedule import lr_factor
-from rlsys.types import TrainSequence
+from rlsys.types import TrainSequence, trained_token_count
 
 
 def free_port() -> tuple[str, int]:
@@ -157,7 +157,8 @@ class DeepSpeedRank:
         Counted here rather than sent by the pool so every denominator comes from the sequences the ranks
         really hold; it costs one two-number all-reduce a step, which every rank joins.
         """
-        local = GlobalCounts.of([len(s.token_ids) for s in sequences])
+        # Tokens the loss covers: tool output in a response is masked out of it (`TrainSequence.loss_mask`).
+        local = GlobalCounts.of([trained_token_count(s.token_ids, s.loss_mask) for s in sequences])
         summed = torch.tensor([local.tokens, local.sequences], dtype=torch.int64, device=self.engine.device)
         dist.all_reduce(summed)
         return GlobalCounts(tokens=int(summed[0]), sequences=int(summed[1]))

@@ -144,6 +144,8 @@ class LearnerRank(DeepSpeedRank):
             # DeepSpeed averages gradients over ranks; scaling by world size turns that into the global sum.
             engine.backward(loss * self.world_size, scale_wrt_gas=False)
             with torch.no_grad():
+                # `logprob_mismatch`: the learner's log-prob of each of the policy's own tokens against the
+                # sampler's (tool output is masked: the sampler never sampled it); near 0 when they agree.
                 per_token = {
                     "entropy": token_entropy(logits),
                     "logprob_mismatch": (logprobs.detach() - sampler_logprobs).abs(),

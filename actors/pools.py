@@ -26,6 +26,7 @@ from actors.elastic import ElasticPool
 from actors.learner import LearnerRank
 from actors.reward import RewardModelScorer
 from actors.rollout import RolloutEngine, StaleWeightsError
+from actors.tools import TOOL_GROUP, VerifierTools
 from actors.weights import WeightCheck
 from rlsys.batch import plan_micro_batches, response_token_count
 from rlsys.config import (
@@ -40,6 +41,7 @@ from rlsys.config import (
 from rlsys.errors import PoolError
 from rlsys.protocols import Chunk
 from rlsys.rewards import Verifier
+from rlsys.tools import ToolLimits
 from rlsys.types import Prompt, Reward, Sample, Sampling, TrainSequence
 
 
@@ -83,7 +85,8 @@ class _PendingScores:
 class RayRolloutPool(ElasticPool):
     """vLLM engines; each holds the whole policy and serves a contiguous share of the prompts. Grows up to
     `max_replicas` while generation outlasts the learner's work; a new engine serves from the first weight
-    sync after its start, with the weights of that sync."""
+    sync after its start, with the weights of that sync. With `rollout.max_tool_calls`, the responses' tool
+    calls run on `tools`, the verifier pool."""
 
     noun = "engine"
 
@@ -95,9 +98,13 @@ class RayRolloutPool(ElasticPool):
         dtype: str,
         seed: int,
         chat_template: str | None = None,
+        tools: "RayVerifierPool | None" = None,
     ) -> None:
         cls = ray.remote(RolloutEngine).options(**_actor_options(config, restartable=True))
         threads = config.engine_threads or max(1, int(config.num_cpus))
+        uses_tools = config.max_tool_calls > 0
+        if uses_tools and tools is None:
+            raise ValueError("rollouts with tool calls need the verifier pool to run them")
 
         def spawn(number: int):
             return cls.remote(
@@ -108,8 +115,14 @@ class RayRolloutPool(ElasticPool):
                 gpu_memory_utilization=config.gpu_memory_utilization,
                 threads=threads,
                 chat_template=chat_template,
+                tool_tokens=(config.tool_call_start, config.tool_call_end) if uses_tools else None,
+                # Calls queue behind each other on the verifiers' tool threads; the sandbox ends each one by
+                # its own limit, so this deadline is reached only when a verifier stops answering.
+                tool_deadline_s=120 + 20 * config.tool_timeout_s,
             )
 
+        self.tools = tools
+        self.tool_limits = ToolLimits(config.tool_timeout_s, config.tool_memory_mb, config.tool_output_chars)
         self.weights: ray.ObjectRef | None = None
         self.policy_version = 0  # every engine's initial weights are version 0
         self._checks: list[tuple[int, WeightCheck]] = []  # (engine, check) verified since the last sync
@@ -119,11 +132,19 @@ class RayRolloutPool(ElasticPool):
         self, prompts: Sequence[Prompt], sampling: Sampling, seeds: Sequence[int | None]
     ) -> Iterator[Chunk]:
         """One contiguous chunk of prompts per engine, sent at once; each chunk's groups as soon as its engine
-        is done. Every sample is from the weights of `policy_version` (the last synced), or this fails."""
+        is done. Every sample is from the weights of `policy_version` (the last synced), or this fails. Tool
+        calls go to the verifier actors of the moment (the pool may have grown or shrunk)."""
         bounds = _bounds(len(prompts), self.size())
+        tools = VerifierTools(self.tools.actors, self.tool_limits) if sampling.max_tool_calls else None
         tasks = [
             self.submit(
-                i, "generate", list(prompts[start:end]), sampling, list(seeds[start:end]), self.policy_version
+                i,
+                "generate",
+                list(prompts[start:end]),
+                sampling,
+                list(seeds[start:end]),
+                self.policy_version,
+                tools,
             )
             for i, (start, end) in enumerate(bounds)
         ]
@@ -197,7 +218,7 @@ class RayRolloutPool(ElasticPool):
         return super()._recoverable(task, err)
 
     def _accept(self, task: Task, result: Any) -> Any:
-        expected = task.args[-1]
+        expected = task.args[3]  # generate(prompts, sampling, seeds, policy_version, tools)
         versions = {sample.policy_version for group in result for sample in group}
         if versions - {expected}:
             raise PoolError(
@@ -209,12 +230,17 @@ class RayRolloutPool(ElasticPool):
 
 class RayVerifierPool(ElasticPool):
     """Reward functions (`rlsys.rewards.Verifier`); cheap to restart, so re-dispatch needs no preparation.
-    Grows up to `max_replicas` while scoring trails generation."""
+    Grows up to `max_replicas` while scoring trails generation. With `runs_tools` (rollouts may call tools),
+    each actor also runs rollouts' tool calls, up to `tool_threads` at once in a concurrency group of their
+    own (`actors.tools`), beside its scoring; without, the actors are the plain single-threaded kind."""
 
     noun = "verifier"
 
-    def __init__(self, config: VerifierConfig) -> None:
-        cls = ray.remote(Verifier).options(**_actor_options(config, restartable=True))
+    def __init__(self, config: VerifierConfig, runs_tools: bool = False) -> None:
+        remote = (
+            ray.remote(concurrency_groups={TOOL_GROUP: config.tool_threads}) if runs_tools else ray.remote
+        )
+        cls = remote(Verifier).options(**_actor_options(config, restartable=True))
         spawn = lambda number: cls.remote(config)  # noqa: E731
         super().__init__("verifier", config, spawn)
 

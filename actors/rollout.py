@@ -2,6 +2,9 @@
 
 `RolloutEngine` is a plain class (built and tested without Ray); `actors.pools.RayRolloutPool` runs it as
 Ray actors.
+Single-turn sampling is one `LLM.generate` call. With tool calls (`Sampling.max_tool_calls` > 0) the engine is
+driven request by request (`LLMEngine.add_request` / `step`, `rlsys.tools.run_turns`): a response that called
+its tool waits for the answer while the engine steps the others, so tool time hides behind generation.
 Weight sync on CPU goes through `collective_rpc` into each vLLM worker's `reload_weights`: the CPU build
 repacks linear weights, so loading through the model's own `load_weights` would fail there. After the load
 each worker reports a fingerprint of the weights it now serves (`actors.weights.served_fingerprint`), which
@@ -20,6 +23,7 @@ import torch
 
 from actors.weights import PackedWeights, TensorSlot, WeightCheck, served_fingerprint
 from rlsys.models import prompt_token_ids
+from rlsys.tools import ToolFormat, ToolRunner, Trajectory, Turn, run_turns
 from rlsys.types import Prompt, Sample, Sampling
 
 
@@ -50,8 +54,12 @@ class RolloutEngine:
         gpu_memory_utilization: float = 0.9,
         threads: int = 0,
         chat_template: str | None = None,
+        tool_tokens: tuple[str, str] | None = None,
+        tool_deadline_s: float = 120.0,
     ) -> None:
-        """`chat_template`: the job's template for a model whose tokenizer has none (`rlsys.models`)."""
+        """`chat_template`: the job's template for a model whose tokenizer has none (`rlsys.models`);
+        `tool_tokens`: the special tokens that open and close a tool call, when rollouts may call tools;
+        `tool_deadline_s`: how long a tool call may go unanswered before the rollout fails."""
         # The in-process engine core: no extra process per engine, which is faster on a small CPU box.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         if threads:
@@ -76,6 +84,8 @@ class RolloutEngine:
             self.tokenizer.chat_template = chat_template
         self.seed = seed
         self.policy_version = 0
+        self.tool_format = ToolFormat.of(self.tokenizer, *tool_tokens) if tool_tokens else None
+        self.tool_deadline_s = tool_deadline_s
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -99,12 +109,14 @@ class RolloutEngine:
         sampling: Sampling,
         request_seeds: Sequence[int | None] | None = None,
         policy_version: int | None = None,
+        tools: ToolRunner | None = None,
     ) -> list[list[Sample]]:
         """Sample `sampling.n` completions of each prompt; one list of samples per prompt, in order.
 
         `request_seeds` (one per prompt) make a rollout reproducible whatever engine serves it.
         `policy_version`: the version the caller expects the samples to come from; an engine holding another
-        raises `StaleWeightsError` at once (None: no check).
+        raises `StaleWeightsError` at once (None: no check). With `sampling.max_tool_calls` > 0, `tools` runs
+        the responses' tool calls.
         """
         from vllm import SamplingParams, TokensPrompt
 
@@ -113,6 +125,8 @@ class RolloutEngine:
                 f"asked for samples of policy version {policy_version}, holds version {self.policy_version}"
             )
         token_ids = [self.prompt_token_ids(p) for p in prompts]
+        if sampling.max_tool_calls:
+            return self._generate_with_tools(prompts, token_ids, sampling, request_seeds, tools)
         params = [
             SamplingParams(
                 n=sampling.n,
@@ -146,6 +160,45 @@ class RolloutEngine:
             policy_version=self.policy_version,
         )
 
+    def _generate_with_tools(
+        self,
+        prompts: Sequence[Prompt],
+        token_ids: list[list[int]],
+        sampling: Sampling,
+        request_seeds: Sequence[int | None] | None,
+        tools: ToolRunner | None,
+    ) -> list[list[Sample]]:
+        if self.tool_format is None or tools is None:
+            raise ValueError("tool calls need the engine's tool tokens and a tool runner")
+        groups = run_turns(
+            _VllmTurns(self.llm, sampling, self.tool_format.end_id),
+            tools,
+            token_ids,
+            request_seeds or [None] * len(prompts),
+            n=sampling.n,
+            max_new_tokens=sampling.max_new_tokens,
+            max_tool_calls=sampling.max_tool_calls,
+            tool_format=self.tool_format,
+            tool_deadline_s=self.tool_deadline_s,
+        )
+        return [
+            [self._tool_sample(prompt, t) for t in group]
+            for prompt, group in zip(prompts, groups, strict=True)
+        ]
+
+    def _tool_sample(self, prompt: Prompt, t: Trajectory) -> Sample:
+        return Sample(
+            prompt_id=prompt.id,
+            prompt_token_ids=tuple(t.prompt_ids),
+            token_ids=tuple(t.token_ids),
+            text=t.text,
+            logprobs=tuple(t.logprobs),
+            finish_reason=t.finish_reason,
+            policy_version=self.policy_version,
+            loss_mask=tuple(t.loss_mask),
+            tool_calls=tuple(t.calls),
+        )
+
     def sync_weights(self, weights: PackedWeights, policy_version: int) -> WeightCheck:
         """Load new weights (Hugging Face names) into the running engine; later samples carry the version.
 
@@ -169,3 +222,52 @@ class RolloutEngine:
         """Load new weights into every worker of the engine, and drop the KV cache computed with the old."""
         self.llm.collective_rpc(_reload_worker_weights, args=(weights,))
         self.llm.reset_prefix_cache()
+
+
+class _VllmTurns:
+    """vLLM's request-level engine as an `rlsys.tools.TurnEngine`: one request per turn, stopping at the end
+    of the turn or at the token that closes a tool call; only finished requests are reported."""
+
+    def __init__(self, llm, sampling: Sampling, call_end_id: int) -> None:
+        self.engine = llm.llm_engine
+        self.sampling, self.call_end_id = sampling, call_end_id
+
+    def add(self, key: str, token_ids: list[int], max_tokens: int, seed: int | None) -> None:
+        from vllm import SamplingParams, TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        params = SamplingParams(
+            n=1,
+            temperature=self.sampling.temperature,
+            top_p=self.sampling.top_p,
+            max_tokens=max_tokens,
+            logprobs=0,
+            seed=seed,
+            stop_token_ids=[self.call_end_id],
+            output_kind=RequestOutputKind.FINAL_ONLY,
+        )
+        self.engine.add_request(key, TokensPrompt(prompt_token_ids=token_ids), params)
+
+    def step(self) -> list[Turn]:
+        turns = []
+        for output in self.engine.step():
+            if not output.finished:
+                continue
+            completion = output.outputs[0]
+            logprobs = tuple(
+                step[token].logprob
+                for step, token in zip(completion.logprobs, completion.token_ids, strict=True)
+            )
+            turns.append(
+                Turn(
+                    key=output.request_id,
+                    token_ids=tuple(completion.token_ids),
+                    logprobs=logprobs,
+                    text=completion.text,
+                    finish_reason=completion.finish_reason or "stop",
+                )
+            )
+        return turns
+
+    def busy(self) -> bool:
+        return self.engine.has_unfinished_requests()

@@ -114,10 +114,11 @@ def start_ray(num_cpus: int, niceness: int | None = None) -> None:
 
 
 class RlsysSteps:
-    """The quickstart job (or a variant by overrides) run step by step through `RLLoop.train_steps` on real
-    Ray pools; the loop logs to a throw-away MLflow store and hands each step's metrics back."""
+    """The quickstart job (or another of `jobs/`, or a variant by overrides) run step by step through
+    `RLLoop.train_steps` on real Ray pools; the loop logs to a throw-away MLflow store and hands each step's
+    metrics back."""
 
-    def __init__(self, model_path: str, overrides: list[str]) -> None:
+    def __init__(self, model_path: str, overrides: list[str], job: str = "quickstart.yaml") -> None:
         from actors.cluster import start_pools
         from rlsys.checkpoint import CheckpointStore
         from rlsys.config import load_job
@@ -126,7 +127,7 @@ class RlsysSteps:
 
         self.tmp = Path(tempfile.mkdtemp(prefix="rlsys-bench-"))
         self.config = load_job(
-            ROOT / "jobs" / "quickstart.yaml",
+            ROOT / "jobs" / job,
             [
                 f"model.path={model_path}",
                 f"tracking.tracking_uri=sqlite:///{self.tmp / 'mlflow.db'}",

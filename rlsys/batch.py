@@ -17,7 +17,7 @@ from rlsys.algorithms.advantages import (
 from rlsys.algorithms.gae import gae_advantages
 from rlsys.algorithms.value import explained_variance, token_level_rewards
 from rlsys.config import AlgorithmConfig
-from rlsys.types import Reward, Sample, TrainSequence
+from rlsys.types import Reward, Sample, TrainSequence, trained_token_count
 
 
 def training_batch(
@@ -37,14 +37,18 @@ def training_batch(
     with the critic's values. Each sequence's staleness is `learner_version` (the policy version being
     trained) minus its sample's.
     """
-    scores, lengths, keep = _kept_samples(groups, rewards, algorithm)
-    advantages = _advantages(algorithm, scores, lengths, keep)
+    scores, _, keep = _kept_samples(groups, rewards, algorithm)
+    # (P, G) tokens the loss covers: tool output counts towards a response's length budget (the overlong
+    # penalty), not towards what it trains (the token weights of batch_norm).
+    trained = torch.tensor([[trained_token_count(s.token_ids, s.loss_mask) for s in g] for g in groups])
+    advantages = _advantages(algorithm, scores, trained, keep)
     sequences = [
         TrainSequence(
             s.prompt_token_ids,
             s.token_ids,
             float(advantages[p, g]),
             s.logprobs,
+            loss_mask=s.loss_mask,
             staleness=learner_version - s.policy_version,
         )
         for p, group in enumerate(groups)
@@ -139,7 +143,8 @@ class PackedBatch:
     input_ids: torch.Tensor  # (B, T+1) prompt and response tokens, right-padded
     attention_mask: torch.Tensor  # (B, T+1) 1 on real tokens
     targets: torch.Tensor  # (B, T) input_ids shifted left: the token each position predicts
-    response_mask: torch.Tensor  # (B, T) 1.0 where the target is a response token (0 on padding rows)
+    # (B, T) 1.0 where the target is a response token the loss covers (0 on tool output and padding rows)
+    response_mask: torch.Tensor
     advantages: torch.Tensor  # (B,) one per row, or (B, T) per response target when rows carry them (PPO)
     sampler_logprobs: torch.Tensor  # (B, T) the sampler's log-prob of each response target, 0 elsewhere
     staleness: torch.Tensor  # (B,) updates each row's sampler was behind the learner
@@ -148,8 +153,10 @@ class PackedBatch:
 
 
 def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
-    """Pad a list of sequences into a PackedBatch. Per-token fields (`token_advantages`, `returns`,
-    `values`) are packed when every sequence carries them, and must then be carried by all."""
+    """Pad a list of sequences into a PackedBatch. A sequence's `loss_mask` (0 on tool output) becomes its
+    part of the response mask, so tool output takes no gradient and no KL. Per-token fields
+    (`token_advantages`, `returns`, `values`) are packed when every sequence carries them, and must then be
+    carried by all."""
     lengths = [len(s.prompt_token_ids) + len(s.token_ids) for s in sequences]
     width = max(lengths)
     input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
@@ -160,7 +167,10 @@ def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
         input_ids[row, :total] = torch.tensor(seq.prompt_token_ids + seq.token_ids)
         attention_mask[row, :total] = 1
         # Target position t predicts token t+1, so response token j sits at target index prompt_len-1+j.
-        response_mask[row, prompt_len - 1 : total - 1] = 0.0 if seq.padding else 1.0
+        if not seq.padding:
+            response_mask[row, prompt_len - 1 : total - 1] = (
+                torch.tensor(seq.loss_mask) if seq.loss_mask else 1.0
+            )
     token_advantages = _per_target(sequences, "token_advantages", width)
     return PackedBatch(
         input_ids=input_ids,
@@ -273,4 +283,5 @@ def _length(seq: TrainSequence) -> int:
 
 
 def response_token_count(sequences: Sequence[TrainSequence]) -> int:
-    return sum(len(s.token_ids) for s in sequences)
+    """Response tokens the loss covers, over all sequences (the token denominator of the step)."""
+    return sum(trained_token_count(s.token_ids, s.loss_mask) for s in sequences)

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from rlsys.errors import ConfigError
+from rlsys.tools import TOOL_CALL_END, TOOL_CALL_START
 
 EMBEDDED_MODEL = "embedded"
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -123,10 +124,13 @@ class ModelConfig(Section):
 
 
 class TaskConfig(Section):
-    """Where prompts come from: the built-in arithmetic task, or dataset files (`kind: dataset`)."""
+    """Where prompts come from: a built-in generated task, or dataset files (`kind: dataset`)."""
 
-    kind: Literal["arithmetic", "dataset"] = Field(
-        "arithmetic", description="'arithmetic' (the embedded model's generated word problems) or 'dataset'."
+    kind: Literal["arithmetic", "code", "tools", "dataset"] = Field(
+        "arithmetic",
+        description="A built-in task (the embedded model's generated families): 'arithmetic' (word "
+        "problems), 'code' (write a list function; hidden tests), 'tools' (large-number arithmetic, for a "
+        "Python tool); or 'dataset' (files).",
     )
     seed: int = Field(0, description="Seed of the problem generator, or of the eval_fraction split.")
     eval_size: int = Field(
@@ -138,8 +142,8 @@ class TaskConfig(Section):
         20_000,
         ge=1,
         le=10_000_000,
-        description="Arithmetic: training problems generated; steps walk through them in a seeded order, "
-        "epoch by epoch.",
+        description="A built-in task: training problems generated; steps walk through them in a seeded "
+        "order, epoch by epoch.",
     )
     train: str | None = Field(
         None,
@@ -174,7 +178,7 @@ class TaskConfig(Section):
     @model_validator(mode="after")
     def _keys_fit_the_kind(self) -> "TaskConfig":
         dataset_keys = ("train", "eval", "eval_fraction", "prompt_key", "answer_key", "reward_key")
-        if self.kind == "arithmetic":
+        if self.kind != "dataset":
             for key in dataset_keys:
                 if getattr(self, key) is not None:
                     raise KeyedError(key, getattr(self, key), "only for kind: dataset; set kind or drop it")
@@ -182,7 +186,11 @@ class TaskConfig(Section):
         if self.train is None:
             raise KeyedError("train", None, "kind: dataset needs a training file: set task.train")
         if "train_size" in self.model_fields_set:
-            raise KeyedError("train_size", self.train_size, "only for kind: arithmetic: the file sets it")
+            raise KeyedError(
+                "train_size",
+                self.train_size,
+                "only for a built-in task (kind: arithmetic, code, tools): the file sets it",
+            )
         if (self.eval is None) == (self.eval_fraction is None):
             raise KeyedError(
                 "eval",
@@ -265,6 +273,43 @@ class RolloutConfig(ElasticPoolConfig):
         0.9, gt=0, le=0.98, description="vLLM's share of GPU memory, used when kv_cache_gib is null."
     )
     engine_threads: int = Field(0, ge=0, description="Torch threads of each CPU engine (0: Ray's num_cpus).")
+    max_tool_calls: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Tool calls a response may make: Python between tool_call_start and tool_call_end, run "
+        "in the code sandbox on the verifier pool, its output read back as a tool turn (masked out of the "
+        "loss); max_new_tokens bounds the whole response. 0: single-turn.",
+    )
+    tool_call_start: str = Field(
+        TOOL_CALL_START, min_length=1, description="The special token that opens a tool call."
+    )
+    tool_call_end: str = Field(
+        TOOL_CALL_END,
+        min_length=1,
+        description="The special token that closes a tool call: the engine stops there and runs the call.",
+    )
+    tool_timeout_s: float = Field(
+        5.0, gt=0, le=600, description="Time limit of one tool call; one that overruns reads as an error."
+    )
+    tool_memory_mb: int = Field(256, ge=16, le=65_536, description="Memory limit of one tool call.")
+    tool_output_chars: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Characters of a tool call's output (stdout, stderr, then the error) the policy reads; "
+        "the rest is cut, and the cut marked.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_tool_tokens(self) -> "RolloutConfig":
+        if self.tool_call_start == self.tool_call_end:
+            raise KeyedError(
+                "tool_call_end",
+                self.tool_call_end,
+                "must differ from tool_call_start: give each its own token",
+            )
+        return self
 
 
 class AbstentionConfig(Section):
@@ -323,6 +368,13 @@ class VerifierConfig(ElasticPoolConfig):
     )
     sandbox_cgroup_parent: str | None = Field(
         None, description="A cgroup v2 directory delegated to the verifier for the sandbox's per-run cgroups."
+    )
+    tool_threads: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Rollout tool calls (rollout.max_tool_calls) each verifier runs at once, each in its own "
+        "sandbox, beside its scoring.",
     )
     max_error_rate: float = Field(
         0.1,

@@ -25,7 +25,7 @@ from rlsys.console import console
 from rlsys.data import load_task
 from rlsys.errors import ConfigError, Interrupted, PoolError, StorageError, TrackingError
 from rlsys.loop import RLLoop, RunSummary
-from rlsys.models import job_chat_template, load_tokenizer, resolve_model
+from rlsys.models import check_tool_calls, job_chat_template, load_tokenizer, resolve_model
 from rlsys.rlhf.watch import check_reward_model_base
 from rlsys.submit import SUBMISSION_ID_ENV
 from rlsys.tracking import Tracker, read_run, use_store
@@ -49,7 +49,8 @@ def run(config: JobConfig, *, resume: str | None = None) -> RunSummary:
     )
     model_path = resolve_model(config.model)
     template = job_chat_template(config.model)
-    load_tokenizer(model_path, template)  # a model without a chat template fails here, not in an engine
+    tokenizer = load_tokenizer(model_path, template)  # a model without a chat template fails here
+    check_tool_calls(tokenizer, config.rollout)  # and one that cannot call tools, not in an engine
     task = load_task(config.task, config.verifier)
     if config.reward_model is not None:
         check_reward_model_base(config.reward_model.path, model_path)

@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rlsys.algorithms.kl_control import KLController
@@ -32,17 +32,24 @@ from rlsys.console import console
 from rlsys.data import load_task
 from rlsys.errors import RewardError, StorageError
 from rlsys.lineage import lineage
-from rlsys.metrics import rollout_metrics, sample_rows, staleness_metrics, step_line
+from rlsys.metrics import rollout_metrics, sample_rows, staleness_metrics, step_line, tool_metrics
 from rlsys.order import extra_batch, request_seed, step_batch
 from rlsys.pipeline import RolloutPipeline
 from rlsys.plots import calibration_plot, training_summary
 from rlsys.protocols import Pools, Tracker
 from rlsys.rlhf.watch import MonitorOutcome, MonitorWatch
 from rlsys.scoring import ScoredRollout, evaluate, sample_and_score, with_signal
-from rlsys.types import Prompt, Sampling, TaskData, TrainSequence
+from rlsys.types import Prompt, Sampling, TaskData, TrainSequence, trained_token_count
 from rlsys.versions import staleness_of
 
-SUMMARY_METRICS = ("eval/accuracy", "eval/accuracy_sampled", "train/reward_mean", "train/accuracy")
+SUMMARY_METRICS = (
+    "eval/accuracy",
+    "eval/accuracy_sampled",
+    "eval/tool/used_share",
+    "train/reward_mean",
+    "train/accuracy",
+    "tool/used_share",
+)
 CRITIC_TAG = "critic"  # the critic's state inside each checkpoint, beside the learner's
 ABSTENTION_METRICS = ("accuracy", "abstain_rate", "hallucination_rate")
 
@@ -96,6 +103,7 @@ class RLLoop:
             temperature=rollout.temperature,
             top_p=rollout.top_p,
             max_new_tokens=rollout.max_new_tokens,
+            max_tool_calls=rollout.max_tool_calls,
         )
         algorithm = config.algorithm
         self.kl = KLController(algorithm.kl_coef, algorithm.kl_target, algorithm.kl_horizon)
@@ -219,6 +227,8 @@ class RLLoop:
             groups, scored.rewards, self.config.algorithm, learner_version=step - 1
         )
         metrics = rollout_metrics(groups, scored.rewards)
+        if self.sampling.max_tool_calls:
+            metrics.update(tool_metrics([s for group in groups for s in group]))
         self._check_rewards(step, metrics["verifier/error_rate"], scored)
         metrics.update(
             {
@@ -247,7 +257,7 @@ class RLLoop:
             self._autoscale(scored, learner_s=(trained - began_training) + (synced - engines_free))
         if self._pipeline is not None:
             self._pipeline.advance(step)
-        lengths = [len(s.token_ids) for group in groups for s in group]
+        lengths = [trained_token_count(s.token_ids, s.loss_mask) for group in groups for s in group]
         if self.watch is not None:
             untrained = all(s.policy_version == 0 for group in groups for s in group)
             self.watch.observe_training(lengths, kl, untrained=untrained)
@@ -260,6 +270,7 @@ class RLLoop:
                 "time/ahead_wait_s": engines_free - trained,  # a rollout ahead outlasting training
                 "time/sync_s": synced - engines_free,
                 "time/step_s": synced - started,
+                # Tokens the policy sampled, not tool output.
                 "rollout/tokens_per_s": sum(lengths) / max(scored.generate_s, 1e-9),
                 **pools.metrics(),
                 **sync,
@@ -328,13 +339,8 @@ class RLLoop:
         """Held-out accuracy on every eval set, greedy and sampled at the training temperature, logged at
         `step`: `eval/<set>/*` for named sets, and plain `eval/*` for the first."""
         config = self.config
-        sampled = Sampling(
-            n=config.train.eval_samples,
-            temperature=self.sampling.temperature,
-            top_p=self.sampling.top_p,
-            max_new_tokens=self.sampling.max_new_tokens,
-        )
-        greedy = Sampling(n=1, temperature=0.0, max_new_tokens=self.sampling.max_new_tokens)
+        sampled = replace(self.sampling, n=config.train.eval_samples)
+        greedy = replace(self.sampling, n=1, temperature=0.0, top_p=1.0)
         for index, (name, prompts) in enumerate(self.task.evals.items()):
             seeds = [request_seed(config.seed + 1, step, i) for i in range(len(prompts))]
             with self._engines_idle():
@@ -352,10 +358,13 @@ class RLLoop:
                     f"  hallucination {metrics['eval/hallucination_rate']:.3f}  "
                     f"abstain {metrics['eval/abstain_rate']:.3f}"
                 )
+            tool_use = ""
+            if greedy.max_tool_calls:
+                tool_use = f"  calling the tool {metrics['eval/tool/used_share']:.2f}"
             console.log(
                 f"eval{f' {name}' if name else ''} at step {step}: accuracy {metrics['eval/accuracy']:.3f}  "
                 f"sampled {metrics['eval/accuracy_sampled']:.3f}  "
-                f"multi-line answers {metrics['eval/multiline_share']:.2f}{abstention}"
+                f"multi-line answers {metrics['eval/multiline_share']:.2f}{abstention}{tool_use}"
             )
 
     def _look(self, step: int) -> bool:
@@ -409,7 +418,9 @@ class RLLoop:
                 base_model=self.base_model,
                 checkpoint=checkpoint,
                 checkpoint_digest=self.store.manifest_digest(checkpoint) if checkpoint else None,
-                evaluation={key: values[-1][1] for key, values in history.items() if key.startswith("eval/")},
+                evaluation={
+                    k: values[-1][1] for k, values in history.items() if k.startswith("eval/") and values
+                },
             )
             model_uri = tracker.register_model(str(model_dir), self.config.tracking.registered_model, made_by)
             tracker.set_tags({"rlsys.model_uri": model_uri})

@@ -63,11 +63,42 @@ def answer_metrics(
     }
 
 
+def tool_metrics(samples: Sequence[Sample]) -> dict[str, float]:
+    """`tool/*` figures of a step's samples (for a job whose responses may call tools): calls per sample,
+    the share of calls that failed, the share of samples that called at least once, and `time/tool_s`, the
+    seconds the calls took, summed (they overlap generation and each other)."""
+    calls = [call for s in samples for call in s.tool_calls]
+    return {
+        "tool/calls_per_sample": len(calls) / max(len(samples), 1),
+        "tool/error_rate": mean(call.error for call in calls),
+        "tool/used_share": mean(bool(s.tool_calls) for s in samples),
+        "time/tool_s": sum(call.seconds for call in calls),
+    }
+
+
+def eval_tool_metrics(
+    greedy: Sequence[Sample], greedy_rewards: Sequence[Reward], sampled: Sequence[Sample]
+) -> dict[str, float]:
+    """`eval/tool/*` figures: how the greedy answers use the tool (as `tool_metrics`), how often sampled
+    answers do, and the greedy accuracy of answers with and without a call: whether the tool is what pays."""
+    used = [(bool(s.tool_calls), bool(r.correct)) for s, r in zip(greedy, greedy_rewards, strict=True)]
+    step = tool_metrics(greedy)
+    return {
+        "eval/tool/calls_per_sample": step["tool/calls_per_sample"],
+        "eval/tool/error_rate": step["tool/error_rate"],
+        "eval/tool/used_share": step["tool/used_share"],
+        "eval/tool/used_share_sampled": mean(bool(s.tool_calls) for s in sampled),
+        "eval/tool/accuracy_with_tool": mean(right for called, right in used if called),
+        "eval/tool/accuracy_without_tool": mean(right for called, right in used if not called),
+    }
+
+
 def step_line(step: int, total: int, metrics: dict[str, float]) -> str:
-    """The console line of a step."""
+    """The console line of a step (with the share of samples that called a tool, in a job that may)."""
+    tools = f"tools {metrics['tool/used_share']:.2f}  " if "tool/used_share" in metrics else ""
     return (
         f"step {step}/{total}  reward {metrics['train/reward_mean']:.3f}  "
-        f"acc {metrics['train/accuracy']:.3f}  len {metrics['train/response_length']:.0f}  "
+        f"acc {metrics['train/accuracy']:.3f}  len {metrics['train/response_length']:.0f}  {tools}"
         f"gen {metrics['time/generate_s']:.2f}s  verify {metrics['time/verify_s']:.2f}s  "
         f"train {metrics['time/train_s']:.2f}s  "
         f"sync {metrics['time/sync_s']:.2f}s  step {metrics['time/step_s']:.2f}s"
@@ -81,9 +112,11 @@ def sample_rows(
     rewards: Sequence[Sequence[Reward]],
     limit: int,
 ) -> list[dict]:
-    """The first completion of each of the first `limit` prompts, for the samples table."""
-    return [
-        {
+    """The first completion of each of the first `limit` prompts, for the samples table; a completion that
+    called tools lists each call and what it read back."""
+    rows = []
+    for prompt, group, scored in list(zip(prompts, groups, rewards, strict=True))[:limit]:
+        row = {
             "step": step,
             "prompt": prompt.messages[-1]["content"],
             "gold": prompt.gold,
@@ -92,5 +125,7 @@ def sample_rows(
             "verdict": scored[0].verdict,
             "policy_version": group[0].policy_version,
         }
-        for prompt, group, scored in list(zip(prompts, groups, rewards, strict=True))[:limit]
-    ]
+        if group[0].tool_calls:
+            row["tool_calls"] = [{"code": call.code, "output": call.output} for call in group[0].tool_calls]
+        rows.append(row)
+    return rows

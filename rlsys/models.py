@@ -7,8 +7,9 @@ needs one from the job (`model.chat_template`: the template, or the path of a .j
 
 from pathlib import Path
 
-from rlsys.config import EMBEDDED_MODEL, ModelConfig
+from rlsys.config import EMBEDDED_MODEL, ModelConfig, RolloutConfig
 from rlsys.errors import ConfigError
+from rlsys.tools import ToolFormat, tool_turn_text
 from rlsys.types import Prompt
 
 
@@ -52,3 +53,27 @@ def prompt_token_ids(tokenizer, prompt: Prompt) -> list[int]:
     """A prompt rendered with the tokenizer's chat template (generation prompt added), as token ids."""
     text = tokenizer.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True)
     return tokenizer.encode(text, add_special_tokens=False)
+
+
+def check_tool_calls(tokenizer, rollout: RolloutConfig) -> None:
+    """With `rollout.max_tool_calls`, the policy's tokenizer must know the tool-call tokens as special tokens
+    and its chat template must render a tool turn (raises ConfigError naming the key and the fix)."""
+    if not rollout.max_tool_calls:
+        return
+    try:
+        ToolFormat.of(tokenizer, rollout.tool_call_start, rollout.tool_call_end)
+    except ValueError as err:
+        key = "tool_call_start" if repr(rollout.tool_call_start) in str(err) else "tool_call_end"
+        raise ConfigError(
+            f"rollout.{key}: {err}: set the tokens the model calls tools with, use a model trained with tool "
+            f"calls (the embedded one: model.recipe=tools), or set rollout.max_tool_calls=0"
+        ) from None
+    from jinja2 import TemplateError
+
+    try:
+        tool_turn_text(tokenizer.apply_chat_template, "0")
+    except (TemplateError, ValueError) as err:  # a template that refuses a tool role, or drops the content
+        raise ConfigError(
+            f"rollout.max_tool_calls: the model's chat template cannot render a tool turn ({err}): give one "
+            f"that can as model.chat_template, or set rollout.max_tool_calls=0"
+        ) from None

@@ -14,7 +14,7 @@ from rlsys.bootstrap.recipes import RECIPES
 from rlsys.checkpoint import CheckpointStore
 from rlsys.config import EMBEDDED_MODEL, JobConfig
 from rlsys.data import load_task
-from rlsys.models import job_chat_template, load_tokenizer, prompt_token_ids, resolve_model
+from rlsys.models import check_tool_calls, job_chat_template, load_tokenizer, prompt_token_ids, resolve_model
 from rlsys.rlhf.config import RMConfig
 from rlsys.rlhf.data import load_pairs, load_rankings, split_heldout
 from rlsys.sft.config import SFTConfig
@@ -47,6 +47,7 @@ def dry_run_report(config: JobConfig) -> list[str]:
         ]
     model_path = resolve_model(model)
     tokenizer = load_tokenizer(model_path, job_chat_template(model))
+    check_tool_calls(tokenizer, config.rollout)
     for prompt in islice(task.train, _SHOWN_PROMPTS):
         ids = prompt_token_ids(tokenizer, prompt)
         lines.append(f"prompt {prompt.id} ({len(ids)} tokens), gold {prompt.gold!r}:")

@@ -25,7 +25,8 @@ from typing import Any
 from rlsys.config import VerifierConfig
 from rlsys.killable import KillableFunction
 from rlsys.reward_registry import REWARD_FUNCTIONS, component_name
-from rlsys.types import Prompt, Reward
+from rlsys.tools import ToolLimits, run_tool
+from rlsys.types import Prompt, Reward, ToolCall
 from verifiers.code.limits import SandboxConfig
 from verifiers.rewards import Score, abstain_reward, code_reward
 
@@ -37,11 +38,11 @@ class RewardFailure(Exception):
 class Verifier:
     """Scores responses with the job's reward functions (its `verifier` section); the verifier pool's actors
     each hold one. The `code` reward runs its programs under the section's sandbox policy, as many at once as
-    the actor has CPUs."""
+    the actor has CPUs; rollouts' tool calls run under the same policy (`run_tool`)."""
 
     def __init__(self, config: VerifierConfig) -> None:
         self.weights = {component_name(key): weight for key, weight in config.rewards.items()}
-        sandbox = SandboxConfig(
+        self.sandbox = sandbox = SandboxConfig(
             allow_missing=tuple(config.sandbox_allow_missing), cgroup_parent=config.sandbox_cgroup_parent
         )
         self.functions: dict[str, Callable] = {}
@@ -68,6 +69,10 @@ class Verifier:
 
     def ready(self) -> None:
         """Returns once the verifier is constructed (the pool's start-up check)."""
+
+    def run_tool(self, code: str, limits: ToolLimits) -> ToolCall:
+        """One tool call of a rollout, in a fresh sandbox (`rlsys.tools.run_tool`)."""
+        return run_tool(code, limits, self.sandbox)
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Reward]:
         """One Reward per response to `prompts[i]`: the weighted sum of the functions that apply to that

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from rlsys.abstention import calibration_error, calibration_points
 from rlsys.errors import PoolError
-from rlsys.metrics import answer_metrics
+from rlsys.metrics import answer_metrics, eval_tool_metrics
 from rlsys.protocols import Pending, Pools, RolloutPool, ScorePool
 from rlsys.types import Prompt, Reward, Sample, Sampling
 
@@ -121,7 +121,7 @@ def evaluate(
     pools: Pools, prompts: Sequence[Prompt], *, greedy: Sampling, sampled: Sampling, seeds: Sequence[int]
 ) -> Evaluation:
     """Held-out accuracy: one greedy answer per prompt, and `sampled.n` samples each (scored by the verifiers
-    alone: accuracy is theirs to judge)."""
+    alone: accuracy is theirs to judge); with tool calls, how the answers use the tool."""
     scorers = pools.scorers(with_reward_model=False)
     first = sample_and_score(pools.rollout, scorers, prompts, greedy, [None] * len(prompts))
     second = sample_and_score(pools.rollout, scorers, prompts, sampled, seeds)
@@ -130,6 +130,9 @@ def evaluate(
     metrics = answer_metrics(
         greedy_samples, greedy_rewards, [r for rewards in second.rewards for r in rewards]
     )
+    if greedy.max_tool_calls:
+        sampled_samples = [s for group in second.groups for s in group]
+        metrics.update(eval_tool_metrics(greedy_samples, greedy_rewards, sampled_samples))
     points = calibration_points(greedy_samples, greedy_rewards, second.groups)
     if points:
         metrics["eval/calibration_error"] = calibration_error(points)

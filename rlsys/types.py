@@ -27,33 +27,61 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Sampling:
-    """How to sample: `n` completions per prompt at `temperature` (0 means greedy)."""
+    """How to sample: `n` completions per prompt at `temperature` (0 means greedy).
+
+    `max_new_tokens` bounds the whole response, tool output included; with `max_tool_calls` > 0 a response
+    may call the tool that many times (`rlsys.tools`).
+    """
 
     n: int
     temperature: float
     top_p: float = 1.0
     max_new_tokens: int = 128
+    max_tool_calls: int = 0
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call of a response: the snippet the policy wrote, what came back, and how long it took."""
+
+    code: str
+    output: str  # as the policy read it: stdout, then the error if any, truncated
+    error: bool  # the snippet raised, timed out or was killed
+    seconds: float
+
+
+def trained_token_count(token_ids: Sequence[int], loss_mask: Sequence[int]) -> int:
+    """Response tokens the loss covers: those the mask keeps (every token when there is no mask)."""
+    return sum(loss_mask) if loss_mask else len(token_ids)
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One sampled completion of a prompt, with what the learner needs to score it against the sampler."""
+    """One sampled completion of a prompt, with what the learner needs to score it against the sampler.
+
+    A response with tool calls is one token sequence: the policy's turns and the tool turns between them,
+    exactly as the engine saw them. `loss_mask` marks the policy's own tokens (1) against tool output (0);
+    `text` is the last turn, the answer the rewards score.
+    """
 
     prompt_id: str
     prompt_token_ids: tuple[int, ...]
     token_ids: tuple[int, ...]
     text: str
-    logprobs: tuple[float, ...]  # sampler's log-probability of each generated token
-    finish_reason: str  # "stop" (end-of-turn token) or "length" (hit max_new_tokens)
+    logprobs: tuple[float, ...]  # sampler's log-probability of each generated token (0.0 on tool output)
+    finish_reason: str  # "stop" (end-of-turn), "length" (max_new_tokens), "tool_limit" (a call too many)
     policy_version: int  # the weight version that generated it
+    loss_mask: tuple[int, ...] = ()  # per token: 1 the policy's own, 0 tool output; (): every token
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
 class TrainSequence:
     """What the learner needs of one sample: its tokens, its advantage, and the sampler's log-probs.
 
-    `staleness`: updates the sampler's weights were behind the learner's (0: on-policy). `padding`: a
-    zero-weight stand-in that only lets a rank with too little work join the step's collectives.
+    `loss_mask`: which tokens the loss covers, as on `Sample`. `staleness`: updates the sampler's weights
+    were behind the learner's (0: on-policy). `padding`: a zero-weight stand-in that only lets a rank with
+    too little work join the step's collectives.
 
     With a critic (PPO, `rlsys.batch.with_gae`) each response token has its own advantage, and the critic's
     regression targets and its values at sampling time travel with them, one per response token.
@@ -63,6 +91,7 @@ class TrainSequence:
     token_ids: tuple[int, ...]
     advantage: float  # one for every token, unless token_advantages is set
     sampler_logprobs: tuple[float, ...]
+    loss_mask: tuple[int, ...] = ()
     staleness: int = 0
     padding: bool = False
     token_advantages: tuple[float, ...] | None = None  # per response token; replaces `advantage`

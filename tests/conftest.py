@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,33 @@ def tiny_model_dir(tmp_path_factory) -> Path:
         sft_batch=4,
     )
     out = tmp_path_factory.mktemp("tiny-model")
+    build_model(out, recipe, seed=0, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_tool_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer model of the `tools` family (tool-call tokens in its tokenizer), fine-tuned only on answers
+    that call the tool: it opens a call at once, so rollouts exercise tool turns (what it writes inside one
+    is barely Python; an error is a tool output like any other)."""
+    from rlsys.bootstrap.build import build_model
+    from rlsys.bootstrap.recipes import RECIPES
+
+    recipe = replace(
+        RECIPES["tools"],
+        hidden_size=64,
+        num_heads=2,
+        ffn_size=128,
+        num_layers=2,
+        pretrain_problems=300,
+        pretrain_steps=2,
+        pretrain_batch=4,
+        sft_examples=200,
+        sft_steps=60,
+        sft_batch=8,
+        bare_share=0.0,
+    )
+    out = tmp_path_factory.mktemp("tiny-tool-model")
     build_model(out, recipe, seed=0, progress=False)
     return out
 

@@ -2,7 +2,8 @@
 runs in a unit test in seconds: no Ray, no vLLM, no DeepSpeed, no MLflow.
 
 - `FakeRolloutPool`: answers from a rule (right more often the more learner steps its weights carry), as real
-  `Sample`s with byte token ids and log-probs; its "engines" hand their chunks back last to first.
+  `Sample`s with byte token ids and log-probs; its "engines" hand their chunks back last to first. With tool
+  calls allowed, a right answer is one that called the tool: a call, the tool turn (masked), the answer.
 - `ThreadedScorePool`: a real scorer (`rlsys.rewards.Verifier` by default) on worker threads, so calls can
   finish out of order.
 - `FakeLearnerPool`: records what it is sent, returns metrics, versions its "weights", saves and restores
@@ -25,7 +26,7 @@ from typing import Any
 from rlsys.config import VerifierConfig
 from rlsys.protocols import Chunk, Pools
 from rlsys.rewards import Verifier
-from rlsys.types import Prompt, Reward, Sample, Sampling, TrainSequence
+from rlsys.types import Prompt, Reward, Sample, Sampling, ToolCall, TrainSequence
 
 
 def encode(text: str) -> tuple[int, ...]:
@@ -85,15 +86,28 @@ class FakeRolloutPool:
         skill = min(0.95, self.base + self.gain * self.weights.learner_steps)
         right = prompt.id in self.always_right or draw < skill
         text = f"#### {prompt.gold}" if right else f"#### {int(prompt.gold) + 1}"
-        tokens = encode(text)[: sampling.max_new_tokens]
+        calls = (
+            (ToolCall(f"print({prompt.gold})", prompt.gold, False, 0.01),)
+            if right and sampling.max_tool_calls
+            else ()
+        )
+        # Each call's tokens (trained) and its tool turn (not), then the answer (trained).
+        parts = []
+        for call in calls:
+            parts += [(encode(f"<call>{call.code}</call>"), 1), (encode(f"<tool>{call.output}</tool>"), 0)]
+        parts.append((encode(text), 1))
+        tokens = tuple(t for ids, _ in parts for t in ids)[: sampling.max_new_tokens]
+        mask = tuple(m for ids, m in parts for _ in ids)[: len(tokens)] if calls else ()
         return Sample(
             prompt_id=prompt.id,
             prompt_token_ids=encode(prompt.messages[-1]["content"])[:32],
             token_ids=tokens,
             text=text,
-            logprobs=tuple(-0.5 for _ in tokens),
+            logprobs=tuple(-0.5 if m else 0.0 for m in (mask or [1] * len(tokens))),
             finish_reason="stop",
             policy_version=self.version,
+            loss_mask=mask,
+            tool_calls=calls,
         )
 
     def sync_weights(self, weights: FakeWeights, version: int) -> dict[str, float]:

@@ -84,7 +84,8 @@ def code_reward(
 
     `entry_point` (a dataset column, as HumanEval's): the function `check(candidate)` tests are given.
     `sandbox`: the sandbox's policy (what isolation it may lack); `max_parallel`: programs run at once (the
-    CPUs the caller was given).
+    CPUs the caller was given). A program repeated against the same tests (samples of one prompt often agree)
+    runs once and every copy gets its verdict.
     """
     from verifiers.code import CodeJob, run_tests_batch
 
@@ -95,7 +96,9 @@ def code_reward(
         jobs.append(
             CodeJob(extract_code(response), tests, entry_point=column or from_gold, timeout_s=timeout_s)
         )
-    return [Score(v.pass_fraction, v.status, v.passed) for v in run_tests_batch(jobs, sandbox, max_parallel)]
+    unique = list(dict.fromkeys(jobs))  # CodeJob is frozen, hence hashable; order kept
+    verdicts = dict(zip(unique, run_tests_batch(unique, sandbox, max_parallel), strict=True))
+    return [Score(verdicts[job].pass_fraction, verdicts[job].status, verdicts[job].passed) for job in jobs]
 
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

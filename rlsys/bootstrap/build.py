@@ -18,13 +18,9 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from rlsys.bootstrap import corpus, tokenizer, train
+from rlsys.bootstrap import train
+from rlsys.bootstrap.families import FAMILIES
 from rlsys.bootstrap.recipes import DEFAULT_RECIPE, Recipe
-from rlsys.tasks import arithmetic
-
-# The code that turns a recipe into a model; its source is part of the cache key, so editing the task
-# generator or the training loop rebuilds instead of silently reusing a model made by older code.
-_BUILD_MODULES = (arithmetic, corpus, tokenizer, train)
 
 
 def ensure_embedded_model(
@@ -60,9 +56,11 @@ def embedded_model_dir(cache_dir: Path | None = None, seed: int = 0, recipe: Rec
 
 
 def recipe_key(recipe: Recipe) -> str:
-    """A short hash of the recipe fields and of the source of the code that builds the model."""
+    """A short hash of the recipe fields and of the source of the code that builds the model (its family's
+    `modules`), so editing the task generator or the training loop rebuilds instead of silently reusing a
+    model made by older code; another family's code is not part of it."""
     digest = hashlib.sha256(json.dumps(dataclasses.asdict(recipe), sort_keys=True).encode())
-    for module in _BUILD_MODULES:
+    for module in FAMILIES[recipe.family].modules:
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -71,9 +69,10 @@ def build_model(out_dir: Path, recipe: Recipe, seed: int, progress: bool) -> Non
     """Train tokenizer and model from scratch and save them (with ``build_info.json``) into ``out_dir``."""
     torch.manual_seed(seed)
     started = time.perf_counter()
-    docs = corpus.pretrain_documents(recipe, seed)
-    conversations = corpus.sft_conversations(recipe, seed)
-    tok = tokenizer.train_tokenizer(docs, recipe.vocab_size)
+    family = FAMILIES[recipe.family]
+    docs = family.documents(recipe, seed)
+    conversations = family.conversations(recipe, seed)
+    tok = family.train_tokenizer(docs, recipe.vocab_size)
     model = LlamaForCausalLM(_model_config(recipe, tok))
     generator = torch.Generator().manual_seed(seed)
 
@@ -88,7 +87,7 @@ def build_model(out_dir: Path, recipe: Recipe, seed: int, progress: bool) -> Non
     )
     pretrained = time.perf_counter()
 
-    examples = [train.encode_conversation(tok, conversation) for conversation in conversations]
+    examples = [family.encode(tok, conversation) for conversation in conversations]
     sft_losses = train.train(
         model,
         train.sft_batches(examples, tok.pad_token_id, recipe.sft_batch, generator),

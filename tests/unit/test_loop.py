@@ -293,6 +293,36 @@ def test_a_resumed_run_continues_where_the_checkpoint_left_off(tmp_path):
     } == whole_prompts
 
 
+def test_tool_samples_train_on_their_own_tokens_and_log_tool_use(tmp_path):
+    """Responses that called a tool reach the learner with their loss masks; each step logs tool use, each
+    evaluation how greedy answers use it and whether it pays; the samples table shows the calls."""
+    config = _job(tmp_path, "train.steps=4", "train.eval_every=2", "rollout.max_tool_calls=2")
+    loop, tracker = _loop(config)
+    loop.run()
+    sequences = [s for call in loop.pools.learner.calls for s in call.sequences]
+    with_tools = [s for s in sequences if s.loss_mask]
+    assert with_tools and len(with_tools) < len(sequences)
+    for s in with_tools:
+        assert len(s.loss_mask) == len(s.token_ids) == len(s.sampler_logprobs) and 0 < sum(s.loss_mask)
+        assert all(lp == 0.0 for lp, m in zip(s.sampler_logprobs, s.loss_mask, strict=True) if not m)
+    steps = {1, 2, 3, 4}
+    for key in ("tool/calls_per_sample", "tool/error_rate", "tool/used_share", "time/tool_s"):
+        assert set(tracker.at(key)) == steps, key
+    assert 0 < tracker.at("tool/used_share")[1] < 1 and tracker.at("tool/error_rate")[1] == 0
+    for key in ("eval/tool/used_share", "eval/tool/accuracy_with_tool", "eval/tool/used_share_sampled"):
+        assert set(tracker.at(key)) == {0, 2, 4}, key
+    assert tracker.at("eval/tool/accuracy_with_tool")[0] == 1.0  # the fake's tool users are right
+    assert tracker.at("eval/tool/accuracy_without_tool")[0] == 0.0
+    rows = tracker.tables["samples.json"]
+    assert any(row.get("tool_calls") for row in rows)
+
+
+def test_a_job_without_tools_logs_no_tool_metrics(tmp_path):
+    loop, tracker = _loop(_job(tmp_path, "train.steps=1"))
+    loop.run()
+    assert not [key for key in tracker.metrics if "tool" in key]
+
+
 @pytest.mark.parametrize(
     "step, every, due", [(0, 5, False), (5, 5, True), (7, 5, False), (5, 0, False), (10, 5, True)]
 )

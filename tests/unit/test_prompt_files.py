@@ -208,7 +208,7 @@ def _touch(path: Path, content: bytes) -> Path:
         (["task.train=null"], "task.train", "kind: dataset needs a training file"),
         (["task.eval_fraction=0.1"], "task.eval", "not both"),
         (["task.eval=null"], "task.eval", "give held-out prompts"),
-        (["task.train_size=5"], "task.train_size", "only for kind: arithmetic"),
+        (["task.train_size=5"], "task.train_size", "only for a built-in task"),
         (["task.kind=arithmetic"], "task.train", "only for kind: dataset"),
     ],
 )

@@ -63,6 +63,29 @@ def test_code_reward_runs_the_fenced_program_in_the_sandbox():
     assert [s.correct for s in scores] == [True, False, True]
 
 
+def test_code_reward_runs_a_repeated_program_once(monkeypatch):
+    import verifiers.code
+    from verifiers.code import CodeVerdict, TestResult
+    from verifiers.rewards import code_reward
+
+    ran = []
+
+    def fake_batch(jobs, sandbox, max_parallel):
+        ran.extend(jobs)
+        passed = [job.code.endswith("a + b") for job in jobs]
+        return [
+            CodeVerdict("pass" if ok else "fail", (TestResult("t", 1, ok),), "", "", False, 0, 0, 0, "", "")
+            for ok in passed
+        ]
+
+    monkeypatch.setattr(verifiers.code, "run_tests_batch", fake_batch)
+    right, wrong = "def add(a, b):\n    return a + b", "def add(a, b):\n    return a - b"
+    tests = "assert add(2, 3) == 5"
+    scores = code_reward([right, wrong, right, right], [tests, tests, tests, "assert add(1, 1) == 2"], 5.0)
+    assert [s.correct for s in scores] == [True, False, True, True]
+    assert len(ran) == 3  # the first program against the first tests ran once for both copies
+
+
 def test_the_math_verdict_names_the_rule_that_decided():
     scores = math_reward(["#### 12", "x = 2.236", "#### 13"], ["12", "\\sqrt{5}", "12"], 5.0)
     assert [s.verdict for s in scores] == ["correct:exact", "correct:numeric_tolerance", "incorrect:exact"]

@@ -2,6 +2,7 @@
 
 from verifiers.code.isolation import IsolationUnavailable
 from verifiers.code.limits import SandboxConfig
+from verifiers.code.program import ProgramRun, run_program
 from verifiers.code.sandbox import CodeJob, run_tests, run_tests_batch
 from verifiers.code.verdict import CodeVerdict, TestResult
 
@@ -9,8 +10,10 @@ __all__ = [
     "CodeJob",
     "CodeVerdict",
     "IsolationUnavailable",
+    "ProgramRun",
     "SandboxConfig",
     "TestResult",
+    "run_program",
     "run_tests",
     "run_tests_batch",
 ]
