@@ -59,7 +59,16 @@ def test_an_interrupted_run_stops_cleanly_and_says_how_to_resume(tiny_model_dir,
         "tracking.registered_model=null",
         f"train.output_dir={tmp_path / 'runs'}",
     ]
-    driver = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(
+        command,
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A test runner started in the background (`cmd &` without job control) ignores SIGINT, and so would
+        # the run it starts: Python keeps an ignored SIGINT ignored, as a background job should.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     lines = []
     for line in driver.stderr:
         lines.append(line)

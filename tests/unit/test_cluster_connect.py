@@ -1,7 +1,10 @@
 """Joining a cluster has a deadline: a head that is down, unreachable or frozen fails the driver with one line
 instead of the endless retries of `ray.init`; a head that answers is joined."""
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,10 +13,9 @@ import grpc
 import pytest
 
 from actors.cluster import check_head_answers, connect_timeout_s
-from rlsys.cli import main
 from rlsys.errors import ClusterError
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "jobs" / "quickstart.yaml"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _closed_port() -> int:
@@ -61,16 +63,35 @@ def test_a_bad_connect_deadline_names_the_variable(monkeypatch, value):
 
 
 def test_a_run_pointed_at_a_dead_head_exits_1_with_one_line_and_a_failed_mlflow_run(
-    tiny_model_dir, mlflow_store, monkeypatch, capsys
+    tiny_model_dir, mlflow_store
 ):
     import mlflow
 
-    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{_closed_port()}")
-    monkeypatch.setenv("RLSYS_RAY_CONNECT_TIMEOUT_S", "1")
-    status = main(["run", str(QUICKSTART), f"model.path={tiny_model_dir}"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert status == 1
-    assert err[-1].startswith("rlsys: error: the Ray cluster at 127.0.0.1:")
-    assert "Traceback" not in "\n".join(err)
-    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
-    assert run.info.status == "FAILED"
+    # A process of its own: in this one Ray may be up already (an earlier test's runtime), and a driver
+    # that is connected does not connect again.
+    env = {
+        **os.environ,
+        "RAY_ADDRESS": f"127.0.0.1:{_closed_port()}",
+        "RLSYS_RAY_CONNECT_TIMEOUT_S": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlsys.cli",
+            "run",
+            str(ROOT / "jobs" / "quickstart.yaml"),
+            f"model.path={tiny_model_dir}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    err = run.stderr.strip().splitlines()
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert err[-1].startswith("rlsys: error: the Ray cluster at 127.0.0.1:"), run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    (recorded,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert recorded.info.status == "FAILED"
