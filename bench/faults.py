@@ -634,23 +634,11 @@ def tiny_model(cache: Path) -> str:
     """The tests' tiny model (2 layers, barely trained): start-up, not quality, is what costs here."""
     out = cache / "tiny-model"
     if not (out / "config.json").is_file():
-        from rlsys.bootstrap.build import Recipe, build_model
+        from rlsys.bootstrap.build import build_model
+        from rlsys.bootstrap.recipes import TINY_RECIPE
 
         log(f"building the tiny model in {out}")
-        recipe = Recipe(
-            hidden_size=64,
-            num_heads=2,
-            ffn_size=128,
-            num_layers=2,
-            pretrain_problems=300,
-            pretrain_fact_sheets=50,
-            pretrain_steps=2,
-            pretrain_batch=4,
-            sft_examples=100,
-            sft_steps=2,
-            sft_batch=4,
-        )
-        build_model(out, recipe, seed=0, progress=False)
+        build_model(out, TINY_RECIPE, seed=0, progress=False)
     return str(out)
 
 

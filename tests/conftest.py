@@ -103,27 +103,12 @@ def ray_head(
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer model with the embedded model's tokenizer and chat template, barely trained (a few steps).
+    """A 2-layer model with the embedded model's tokenizer and chat template, barely trained (a few steps)."""
+    from rlsys.bootstrap.build import build_model
+    from rlsys.bootstrap.recipes import TINY_RECIPE
 
-    vLLM's CPU attention needs a head size of at least 32, hence hidden 64 with 2 heads.
-    """
-    from rlsys.bootstrap.build import Recipe, build_model
-
-    recipe = Recipe(
-        hidden_size=64,
-        num_heads=2,
-        ffn_size=128,
-        num_layers=2,
-        pretrain_problems=300,
-        pretrain_fact_sheets=50,
-        pretrain_steps=2,
-        pretrain_batch=4,
-        sft_examples=100,
-        sft_steps=2,
-        sft_batch=4,
-    )
     out = tmp_path_factory.mktemp("tiny-model")
-    build_model(out, recipe, seed=0, progress=False)
+    build_model(out, TINY_RECIPE, seed=0, progress=False)
     return out
 
 
@@ -133,17 +118,12 @@ def tiny_tool_model_dir(tmp_path_factory) -> Path:
     that call the tool: it opens a call at once, so rollouts exercise tool turns (what it writes inside one
     is barely Python; an error is a tool output like any other)."""
     from rlsys.bootstrap.build import build_model
-    from rlsys.bootstrap.recipes import RECIPES
+    from rlsys.bootstrap.recipes import RECIPES, TINY_RECIPE
 
     recipe = replace(
-        RECIPES["tools"],
-        hidden_size=64,
-        num_heads=2,
-        ffn_size=128,
-        num_layers=2,
-        pretrain_problems=300,
-        pretrain_steps=2,
-        pretrain_batch=4,
+        TINY_RECIPE,
+        family="tools",
+        pretrain_fact_sheets=RECIPES["tools"].pretrain_fact_sheets,
         sft_examples=200,
         sft_steps=60,
         sft_batch=8,

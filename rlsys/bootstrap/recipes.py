@@ -56,6 +56,22 @@ class Recipe:
 
 DEFAULT_RECIPE = Recipe()
 
+# A 2-layer model built in seconds and barely trained, for tests and fault benchmarks, where start-up, not
+# quality, is what costs. vLLM's CPU attention needs a head size of at least 32: hidden 64 with 2 heads.
+TINY_RECIPE = Recipe(
+    hidden_size=64,
+    num_heads=2,
+    ffn_size=128,
+    num_layers=2,
+    pretrain_problems=300,
+    pretrain_fact_sheets=50,
+    pretrain_steps=2,
+    pretrain_batch=4,
+    sft_examples=100,
+    sft_steps=2,
+    sft_batch=4,
+)
+
 RECIPES: dict[str, Recipe] = {
     "arithmetic": DEFAULT_RECIPE,
     # Programming problems (`rlsys.tasks.code`): a bare_share of the functions written compact.
