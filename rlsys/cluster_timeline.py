@@ -1,9 +1,11 @@
 """A job's life on an autoscaling cluster, read back from the records it leaves.
 
-- Worker nodes by type, from the Ray autoscaler's event log (`<session>/logs/events/event_AUTOSCALER.log`,
-  JSON lines): "Adding N node(s) of type T." when it launches nodes, "Removing N nodes of type T (idle)."
-  when it terminates them. A count changes when the autoscaler decided, a few seconds before the node has
-  joined (or left); the log's timestamps are whole seconds.
+- Worker nodes by type, from the Ray autoscaler's records: its log (`<session>/logs/monitor.log`) has
+  "Launching N nodes, type T." for each launch, its event log (`<session>/logs/events/event_AUTOSCALER.log`,
+  JSON lines) "Removing N nodes of type T (idle)." for each removal. The event log's "Adding N node(s) of
+  type T." cannot be trusted alone: the launcher threads add it to a summary that the monitor reads and then
+  clears in two steps, so a launch between them is lost (seen once in CI: a node removed but never added).
+  A count changes when the autoscaler decided, a few seconds before the node has joined (or left).
 - When the job was submitted, from the jobs' event log (`event_JOBS.log`): "Started a ray job ID."
 - Each pool's size and the job's progress, from its MLflow run: `pool/<pool>_replicas` at every step (with
   the time it was logged), the first step's metrics, the run's end.
@@ -15,8 +17,9 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-_ADDING = re.compile(r"Adding (\d+) node\(s\) of type (\S+)\.")
+_LAUNCHING = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+)\s.*Launching (\d+) nodes, type (\S+)\.")
 _REMOVING = re.compile(r"Removing (\d+) nodes of type (\S+) \(")
 _STARTED = re.compile(r"Started a ray job (\S+)\.")
 
@@ -37,15 +40,28 @@ def _events(lines: Iterable[str]) -> list[tuple[float, str]]:
     return sorted((float(event["timestamp"]), event["message"]) for event in events)
 
 
-def node_counts(autoscaler_lines: Iterable[str]) -> dict[str, list[tuple[float, int]]]:
+def launches(monitor_lines: Iterable[str]) -> list[tuple[float, int, str]]:
+    """(epoch s, nodes, type) of each launch in the autoscaler's log; its times are the head's local time."""
+    found = []
+    for line in monitor_lines:
+        if match := _LAUNCHING.search(line):
+            at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            found.append((at, int(match[2]), match[3]))
+    return found
+
+
+def node_counts(
+    autoscaler_events: Iterable[str], monitor_lines: Iterable[str]
+) -> dict[str, list[tuple[float, int]]]:
     """Worker nodes of each type after each launch or removal: {type: [(epoch s, nodes)]}, from 0."""
+    changes = [(at, count, kind) for at, count, kind in launches(monitor_lines)]
+    for at, message in _events(autoscaler_events):
+        if match := _REMOVING.search(message):
+            changes.append((at, -int(match[1]), match[2]))
     counts: dict[str, list[tuple[float, int]]] = {}
-    for at, message in _events(autoscaler_lines):
-        for pattern, sign in ((_ADDING, 1), (_REMOVING, -1)):
-            if match := pattern.search(message):
-                changes = counts.setdefault(match[2], [])
-                before = changes[-1][1] if changes else 0
-                changes.append((at, before + sign * int(match[1])))
+    for at, change, kind in sorted(changes):
+        history = counts.setdefault(kind, [])
+        history.append((at, (history[-1][1] if history else 0) + change))
     return counts
 
 

@@ -37,13 +37,14 @@ def ray_free_env() -> dict[str, str]:
 
 @contextmanager
 def ray_head(
-    args: list[str], env: dict[str, str], log_path: Path, events_to: Path | None = None
+    args: list[str], env: dict[str, str], log_path: Path, logs_to: Path | None = None
 ) -> Iterator[subprocess.Popen]:
     """`ray start --head --block` with its own temp dir, ports and process session.
 
     `ray stop` would stop every Ray process on the machine, so teardown signals only this head (SIGTERM makes
-    `ray start --block` shut its node down) and then kills what is left of its session. With `events_to`,
-    the session's event logs (the autoscaler's, the jobs', ...) are copied there before the temp dir goes.
+    `ray start --block` shut its node down) and then kills what is left of its session. With `logs_to`, the
+    session's event logs (`events/`: the autoscaler's, the jobs', ...) and the autoscaler's log
+    (`monitor.log`) are copied there before the temp dir goes.
     """
     # A short path: Ray's unix sockets live under the temp dir, and socket paths are limited to 107 bytes.
     temp_dir = tempfile.mkdtemp(prefix="rlsys-ray-", dir="/tmp")
@@ -84,9 +85,11 @@ def ray_head(
         try:
             yield process
         finally:
-            events = Path(temp_dir) / "session_latest" / "logs" / "events"
-            if events_to is not None and events.is_dir():
-                shutil.copytree(events, events_to, dirs_exist_ok=True)
+            logs = Path(temp_dir) / "session_latest" / "logs"
+            if logs_to is not None and (logs / "events").is_dir():
+                shutil.copytree(logs / "events", logs_to / "events", dirs_exist_ok=True)
+                if (logs / "monitor.log").is_file():
+                    shutil.copy(logs / "monitor.log", logs_to / "monitor.log")
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:

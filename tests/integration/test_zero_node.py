@@ -6,8 +6,9 @@ of each, the job trains and evaluates, the verifier pool grows onto a second ver
 reward holds steps up and gives it back once scoring is fast again (the reward is slow until the second
 verifier has scored: the test does not depend on how fast a node comes up), and after the job every worker
 node is removed at the idle timeout. Node counts are sampled throughout and checked against the
-autoscaler's own event log; with RLSYS_ZERO_NODE_RECORDS=<dir> the records (the head's event logs, the run's
-MLflow store, the job's log) are kept there for scripts/zero_node_plot.py (the README's walk-through).
+autoscaler's own records; with RLSYS_ZERO_NODE_RECORDS=<dir> the records (the head's event logs and
+autoscaler log, the run's MLflow store, the job's log) are kept there for scripts/zero_node_plot.py (the
+README's walk-through).
 
 The head is started by hand (never `ray stop`, which would stop every Ray on the machine), as in
 test_autoscaling.py, and torn down by signalling its own session.
@@ -207,10 +208,10 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
     missed: list[tuple[float, str]] = []  # samples the state API could not answer: (when, why)
     stop = threading.Event()
 
-    # The head's event logs (the autoscaler's launches and removals, the job's start) and the run's MLflow
-    # store are the records the walk-through's plot is drawn from (scripts/zero_node_plot.py).
+    # The head's logs (the autoscaler's launches and removals, the job's start) and the run's MLflow store
+    # are the records the walk-through's plot is drawn from (scripts/zero_node_plot.py).
     records = Path(os.environ.get("RLSYS_ZERO_NODE_RECORDS") or tmp_path / "records")
-    with ray_head(args, env, tmp_path / "ray-start.log", events_to=records / "events"):
+    with ray_head(args, env, tmp_path / "ray-start.log", logs_to=records):
         client_env = {**env, "RAY_API_SERVER_ADDRESS": dashboard}
         start = time.monotonic()
         deadline = start + 120
@@ -268,7 +269,10 @@ def test_zero_node_cluster_grows_for_the_job_and_shrinks_after(tiny_model_dir, t
     assert max(sizes) == 2 and sizes[-1] == 1, sizes  # grew under the slow reward, shrank once it was fast
     assert {n for _, n in record.pool_sizes["rollout"]} == {1}  # fixed size (no rollout.max_replicas)
     # The autoscaler's own record agrees: one node of each type, a second verifier node, none at the end.
-    nodes = node_counts((records / "events" / "event_AUTOSCALER.log").read_text().splitlines())
+    nodes = node_counts(
+        (records / "events" / "event_AUTOSCALER.log").read_text().splitlines(),
+        (records / "monitor.log").read_text().splitlines(),
+    )
     assert {name: _held_peak(nodes[name]) for name in NODE_TYPES} == peak, nodes
     assert {name: nodes[name][-1][1] for name in NODE_TYPES} == dict.fromkeys(NODE_TYPES, 0), nodes
     submitted = job_submitted((records / "events" / "event_JOBS.log").read_text().splitlines())
