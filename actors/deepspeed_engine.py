@@ -1,13 +1,20 @@
 """A DeepSpeed engine for every trainer here (the policy's learner ranks, the critic's ranks, SFT, the
 reward-model trainer): the process group a rank joins, AdamW with a learning-rate schedule under ZeRO built
-from an `OptimizerConfig`, and `DeepSpeedRank`, what a learner rank and a critic rank share."""
+from an `OptimizerConfig`, and `DeepSpeedRank`, what the learner's, the critic's and SFT's ranks share.
+
+Ranks of ZeRO-2 and ZeRO-3 reduce gradients (and ZeRO-3 gathers weights) inside every forward and backward,
+so every rank must run the same number of them in a step, whatever its share of the data: a rank with fewer
+micro-batches runs zero-weight ones (the learner's padding sequences, SFT's `idle_micro_step`).
+"""
 
 import logging
 import os
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import partial
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -108,8 +115,9 @@ def gathered_module(engine, zero_stage: int) -> Iterator[torch.nn.Module]:
 
 
 class DeepSpeedRank:
-    """One rank of a pool of DeepSpeed ranks (`actors.pools`): its place in the process group, its engine
-    over the model `build_model` makes, the global batch counts, checkpoints. Subclasses add the verbs.
+    """One rank of a pool of DeepSpeed ranks (`actors.pools`, `actors.trainer_pools`): its place in the
+    process group, its engine over the model `build_model` makes, the global batch counts, checkpoints and
+    the Hugging Face save. Subclasses add the verbs.
 
     A plain class: the pools run `world_size` of them as Ray actors that meet in one torch.distributed group.
     """
@@ -123,13 +131,16 @@ class DeepSpeedRank:
         world_size: int,
         dtype: str = "float32",
         seed: int = 0,
+        chat_template: str | None = None,
     ) -> None:
+        """`chat_template`: the job's template for a model without one, saved with it (`save_pretrained`)."""
         self.model_path = model_path
         self.config = config
         self.rank = rank
         self.world_size = world_size
         self.dtype = torch_dtype(dtype)
         self.seed = seed
+        self.chat_template = chat_template
         if config.torch_threads or config.num_cpus >= 1:
             torch.set_num_threads(config.torch_threads or int(config.num_cpus))
 
@@ -145,11 +156,25 @@ class DeepSpeedRank:
         self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
         # Micro-batching and accumulation are driven here (the batch size varies per step), so DeepSpeed is
         # told one sequence per micro-step and the accumulation boundary is set by hand.
-        self.engine = build_engine(model, self.config, dtype=self.dtype, micro_batch_size=1)
+        self.engine = build_engine(
+            model, self.config, dtype=self.dtype, micro_batch_size=1, schedule=self.schedule()
+        )
 
     def build_model(self) -> torch.nn.Module:
         """The module this rank trains, loaded from `model_path`."""
         raise NotImplementedError
+
+    def schedule(self) -> Callable[[int], float] | None:
+        """The learning rate's multiplier per optimizer step; None: warmup, then constant (`build_engine`)."""
+        return None
+
+    def idle_micro_step(self, backward: bool = True) -> None:
+        """A forward (and backward) that changes nothing, for a rank with less data than the others: ZeRO's
+        collectives inside them must run as often on every rank."""
+        inputs = torch.tensor([[self.pad_id]], device=self.engine.device)
+        output = self.engine(input_ids=inputs).logits.sum() * 0.0
+        if backward:
+            self.engine.backward(output, scale_wrt_gas=False)
 
     def _global_counts(self, sequences: list[TrainSequence]) -> GlobalCounts:
         """Response tokens and sequences of the whole step's batch, summed over every rank's share.
@@ -191,6 +216,38 @@ class DeepSpeedRank:
             directory, tag=tag, load_module_strict=not self.frozen_base
         )
         return client_state or {}
+
+    @contextmanager
+    def _full_state_dict(self) -> Iterator[dict[str, torch.Tensor]]:
+        """The module's state dict under Hugging Face names, ZeRO-3 shards gathered (`gathered_module`: every
+        rank must enter; copy what leaves the context)."""
+        with gathered_module(self.engine, self.config.zero_stage) as module:
+            yield module.state_dict()
+
+    def _saved_model(self) -> torch.nn.Module:
+        """The Hugging Face model whose `save_pretrained` writes `_full_state_dict`."""
+        return self.engine.module
+
+    def save_pretrained(self, directory: str) -> None:
+        """Write the current model as a Hugging Face model directory, tokenizer included, atomically (it
+        replaces `directory` whole, or leaves it as it was). Under ZeRO-3 every rank calls (gathering the
+        shards is collective) and rank 0 alone writes."""
+        from transformers import AutoTokenizer
+
+        with self._full_state_dict() as state:
+            weights = {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+        if self.rank != 0:
+            return
+        tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        if self.chat_template is not None:
+            tokenizer.chat_template = self.chat_template
+        # The failure is judged before the staging folder is removed (removing it frees the room).
+        with atomic.directory(directory) as staging, atomic.disk_full_as_oserror(staging):
+            self._saved_model().save_pretrained(staging, state_dict=weights)
+            tokenizer.save_pretrained(staging)
+            generation_config = Path(self.model_path) / "generation_config.json"
+            if generation_config.is_file():
+                shutil.copyfile(generation_config, staging / "generation_config.json")
 
 
 def _tensors(state: object) -> Iterator[torch.Tensor]:

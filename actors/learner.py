@@ -8,17 +8,14 @@ sequences), so the all-reduced gradient is the gradient of the whole batch's los
 ranks. The loss itself is the one `algorithm` selects (`rlsys.algorithms.objective.objective_for`).
 """
 
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 
 from actors.deepspeed_engine import DeepSpeedRank, gathered_module
 from actors.lora import merged_state_dict, with_adapters
 from actors.weights import PackedWeights
-from rlsys import atomic
 from rlsys.algorithms.logprobs import token_entropy, token_logprobs
 from rlsys.algorithms.objective import objective_for
 from rlsys.algorithms.staleness import stale_correction
@@ -183,23 +180,7 @@ class LearnerRank(DeepSpeedRank):
             weights = PackedWeights.pack(state.items())
         return weights, weights.fingerprint
 
-    def save_pretrained(self, directory: str) -> None:
-        """Write the current policy as a Hugging Face model directory, tokenizer included, atomically (it
-        replaces `directory` whole, or leaves it as it was). Under ZeRO-3 every rank calls (gathering the
-        shards is collective) and rank 0 alone writes."""
-        from transformers import AutoTokenizer
-
-        with self._full_state_dict() as state:
-            weights = {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
-        if self.rank != 0:
-            return
-        # The failure is judged before the staging folder is removed (removing it frees the room).
-        with atomic.directory(directory) as staging, atomic.disk_full_as_oserror(staging):
-            module = self.engine.module
-            # A LoRA policy is saved merged, as the plain model it now is.
-            model = module.get_base_model() if self.config.lora is not None else module
-            model.save_pretrained(staging, state_dict=weights)
-            AutoTokenizer.from_pretrained(self.model_path).save_pretrained(staging)
-            generation_config = Path(self.model_path) / "generation_config.json"
-            if generation_config.is_file():
-                shutil.copyfile(generation_config, staging / "generation_config.json")
+    def _saved_model(self) -> torch.nn.Module:
+        """A LoRA policy is saved merged, as the plain model it now is."""
+        module = self.engine.module
+        return module.get_base_model() if self.config.lora is not None else module

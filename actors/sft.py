@@ -1,9 +1,10 @@
 """An SFT rank: one DeepSpeed rank training a causal LM on chat examples, the loss on the replies only.
 
-`SFTRank` is a plain class (an `actors.rank.TrainerRank`); `actors.trainer_pools.RaySFTPool` runs the ranks
-as Ray actors and splits each step's examples among them, balanced by tokens. Every rank divides its loss by
-the reply tokens of the whole step (`rlsys.sft.packing.sft_loss`), so the all-reduced gradient is the one of
-the step's per-token mean whatever the number of ranks, and packing changes only how fast a step runs.
+`SFTRank` is a plain class (a `DeepSpeedRank`, as the learner's and the critic's ranks are);
+`actors.trainer_pools.RaySFTPool` runs the ranks as Ray actors and splits each step's examples among them,
+balanced by tokens. Every rank divides its loss by the reply tokens of the whole step
+(`rlsys.sft.packing.sft_loss`), so the all-reduced gradient is the one of the step's per-token mean whatever
+the number of ranks, and packing changes only how fast a step runs.
 """
 
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from functools import partial
 
 import torch
 
-from actors.rank import TrainerRank, rank_threads
+from actors.deepspeed_engine import DeepSpeedRank
 from rlsys.errors import ConfigError
 from rlsys.schedule import lr_factor
 from rlsys.sft.config import SFTLearnerConfig
@@ -19,7 +20,7 @@ from rlsys.sft.packing import Batch, micro_batches, packing_is_isolated, sft_los
 from rlsys.sft.tokens import Example
 
 
-class SFTRank(TrainerRank):
+class SFTRank(DeepSpeedRank):
     """One rank of the SFT learner pool."""
 
     def __init__(
@@ -43,11 +44,15 @@ class SFTRank(TrainerRank):
             world_size=world_size,
             dtype=dtype,
             seed=seed,
-            threads=rank_threads(config.torch_threads, config.num_cpus),
             chat_template=chat_template,
         )
-        self.config, self.total_steps = config, total_steps
-        self.packing, self.max_tokens = packing, max_tokens
+        self.config: SFTLearnerConfig = config
+        self.total_steps, self.packing, self.max_tokens = total_steps, packing, max_tokens
+
+    def build_model(self) -> torch.nn.Module:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype)
 
     def schedule(self) -> Callable[[int], float]:
         """Warmup, then constant or a cosine decay to `min_lr_ratio` at the job's last step."""

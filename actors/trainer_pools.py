@@ -1,7 +1,7 @@
-"""The SFT trainer pool: DeepSpeed ranks (`actors.rank.TrainerRank`) in one process group, started and placed
-like the policy's learner pool (`actors.pools.RayLearnerPool`): `learner.replicas` ranks, each with its
-`num_cpus` / `num_gpus` / `resources`. Ranks are not restarted: a lost rank's optimizer state is gone, so the
-job fails and resumes from its last checkpoint.
+"""The SFT trainer pool: DeepSpeed ranks (`actors.deepspeed_engine.DeepSpeedRank`) in one process group,
+started and placed like the policy's learner pool (`actors.pools.RayLearnerPool`): `learner.replicas` ranks,
+each with its `num_cpus` / `num_gpus` / `resources`. Ranks are not restarted: a lost rank's optimizer state
+is gone, so the job fails and resumes from its last checkpoint.
 """
 
 from collections.abc import Sequence
@@ -29,7 +29,7 @@ class RayTrainerPool:
 
     def __init__(self, rank_class: type, config: PoolConfig, zero_stage: int, *args, **kwargs) -> None:
         """`config.replicas` actors of `rank_class(*args, rank=r, world_size=replicas, **kwargs)`, placed by
-        `config`; their set-up (`TrainerRank.setup`) starts at once."""
+        `config`; their set-up (`DeepSpeedRank.setup`) starts at once."""
         cls = ray.remote(rank_class).options(**_actor_options(config, restartable=False))
         world = config.replicas
         self.actors = [cls.remote(*args, rank=rank, world_size=world, **kwargs) for rank in range(world)]
