@@ -92,15 +92,25 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export-task",
-        help="write the built-in arithmetic task as dataset files (verl, TRL, plain or sft layout)",
+        help="write a built-in task as dataset files (verl, TRL, plain or sft layout)",
         description="Write the arithmetic task's training and held-out problems as OUT/train.* and "
         "OUT/eval.* in the layout another framework reads; `rlsys run jobs/dataset_quickstart.yaml` trains "
-        "from them; --layout sft writes conversations with worked solutions for `rlsys sft`.",
+        "from them; --layout sft writes conversations with worked solutions for `rlsys sft`. --task facts "
+        "writes the facts task's OUT/train.*, OUT/eval_stated.* and OUT/eval_held_out.* (the abstention "
+        "demo's, scripts/abstain_quickstart.py).",
     )
     export.add_argument("out", help="output folder (e.g. data/arithmetic)")
+    export.add_argument(
+        "--task", choices=("arithmetic", "facts"), default="arithmetic", help="the task (default: arithmetic)"
+    )
     export.add_argument("--layout", choices=LAYOUTS, default="verl", help="column layout (default: verl)")
     export.add_argument("--format", choices=FORMATS, default="parquet", help="file format (default: parquet)")
-    export.add_argument("--train-size", type=int, default=20_000, help="training problems (default 20000)")
+    export.add_argument(
+        "--train-size",
+        type=int,
+        default=20_000,
+        help="training problems (default 20000); facts: the unstated people asked about beside the stated",
+    )
     export.add_argument("--eval-size", type=int, default=500, help="held-out problems (default 500)")
     export.add_argument("--seed", type=int, default=0, help="seed of the problem generator")
     export.set_defaults(handler=_export_task)
@@ -331,11 +341,13 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
 
 def _export_task(args: argparse.Namespace) -> int:
-    from rlsys.tasks.export import export_task
+    from rlsys.tasks.export import export_facts, export_task
 
     if args.train_size < 1 or args.eval_size < 1:
         raise ConfigError("--train-size and --eval-size must be at least 1")
-    written = export_task(
+    if args.task == "facts" and args.layout == "sft":
+        raise ConfigError("--layout sft: the facts task's conversations come from `rlsys probe`")
+    written = (export_facts if args.task == "facts" else export_task)(
         args.out,
         layout=args.layout,
         fmt=args.format,

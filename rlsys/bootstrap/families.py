@@ -15,9 +15,9 @@ from types import ModuleType
 from transformers import PreTrainedTokenizerFast
 
 from rlsys import tools
-from rlsys.bootstrap import code_corpus, corpus, tokenizer, tool_corpus, train
+from rlsys.bootstrap import code_corpus, corpus, fact_corpus, tokenizer, tool_corpus, train
 from rlsys.bootstrap.recipes import Recipe
-from rlsys.tasks import arithmetic, code, splits, tool_arithmetic
+from rlsys.tasks import arithmetic, code, facts, splits, tool_arithmetic
 
 Conversation = list[dict[str, str]]
 
@@ -62,5 +62,10 @@ FAMILIES: dict[str, Family] = {
         (tool_arithmetic, splits, tools, tool_corpus, tokenizer, train),
         encode=tool_corpus.encode_tool_conversation,
         special_tokens=(tools.TOOL_CALL_START, tools.TOOL_CALL_END),
+    ),
+    "facts": Family(
+        fact_corpus.fact_documents,
+        fact_corpus.fact_conversations,
+        (facts, splits, fact_corpus, tokenizer, train),
     ),
 }

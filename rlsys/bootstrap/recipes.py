@@ -99,4 +99,16 @@ RECIPES: dict[str, Recipe] = {
         sft_steps=400,
         bare_share=0.7,
     ),
+    # Facts about invented people (`rlsys.tasks.facts`): the model learns the stated people's towns and trades
+    # and answers every question, making up an answer about anyone else. Built at seed 0: 600 SFT steps left
+    # it right on 63% of the stated people's facts (greedy), 1500 steps on all of 100 asked.
+    "facts": Recipe(
+        family="facts",
+        pretrain_problems=20_000,
+        pretrain_fact_sheets=0,
+        pretrain_steps=150,
+        sft_examples=20_000,
+        sft_steps=1500,
+        bare_share=0.0,
+    ),
 }

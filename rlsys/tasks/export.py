@@ -11,12 +11,19 @@ as Parquet, JSONL or a `Dataset.save_to_disk` folder. `rlsys run jobs/dataset_qu
 such files exactly as from the built-in task (the same problems, in the same eval order). The `sft` layout
 is conversations for `rlsys sft` (jobs/sft_quickstart.yaml), its train file from the task's SFT split, so
 RL prompts (the `rl` split) stay fresh after it.
+
+The `facts` task (`rlsys.tasks.facts`) is written the same way (its golds `[]` where no answer is right), as
+`train` (both facts of every stated person and of `--train-size` unstated people, shuffled), `eval_stated`
+(one fact of each stated person, in a phrasing training does not use) and `eval_held_out` (people seen in
+no stage): the files `scripts/abstain_quickstart.py` probes, fine-tunes and trains on.
 """
 
 import os
+import random
 from pathlib import Path
 from typing import Literal
 
+from rlsys.tasks import facts
 from rlsys.tasks.arithmetic import Problem, chat_messages, problems, worked_solution
 
 Layout = Literal["verl", "trl", "plain", "sft"]
@@ -28,28 +35,76 @@ _SFT_SPLITS = {"train": "sft", "eval": "eval"}  # the same for the sft layout
 
 
 def row(problem: Problem, layout: Layout, split: str, index: int) -> dict:
-    """One problem as a row of `layout`."""
-    answer = str(problem.answer)
-    if layout == "verl":
-        return {
-            "data_source": "arithmetic",
-            "prompt": chat_messages(problem),
-            "ability": "math",
-            "reward_model": {"style": "rule", "ground_truth": answer},
-            "extra_info": {"split": split, "index": index},
-        }
-    if layout == "trl":
-        return {"prompt": chat_messages(problem), "answer": answer}
+    """One arithmetic problem as a row of `layout`."""
     if layout == "sft":
         reply = {"role": "assistant", "content": worked_solution(problem)}
         return {"messages": [*chat_messages(problem), reply]}
-    return {"question": problem.question, "answer": answer}
+    return question_row(chat_messages(problem), str(problem.answer), layout, "arithmetic", split, index)
+
+
+def question_row(
+    messages: list[dict[str, str]], gold: str, layout: Layout, source: str, split: str, index: int
+) -> dict:
+    """A question with its gold as a row of `layout` (verl, trl or plain)."""
+    if layout == "verl":
+        return {
+            "data_source": source,
+            "prompt": messages,
+            "ability": "math" if source == "arithmetic" else "knowledge",
+            "reward_model": {"style": "rule", "ground_truth": gold},
+            "extra_info": {"split": split, "index": index},
+        }
+    if layout == "trl":
+        return {"prompt": messages, "answer": gold}
+    if layout == "sft":
+        raise ValueError(f"the {source} task has no sft layout")
+    return {"question": messages[-1]["content"], "answer": gold}
 
 
 def export_task(
     out_dir: str | Path, *, layout: Layout, fmt: Format, train_size: int, eval_size: int, seed: int = 0
 ) -> dict[str, Path]:
     """Write `train` and `eval` files of the arithmetic task under `out_dir`; returns their paths."""
+    files = {}
+    for name, size in (("train", train_size), ("eval", eval_size)):
+        split = (_SFT_SPLITS if layout == "sft" else _SPLITS)[name]
+        files[name] = [
+            row(problem, layout, split, i) for i, problem in enumerate(problems(split, size, seed))
+        ]
+    return write_files(out_dir, files, fmt)
+
+
+def export_facts(
+    out_dir: str | Path, *, layout: Layout, fmt: Format, train_size: int, eval_size: int, seed: int = 0
+) -> dict[str, Path]:
+    """Write the facts task's `train`, `eval_stated` and `eval_held_out` files under `out_dir` (`train_size`
+    unstated people in train; at most `eval_size` questions per eval set); returns their paths. `seed` is
+    the embedded facts model's build seed: it decides who the stated people are."""
+    train = facts.questions("stated", facts.STATED_PEOPLE, seed) + facts.questions(
+        "unstated", train_size, seed
+    )
+    random.Random(f"facts-train-order:{seed}").shuffle(train)
+    # A stated person's eval question is one of the phrasings training does not use: the same fact, asked
+    # afresh (a question in both would be refused as eval data leaking into training).
+    asked = {q.question for q in train}
+    phrasing = random.Random(f"facts-eval:{seed}")
+    stated = [
+        phrasing.choice([q for q in facts.phrasings(person, True) if q.question not in asked])
+        for person in facts.people("stated", min(eval_size, facts.STATED_PEOPLE), seed)
+    ]
+    held_out = facts.questions("held_out", (eval_size + 1) // 2, seed)[:eval_size]
+    files = {
+        name: [
+            question_row(facts.chat_messages(q), q.gold, layout, "facts", name, i)
+            for i, q in enumerate(questions)
+        ]
+        for name, questions in (("train", train), ("eval_stated", stated), ("eval_held_out", held_out))
+    }
+    return write_files(out_dir, files, fmt)
+
+
+def write_files(out_dir: str | Path, files: dict[str, list[dict]], fmt: Format) -> dict[str, Path]:
+    """Each {name: rows} as `out_dir/name.<fmt>` (a `save_to_disk` folder `out_dir/name` for disk)."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import datasets
     from datasets.utils.logging import disable_progress_bar
@@ -58,9 +113,7 @@ def export_task(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, size in (("train", train_size), ("eval", eval_size)):
-        split = (_SFT_SPLITS if layout == "sft" else _SPLITS)[name]
-        rows = [row(problem, layout, split, i) for i, problem in enumerate(problems(split, size, seed))]
+    for name, rows in files.items():
         dataset = datasets.Dataset.from_list(rows)
         path = out / (name if fmt == "disk" else f"{name}.{fmt}")
         if fmt == "parquet":
