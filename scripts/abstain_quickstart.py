@@ -1,7 +1,7 @@
 """Teach the facts model to say "I don't know": probe what it knows, fine-tune it on the abstention mix, then
 RL with the abstain reward; and, beside it, RL alone from the built model, the comparison.
 
-    python scripts/abstain_quickstart.py                   # seed 0: about 15 minutes on 2 cores
+    python scripts/abstain_quickstart.py           # seed 0: ~5 minutes on 2 cores (+5 to build the model)
     python scripts/abstain_quickstart.py --seed 1 --rl-steps 100
 
 The facts model (`model.recipe: facts`, built on first use) knows the towns and trades of the people its
