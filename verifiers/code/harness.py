@@ -276,6 +276,14 @@ def _confine_worker(cfg: dict, keep: tuple[int, ...]) -> None:
     os.environ.update(cfg["env"])
 
 
+def _verifier_gone() -> bool:
+    """Whether the verifier that started the run has died: it alone holds the read end of the events pipe
+    (fd RESULT_FD), and a pipe whose readers are all gone reports an error to its writer."""
+    poller = select.poll()
+    poller.register(RESULT_FD, 0)  # no events asked: only the error and hang-up conditions, always reported
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0))
+
+
 def _serve(cfg: dict, requests: int, replies: int) -> None:
     """Requests are ``(id, op, *fields)``; replies ``(id, "value", v)``, ``(id, "missing")`` or
     ``(id, "raised", exception type name, message)``."""
@@ -497,14 +505,16 @@ def main() -> None:
     """
     started = time.monotonic()
     cfg = marshal.loads(read_frame(0, 1 << 20))
+    libc = ctypes.CDLL(None, use_errno=True)
     if cfg["uid"] is not None:  # as root: no capabilities left after this, and a uid no other run has
         os.setgroups([])
         os.setresgid(cfg["uid"], cfg["uid"], cfg["uid"])
         os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
-    libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     # Set here because a uid change clears the one bubblewrap set: the run ends with the verifier.
     libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
+    if _verifier_gone():
+        os._exit(1)  # it died while the signal was cleared, so the signal will never come
     # As pid 1 the harness receives only signals it handles: Python's SIGINT handler would let the program
     # interrupt it.
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
