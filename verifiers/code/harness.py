@@ -200,7 +200,7 @@ def _read_exact(fd: int, size: int, deadline: float | None) -> bytes:
     while remaining:
         if deadline is not None:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not _readable_within(fd, left):
                 raise Deadline()
         chunk = os.read(fd, min(remaining, 1 << 20))
         if not chunk:
@@ -274,6 +274,19 @@ def _confine_worker(cfg: dict, keep: tuple[int, ...]) -> None:
     sys.path[:] = [p for p in sys.path if p != cfg["harness_dir"]] + list(cfg["import_paths"])
     os.environ.clear()
     os.environ.update(cfg["env"])
+
+
+def _readable_within(fd: int, seconds: float) -> bool:
+    """Whether `fd` has data (or its end) within `seconds`. The harness waits here for the program; should
+    its verifier die meanwhile (the events pipe reports it), the run ends at once, whether or not the
+    parent-death signal reached it."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.register(RESULT_FD, 0)  # no events asked: only the error and hang-up conditions, always reported
+    events = poller.poll(seconds * 1000)
+    if any(ready == RESULT_FD for ready, _ in events):
+        os._exit(1)  # as pid 1, its exit ends every process of the run
+    return bool(events)
 
 
 def _verifier_gone() -> bool:
