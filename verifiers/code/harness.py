@@ -277,9 +277,10 @@ def _confine_worker(cfg: dict, keep: tuple[int, ...]) -> None:
 
 
 def _readable_within(fd: int, seconds: float) -> bool:
-    """Whether `fd` has data (or its end) within `seconds`. The harness waits here for the program; should
-    its verifier die meanwhile (the events pipe reports it), the run ends at once, whether or not the
-    parent-death signal reached it."""
+    """Whether `fd` has data, its end, or (a pidfd) its process's exit within `seconds`: every wait of the
+    harness for the program. Should the verifier die meanwhile (it alone holds the read end of the events
+    pipe, and a pipe whose readers are gone reports an error to its writer), the run ends at once, whether
+    or not the parent-death signal reached it (a uid change clears that signal until it is set again)."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     poller.register(RESULT_FD, 0)  # no events asked: only the error and hang-up conditions, always reported
@@ -287,14 +288,6 @@ def _readable_within(fd: int, seconds: float) -> bool:
     if any(ready == RESULT_FD for ready, _ in events):
         os._exit(1)  # as pid 1, its exit ends every process of the run
     return bool(events)
-
-
-def _verifier_gone() -> bool:
-    """Whether the verifier that started the run has died: it alone holds the read end of the events pipe
-    (fd RESULT_FD), and a pipe whose readers are all gone reports an error to its writer."""
-    poller = select.poll()
-    poller.register(RESULT_FD, 0)  # no events asked: only the error and hang-up conditions, always reported
-    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0))
 
 
 def _serve(cfg: dict, requests: int, replies: int) -> None:
@@ -526,8 +519,6 @@ def main() -> None:
     libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     # Set here because a uid change clears the one bubblewrap set: the run ends with the verifier.
     libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
-    if _verifier_gone():
-        os._exit(1)  # it died while the signal was cleared, so the signal will never come
     # As pid 1 the harness receives only signals it handles: Python's SIGINT handler would let the program
     # interrupt it.
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
@@ -574,7 +565,7 @@ def _await_exit(pid: int, deadline: float, cpu_s: int) -> str | None:
     timeout. How it ended otherwise (exit code, signal) plays no part in the verdict."""
     handle = os.pidfd_open(pid)
     left = deadline - time.monotonic()
-    if left <= 0 or not select.select([handle], [], [], left)[0]:
+    if left <= 0 or not _readable_within(handle, left):
         return "the program did not exit within the time limit"
     _, status = os.waitpid(pid, 0)
     if _ended(status, cpu_s) == "cpu-limit":
