@@ -1,12 +1,16 @@
 """Arithmetic on numbers too large to do in one's head: the `tools` task family.
 
-A problem is one or two operations on three- and four-digit numbers, told as a short story or asked
-plainly ("A farm has 3817 rows of 46 trees. How many trees are there?"). The embedded model cannot multiply
-such numbers in its head; a Python tool can:
+A problem is one or two operations on two- and three-digit numbers, told as a short story or asked
+plainly ("There are 47 rows of 86 trees. How many trees are there in all?"). The embedded model cannot
+multiply such numbers in its head; a Python tool can:
 
-    <|tool_call|>print(3817 * 46)<|/tool_call|>      the policy's call (the engine stops at its end)
-    175582                                            the tool's turn (`rlsys.tools`)
-    #### 175582                                       the policy's answer
+    <|tool_call|>print(47 * 86)<|/tool_call|>      the policy's call (the engine stops at its end)
+    4042                                            the tool's turn (`rlsys.tools`)
+    #### 4042                                       the policy's answer
+
+The operands are short on purpose: the call must copy them from the question, and the embedded model learns
+to copy two or three digits within its build (with four-digit operands it copied none right after 150
+pretraining and 1500 SFT steps).
 
 The answer is checked by the math verifier (the `#### N` line). Splits are disjoint by question text
 (`rlsys.tasks.splits`); generation is deterministic for ``(split, n, seed)``.
@@ -78,7 +82,7 @@ class Problem:
     """One problem: its text, the Python expression that computes it, and the answer."""
 
     question: str
-    expression: str  # what the tool call prints, e.g. "3817 * 46"
+    expression: str  # what the tool call prints, e.g. "47 * 86"
     answer: int
 
 
@@ -124,14 +128,14 @@ def problems(split: Split, n: int, seed: int) -> list[Problem]:
 
 
 def _random_problem(rng: random.Random) -> Problem:
-    """One form with random operands: products of a three- or four-digit number and a two-digit one, sums
-    and differences of four-digit numbers (the larger first), and a three-digit c."""
+    """One form with random operands: products of two two-digit numbers, sums and differences of three-digit
+    numbers (the larger first), and a two-digit c."""
     expression, value, templates = rng.choice(_FORMS)
     if "*" in expression:
-        a, b = rng.randint(100, 9999), rng.randint(11, 99)
+        a, b = rng.randint(12, 99), rng.randint(12, 99)
     else:
-        a, b = rng.randint(1000, 9999), rng.randint(1000, 9999)
+        a, b = rng.randint(100, 999), rng.randint(100, 999)
         a, b = max(a, b), min(a, b)
-    c = rng.randint(10, 999)
+    c = rng.randint(10, 99)
     question = rng.choice(templates).format(name=rng.choice(_NAMES), item=rng.choice(_ITEMS), a=a, b=b, c=c)
     return Problem(question=question, expression=expression.format(a=a, b=b, c=c), answer=value(a, b, c))
