@@ -1,6 +1,7 @@
 """A DeepSpeed engine for every trainer here (the policy's learner ranks, the critic's ranks, SFT, the
-reward-model trainer): the process group a rank joins, AdamW with a learning-rate schedule under ZeRO built
-from an `OptimizerConfig`, and `DeepSpeedRank`, what the learner's, the critic's and SFT's ranks share.
+reward model): the process group a rank joins, AdamW with a learning-rate schedule under ZeRO built from an
+`OptimizerConfig`, and `DeepSpeedRank`, what the learner's, the critic's, SFT's and the reward model's ranks
+share.
 
 Ranks of ZeRO-2 and ZeRO-3 reduce gradients (and ZeRO-3 gathers weights) inside every forward and backward,
 so every rank must run the same number of them in a step, whatever its share of the data: a rank with fewer
@@ -228,14 +229,19 @@ class DeepSpeedRank:
         """The Hugging Face model whose `save_pretrained` writes `_full_state_dict`."""
         return self.engine.module
 
+    def _cpu_weights(self) -> dict[str, torch.Tensor]:
+        """The full state dict (`_full_state_dict`), copied to CPU: what a save writes. Under ZeRO-3 every
+        rank calls (gathering the shards is collective)."""
+        with self._full_state_dict() as state:
+            return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+
     def save_pretrained(self, directory: str) -> None:
         """Write the current model as a Hugging Face model directory, tokenizer included, atomically (it
         replaces `directory` whole, or leaves it as it was). Under ZeRO-3 every rank calls (gathering the
         shards is collective) and rank 0 alone writes."""
         from transformers import AutoTokenizer
 
-        with self._full_state_dict() as state:
-            weights = {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+        weights = self._cpu_weights()
         if self.rank != 0:
             return
         tokenizer = AutoTokenizer.from_pretrained(self.model_path)

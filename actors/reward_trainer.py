@@ -1,72 +1,113 @@
-"""The reward-model trainer: a DeepSpeed engine over the scalar-head model, a ranking-loss step and a held-out
-evaluation. A plain class; `rlsys train-rm` (`rlsys.rm_job`) runs one in its own process, as one rank."""
+"""A reward-model rank: one DeepSpeed rank training the scalar-head model (`rlsys.rlhf.reward_model`) with a
+ranking loss (`rlsys.rlhf.losses`).
+
+`RewardModelRank` is a plain class (a `DeepSpeedRank`, as the learner's, the critic's and SFT's ranks are);
+`actors.trainer_pools.RayRewardModelPool` runs the ranks as Ray actors and splits each step's rankings among
+them. Every rank divides its loss by the whole step's count (ordered pairs, or rankings: `loss_denominator`),
+so the all-reduced gradient is the one of the unsharded step whatever the number of ranks.
+"""
 
 import torch
 
-from actors.deepspeed_engine import build_engine, free_port, join_process_group
-from rlsys.config import torch_dtype
-from rlsys.rlhf.config import RMTrainConfig
-from rlsys.rlhf.losses import RANKING_LOSSES, pair_metrics
-from rlsys.rlhf.monitor import Spread
+from actors.deepspeed_engine import DeepSpeedRank
+from rlsys.rlhf.config import RMLearnerConfig
+from rlsys.rlhf.losses import RANKING_LOSSES
 from rlsys.rlhf.reward_model import (
     EncodedRanking,
     forward_scores,
     init_reward_model,
+    ranking_micro_batches,
     ranking_tensors,
     save_reward_model,
     unflatten,
 )
 
 
-class RewardModelTrainer:
-    """One rank training a reward model from `base` with the ranking loss `config.loss`."""
+class RewardModelRank(DeepSpeedRank):
+    """One rank of the reward model's learner pool, trained with the ranking loss `loss`."""
 
-    def __init__(self, base: str, config: RMTrainConfig, *, dtype: str, seed: int) -> None:
-        join_process_group(0, 1, *free_port())
-        self.loss_fn = RANKING_LOSSES[config.loss]
-        model = init_reward_model(base, torch_dtype(dtype), seed)
-        self.pad_id = model.config.pad_token_id
-        self.engine = build_engine(
-            model, config, dtype=torch_dtype(dtype), micro_batch_size=config.rankings_per_batch
+    def __init__(
+        self,
+        model_path: str,
+        config: RMLearnerConfig,
+        *,
+        loss: str,
+        rank: int,
+        world_size: int,
+        dtype: str = "float32",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(model_path, config, rank=rank, world_size=world_size, dtype=dtype, seed=seed)
+        self.config: RMLearnerConfig = config
+        self.loss_fn = RANKING_LOSSES[loss]
+
+    def build_model(self) -> torch.nn.Module:
+        """The causal LM's body with a fresh scalar head, drawn alike on every rank (same seed)."""
+        return init_reward_model(self.model_path, self.dtype, self.seed)
+
+    def _batches(self, rankings: list[EncodedRanking]) -> list[list[EncodedRanking]]:
+        return ranking_micro_batches(
+            rankings, self.config.micro_batch_size, self.config.max_tokens_per_micro_batch
         )
 
-    def train_step(self, batch: list[EncodedRanking]) -> dict[str, float]:
-        self.engine.train()
+    def _scores(self, batch: list[EncodedRanking]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, K) scores of the batch's responses, with their ranks and validity, on the scores' device."""
         input_ids, mask, ranks, valid, sizes = ranking_tensors(batch, self.pad_id)
-        rewards = unflatten(forward_scores(self.engine, input_ids, mask).float(), sizes)  # (B, K)
-        loss, metrics = self.loss_fn(rewards, ranks.to(rewards.device), valid.to(rewards.device))
-        self.engine.backward(loss)
-        self.engine.step()
-        metrics["grad_norm"] = float(self.engine.get_global_grad_norm() or 0.0)
-        metrics["lr"] = self.engine.get_lr()[0]
-        return metrics
+        scores = unflatten(forward_scores(self.engine, input_ids, mask).float(), sizes)
+        return scores, ranks.to(scores.device), valid.to(scores.device)
+
+    def train_step(self, rankings: list[EncodedRanking], denominator: float, passes: int) -> dict[str, float]:
+        """One optimizer step on this rank's share of a step: `passes` forward and backward passes, the most
+        any rank needs (idle ones after this rank's own), each loss divided by the step's `denominator`.
+
+        Returns this rank's share of each metric; the pool sums them: `loss` (the step's), `pairs`,
+        `right_pairs` (ordered the right way, a tie in score counting one half), `margin_sum`, `grad_norm`,
+        `lr`.
+        """
+        engine = self.engine
+        engine.train()
+        batches = self._batches(rankings)
+        if len(batches) > passes:
+            raise ValueError(f"{len(batches)} micro-batches on this rank but the pool planned {passes}")
+        totals = {"loss": 0.0, "pairs": 0.0, "right_pairs": 0.0, "margin_sum": 0.0}
+        for index in range(passes):
+            engine.set_gradient_accumulation_boundary(index == passes - 1)
+            if index >= len(batches):
+                self.idle_micro_step()
+                continue
+            loss, metrics = self.loss_fn(*self._scores(batches[index]), denominator)
+            # DeepSpeed averages gradients over ranks; scaling by world size turns that into the global sum.
+            engine.backward(loss * self.world_size, scale_wrt_gas=False)
+            totals["loss"] += metrics["loss"]
+            totals["pairs"] += metrics["pairs"]
+            totals["right_pairs"] += metrics["pair_accuracy"] * metrics["pairs"]
+            totals["margin_sum"] += metrics["margin"] * metrics["pairs"]
+        engine.step()
+        totals["grad_norm"] = float(engine.get_global_grad_norm() or 0.0) / self.world_size
+        totals["lr"] = engine.get_lr()[0] / self.world_size
+        return totals
 
     @torch.no_grad()
-    def evaluate(self, rankings: list[EncodedRanking], batch_size: int = 32) -> dict[str, float]:
-        """Loss and pair metrics over every held-out ranking at once, and where its scores lie: their
-        median and robust spread are the reward-hacking monitor's reference for outlying scores."""
+    def score(self, rankings: list[EncodedRanking], passes: int) -> list[list[float]]:
+        """The scores of each ranking's responses, in order (`passes` forwards, as in `train_step`)."""
         self.engine.eval()
-        rewards, ranks, valid = [], [], []
-        for start in range(0, len(rankings), batch_size):
-            input_ids, mask, batch_ranks, batch_valid, sizes = ranking_tensors(
-                rankings[start : start + batch_size], self.pad_id
-            )
-            scores = unflatten(forward_scores(self.engine.module, input_ids, mask).float().cpu(), sizes)
-            rewards += list(scores)
-            ranks += list(batch_ranks)
-            valid += list(batch_valid)
-        pad = torch.nn.utils.rnn.pad_sequence
-        rewards_t, ranks_t = pad(rewards, batch_first=True), pad(ranks, batch_first=True)
-        valid_t = pad(valid, batch_first=True)
-        loss, _ = self.loss_fn(rewards_t, ranks_t, valid_t)
-        spread = Spread.of(rewards_t[valid_t].tolist())
-        return {
-            "loss": loss.item(),
-            **pair_metrics(rewards_t, ranks_t, valid_t),
-            "score_median": spread.median,
-            "score_scale": spread.scale,
-        }
+        batches = self._batches(rankings)
+        scores: list[list[float]] = []
+        for index in range(passes):
+            if index >= len(batches):
+                self.idle_micro_step(backward=False)
+                continue
+            batch_scores, _, valid = self._scores(batches[index])  # (B, K), padded where a ranking is shorter
+            scores += [row[row_valid].tolist() for row, row_valid in zip(batch_scores, valid, strict=True)]
+        return scores
 
-    def save(self, tokenizer, directory, info: dict) -> None:
-        """The trained model as a Hugging Face directory with `info` beside it (`save_reward_model`)."""
-        save_reward_model(self.engine.module, tokenizer, directory, info)
+    def save_reward_model(self, directory: str, info: dict) -> None:
+        """Write the model as `save_reward_model` does, its tokenizer and `info` beside it. Under ZeRO-3 every
+        rank calls (gathering the shards is collective) and rank 0 alone writes."""
+        from transformers import AutoTokenizer
+
+        weights = self._cpu_weights()
+        if self.rank != 0:
+            return
+        tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        save_reward_model(self._saved_model(), tokenizer, directory, info, state_dict=weights)

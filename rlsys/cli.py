@@ -49,8 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     train_rm = commands.add_parser(
         "train-rm",
         help="train a reward model from rankings or preference pairs",
-        description="Train a scalar reward model (Bradley–Terry or Plackett–Luce) with DeepSpeed; logs to "
-        "MLflow and saves a Hugging Face model directory. Overrides are key=value with dotted keys.",
+        description="Train a scalar reward model (Bradley–Terry or Plackett–Luce) on the learner pool "
+        "(DeepSpeed ranks); logs to MLflow and saves a Hugging Face model directory. Overrides are key=value "
+        "with dotted keys.",
     )
     _add_job_arguments(train_rm, "reward-model job YAML (e.g. jobs/rm_quickstart.yaml)")
     train_rm.set_defaults(handler=_train_rm)

@@ -431,7 +431,7 @@ class RewardModelConfig(ElasticPoolConfig):
 
 
 class OptimizerConfig(Section):
-    """AdamW under DeepSpeed ZeRO: how every trainer (the policy's learner ranks, the reward-model trainer)
+    """AdamW under DeepSpeed ZeRO: how every trainer (the policy's learner ranks, SFT's, the reward model's)
     builds its engine (`actors.deepspeed_engine`)."""
 
     zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage.")
@@ -456,8 +456,8 @@ class LoraConfig(Section):
 
 
 class RanksConfig(PoolConfig, OptimizerConfig):
-    """DeepSpeed ranks training a model (`actors.deepspeed_engine.DeepSpeedRank`): the policy's learner, or
-    PPO's critic."""
+    """DeepSpeed ranks training a model (`actors.deepspeed_engine.DeepSpeedRank`): the policy's learner, PPO's
+    critic, or the reward model (`rlsys train-rm`)."""
 
     call_timeout_s: float = Field(
         1800.0,

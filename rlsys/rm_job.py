@@ -1,12 +1,14 @@
-"""`rlsys train-rm JOB`: train a reward model from rankings with DeepSpeed; log to MLflow; save it.
+"""`rlsys train-rm JOB`: train a reward model from rankings on the learner pool; log to MLflow; save it.
 
-    rlsys train-rm jobs/rm_quickstart.yaml train.epochs=1
+    rlsys train-rm jobs/rm_quickstart.yaml train.epochs=1 learner.replicas=2   # locally (its own Ray runtime)
     ray job submit --address http://HEAD:8265 --working-dir . -- rlsys train-rm jobs/rm_quickstart.yaml
 
-One process, one DeepSpeed rank (gloo on CPU): a reward model is small next to its policy, and its data
-is a few thousand rankings. Each step takes `rankings_per_batch` rankings, scores all their responses in
-one forward, and applies the ranking loss (`rlsys.rlhf.losses`). Prompts are split into train and
-held-out once; held-out pairwise accuracy and margin are logged every `eval_every` steps and at the end.
+Rankings are read (or generated) and encoded before any actor starts. Each step takes `rankings_per_batch`
+rankings and hands them to the learner pool (`learner.replicas` DeepSpeed ranks,
+`actors.trainer_pools.RayRewardModelPool`), which splits them among its ranks, scores their responses and
+takes one optimizer step on the ranking loss (`rlsys.rlhf.losses`), the same step whatever the number of
+ranks. Prompts are split into train and held-out once; held-out pairwise accuracy and margin are logged
+every `eval_every` steps and at the end, and saved with the model.
 """
 
 import hashlib
@@ -15,12 +17,16 @@ import random
 import statistics
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from actors.reward_trainer import RewardModelTrainer
+from actors.cluster import session, start_named_pools
+from actors.trainer_pools import RayRewardModelPool
 from rlsys.console import console
+from rlsys.errors import Interrupted
+from rlsys.job import stop_on_sigterm
 from rlsys.models import resolve_model
 from rlsys.rlhf.config import RMConfig
 from rlsys.rlhf.data import Ranking, load_pairs, load_rankings, split_heldout, write_rankings
@@ -71,11 +77,13 @@ def load_data(config: RMConfig, base: str) -> tuple[list[Ranking], str]:
 
 
 def run(config: RMConfig) -> RMSummary:
-    """The whole job: data, split, training with periodic held-out eval, save; everything in MLflow."""
+    """The whole job: data, split, the learner pool up, training with periodic held-out eval, save;
+    everything in MLflow."""
     from transformers import AutoTokenizer
 
-    if config.train.torch_threads:
-        torch.set_num_threads(config.train.torch_threads)  # generation of the rankings uses it too
+    stop_on_sigterm()
+    if config.data.generate.torch_threads:
+        torch.set_num_threads(config.data.generate.torch_threads)
     base = resolve_model(config.model)
     rankings, data_path = load_data(config, base)
     train, heldout = split_heldout(rankings, config.data.heldout_share)
@@ -88,32 +96,28 @@ def run(config: RMConfig) -> RMSummary:
         for ranking in heldout
         for response in ranking.responses
     )
-    with Tracker(config.tracking, run_name=config.tracking.run_name or config.name) as tracker:
-        tracker.log_params({**config.flat(), "model.resolved_path": base, "data.resolved_path": data_path})
-        tracker.log_params(
-            {
-                "data.train_rankings": len(train),
-                "data.heldout_rankings": len(heldout),
-                "data.heldout_mean_response_tokens": round(mean_response_tokens, 2),
-            }
-        )
-        trainer = RewardModelTrainer(base, config.train, dtype=config.model.dtype, seed=config.seed)
-        held = _train(config, trainer, tracker, train_enc, heldout_enc)
-        out = Path(config.train.output_dir) / config.name / tracker.run_id / "reward_model"
-        info = {
-            "base_model": base,
-            "loss": config.train.loss,
-            "max_length": config.data.max_length,
-            "heldout_pair_accuracy": held["pair_accuracy"],
-            "heldout_margin": held["margin"],
-            "heldout_pairs": held["pairs"],
-            "score_median": held["score_median"],
-            "score_scale": held["score_scale"],
-            "mean_response_tokens": mean_response_tokens,
-            "mlflow_run_id": tracker.run_id,
-        }
-        trainer.save(tokenizer, out, info)
-        tracker.log_artifacts(out, "reward_model")
+    try:
+        with session():
+            stop_on_sigterm()  # again: connecting installs Ray's own handler, which aborts the driver
+            with Tracker(config.tracking, run_name=config.tracking.run_name or config.name) as tracker:
+                tracker.log_params(
+                    {**config.flat(), "model.resolved_path": base, "data.resolved_path": data_path}
+                )
+                tracker.log_params(
+                    {
+                        "data.train_rankings": len(train),
+                        "data.heldout_rankings": len(heldout),
+                        "data.heldout_mean_response_tokens": round(mean_response_tokens, 2),
+                    }
+                )
+                out = Path(config.train.output_dir) / config.name / tracker.run_id / "reward_model"
+                held = _train_and_save(
+                    config, tracker, base, train_enc, heldout_enc, mean_response_tokens, out
+                )
+                tracker.log_artifacts(out, "reward_model")
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM (`stop_on_sigterm`): the MLflow run is marked killed and the ranks are gone.
+        raise Interrupted("interrupted; a reward model is not checkpointed: run the job again") from None
     return RMSummary(
         run_id=tracker.run_id,
         model_dir=str(out),
@@ -124,9 +128,65 @@ def run(config: RMConfig) -> RMSummary:
     )
 
 
+def _train_and_save(
+    config: RMConfig,
+    tracker: Tracker,
+    base: str,
+    train_enc: list[EncodedRanking],
+    heldout_enc: list[EncodedRanking],
+    mean_response_tokens: float,
+    out: Path,
+) -> dict[str, float]:
+    """The learner pool started, trained (`_train`), the model saved to `out`; the last held-out metrics."""
+    console.log(f"MLflow run {tracker.run_id}; starting {config.learner.replicas} learner rank(s)")
+    pool = _start_pool(config, base)
+    try:
+        held = _train(config, pool, tracker, train_enc, heldout_enc)
+        pool.save_reward_model(
+            str(out), _saved_info(config, base, held, mean_response_tokens, tracker.run_id)
+        )
+    finally:  # on a cluster, or in a process that keeps its Ray runtime, the ranks go now
+        pool.shutdown()
+    return held
+
+
+def _saved_info(
+    config: RMConfig, base: str, held: dict[str, float], mean_response_tokens: float, run_id: str
+) -> dict:
+    """What is saved beside the model (`reward_model.json`): how it was trained, how it did on the held-out
+    rankings, and the references the reward-hacking monitor compares the policy's answers with."""
+    return {
+        "base_model": base,
+        "loss": config.train.loss,
+        "max_length": config.data.max_length,
+        "heldout_pair_accuracy": held["pair_accuracy"],
+        "heldout_margin": held["margin"],
+        "heldout_pairs": held["pairs"],
+        "score_median": held["score_median"],
+        "score_scale": held["score_scale"],
+        "mean_response_tokens": mean_response_tokens,
+        "mlflow_run_id": run_id,
+    }
+
+
+def _start_pool(config: RMConfig, base: str) -> RayRewardModelPool:
+    """The learner pool's ranks, each with the reward model built from `base`, ready to train."""
+    build = partial(
+        RayRewardModelPool,
+        base,
+        config.learner,
+        loss=config.train.loss,
+        dtype=config.model.dtype,
+        seed=config.seed,
+    )
+    pools, seconds = start_named_pools(config, {"learner": build})
+    console.log(f"learner pool started in {seconds:.1f}s")
+    return pools["learner"]
+
+
 def _train(
     config: RMConfig,
-    trainer: RewardModelTrainer,
+    pool: RayRewardModelPool,
     tracker: Tracker,
     train_enc: list[EncodedRanking],
     heldout_enc: list[EncodedRanking],
@@ -137,23 +197,23 @@ def _train(
     per_epoch = -(-len(train_enc) // train.rankings_per_batch)
     total = per_epoch * train.epochs
     step, started = 0, time.perf_counter()
-    tracker.log_metrics({f"rm/heldout_{k}": v for k, v in trainer.evaluate(heldout_enc).items()}, step=0)
+    tracker.log_metrics({f"rm/heldout_{k}": v for k, v in pool.evaluate(heldout_enc).items()}, step=0)
     for _ in range(train.epochs):
         order = list(range(len(train_enc)))
         rng.shuffle(order)
         for start in range(0, len(order), train.rankings_per_batch):
             step += 1
             batch = [train_enc[i] for i in order[start : start + train.rankings_per_batch]]
-            metrics = trainer.train_step(batch)
+            metrics = pool.train_step(batch)
             tracker.log_metrics({f"rm/{k}": v for k, v in metrics.items()}, step=step)
             if train.eval_every and step % train.eval_every == 0 and step < total:
-                held = trainer.evaluate(heldout_enc)
+                held = pool.evaluate(heldout_enc)
                 tracker.log_metrics({f"rm/heldout_{k}": v for k, v in held.items()}, step=step)
                 console.log(
                     f"step {step}/{total}  loss {metrics['loss']:.3f}  held-out accuracy "
                     f"{held['pair_accuracy']:.3f}  margin {held['margin']:.2f}"
                 )
-    held = trainer.evaluate(heldout_enc)
+    held = pool.evaluate(heldout_enc)
     tracker.log_metrics({f"rm/heldout_{k}": v for k, v in held.items()}, step=step)
     tracker.log_metrics({"time/train_s": time.perf_counter() - started}, step=step)
     return held

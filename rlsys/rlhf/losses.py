@@ -9,7 +9,12 @@ Both take a padded batch of rankings:
 and return `(loss, metrics)`, where metrics (floats) are computed the same way for both losses so runs with
 either are comparable: `pair_accuracy` (share of strictly ordered pairs scored in the right order, a tie in
 score counting one half), `margin` (mean r_better - r_worse over those pairs) and `pairs`.
+
+A step split over several ranks passes each rank's loss the whole step's `denominator`
+(`loss_denominator`): the ranks' losses, and their gradients, then add up to the unsharded step's.
 """
+
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +39,7 @@ def pair_metrics(rewards: torch.Tensor, ranks: torch.Tensor, valid: torch.Tensor
 
 
 def bradley_terry_loss(
-    rewards: torch.Tensor, ranks: torch.Tensor, valid: torch.Tensor
+    rewards: torch.Tensor, ranks: torch.Tensor, valid: torch.Tensor, denominator: float | None = None
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Bradley–Terry loss over every pair a ranking implies (Ouyang et al. 2022, eq. 1).
 
@@ -43,20 +48,21 @@ def bradley_terry_loss(
 
     Tied responses give no pair. The denominator N_pairs counts the strictly ordered pairs in the whole
     batch, so a ranking of k responses weighs k(k-1)/2 pairs (InstructGPT instead averages per prompt
-    first; with a fixed k the two differ only by a constant factor). A batch with no ordered pair returns
-    a zero loss that still reaches every reward in the graph.
+    first; with a fixed k the two differ only by a constant factor). `denominator`: that count over a whole
+    step this batch is a part of (None: this batch's own). A batch with no ordered pair returns a zero loss
+    that still reaches every reward in the graph.
     """
     pairs = _pair_mask(ranks, valid)
     diff = rewards[:, :, None] - rewards[:, None, :]  # (B, K, K): r_i - r_j
     count = pairs.sum()
     if count == 0:
         return rewards.sum() * 0.0, {"loss": 0.0, **pair_metrics(rewards, ranks, valid)}
-    loss = -F.logsigmoid(diff[pairs]).sum() / count
+    loss = -F.logsigmoid(diff[pairs]).sum() / (count if denominator is None else denominator)
     return loss, {"loss": loss.item(), **pair_metrics(rewards, ranks, valid)}
 
 
 def plackett_luce_loss(
-    rewards: torch.Tensor, ranks: torch.Tensor, valid: torch.Tensor
+    rewards: torch.Tensor, ranks: torch.Tensor, valid: torch.Tensor, denominator: float | None = None
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Plackett–Luce negative log-likelihood of each full ranking, ties by Breslow's rule.
 
@@ -70,7 +76,8 @@ def plackett_luce_loss(
 
         term_i = r_i - log sum_{j: rank_j >= rank_i} exp r_j,      L = -(1 / B) * sum_b sum_i term_bi
 
-    The denominator is the number of rankings B. For k = 2 without ties this equals Bradley–Terry; a fully
+    The denominator is the number of rankings B (`denominator`: of the whole step this batch is a part
+    of; None: this batch's). For k = 2 without ties this equals Bradley–Terry; a fully
     tied pair costs 2·log 2 at equal scores (its minimum), so ties pull scores together instead of apart.
     """
     # (B, K, K): j is in the risk set of i. Padding rows keep themselves, so no row is all -inf (a NaN
@@ -80,8 +87,26 @@ def plackett_luce_loss(
     scores = rewards[:, None, :].expand_as(candidates).masked_fill(~candidates, float("-inf"))
     log_norm = torch.logsumexp(scores, dim=-1)  # (B, K)
     terms = torch.where(valid, rewards - log_norm, torch.zeros_like(rewards))
-    loss = -terms.sum() / rewards.shape[0]
+    loss = -terms.sum() / (rewards.shape[0] if denominator is None else denominator)
     return loss, {"loss": loss.item(), **pair_metrics(rewards, ranks, valid)}
 
 
 RANKING_LOSSES = {"bradley_terry": bradley_terry_loss, "plackett_luce": plackett_luce_loss}
+
+
+def ordered_pairs(ranks: Sequence[int]) -> int:
+    """Pairs of one ranking's responses ranked strictly apart: what Bradley–Terry averages over."""
+    return sum(a < b for a in ranks for b in ranks)
+
+
+# What each loss divides its sum by, counted per ranking: ordered pairs, or the ranking itself.
+_DENOMINATOR_UNITS: dict[str, Callable[[Sequence[int]], int]] = {
+    "bradley_terry": ordered_pairs,
+    "plackett_luce": lambda ranks: 1,
+}
+
+
+def loss_denominator(loss: str, rankings: Iterable[Sequence[int]]) -> int:
+    """The count `RANKING_LOSSES[loss]` divides by over these rankings (given by their ranks): what every
+    rank of a sharded step passes as `denominator`, so the ranks' summed losses equal the whole step's."""
+    return sum(_DENOMINATOR_UNITS[loss](ranks) for ranks in rankings)

@@ -22,6 +22,7 @@ import torch
 
 from rlsys import atomic
 from rlsys.rlhf.data import Messages, Ranking
+from rlsys.rlhf.losses import RANKING_LOSSES, pair_metrics
 from rlsys.rlhf.monitor import DriftReference, Spread
 
 INFO_FILE = "reward_model.json"  # training facts saved next to the weights (loss, held-out accuracy, base)
@@ -139,11 +140,57 @@ def unflatten(scores: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     return torch.nn.utils.rnn.pad_sequence(list(torch.split(scores, sizes)), batch_first=True)
 
 
-def save_reward_model(model, tokenizer, directory: str | Path, info: dict) -> Path:
+def ranking_micro_batches(
+    rankings: Sequence[EncodedRanking], max_rankings: int, max_tokens: int | None = None
+) -> list[list[EncodedRanking]]:
+    """Consecutive chunks of `rankings`, one forward each: at most `max_rankings` rankings and, with
+    `max_tokens`, at most that many padded tokens (responses x longest response; a longer ranking goes
+    alone). A ranking is never split: its loss needs every one of its scores. Costs no tensors, so the pool
+    counts every rank's forwards with it before sending the work."""
+    chunks: list[list[EncodedRanking]] = []
+    rows = longest = 0
+    for ranking in rankings:
+        ranking_longest = max(len(seq) for seq in ranking.sequences)
+        grown_rows, grown_longest = rows + len(ranking.sequences), max(longest, ranking_longest)
+        if (
+            not chunks
+            or len(chunks[-1]) >= max_rankings
+            or (max_tokens is not None and grown_rows * grown_longest > max_tokens)
+        ):
+            chunks.append([ranking])
+            rows, longest = len(ranking.sequences), ranking_longest
+        else:
+            chunks[-1].append(ranking)
+            rows, longest = grown_rows, grown_longest
+    return chunks
+
+
+def heldout_metrics(loss: str, scores: Sequence[Sequence[float]], ranks: Sequence[Sequence[int]]) -> dict:
+    """Loss (`RANKING_LOSSES[loss]`) and pair metrics over every held-out ranking at once (`scores[i]`: the
+    scores of ranking i's responses, ranked `ranks[i]`), and where the scores lie: their median and robust
+    spread are the reward-hacking monitor's reference for outlying scores."""
+    pad = torch.nn.utils.rnn.pad_sequence
+    rewards = pad([torch.tensor(row, dtype=torch.float32) for row in scores], batch_first=True)
+    ranks_t = pad([torch.tensor(row) for row in ranks], batch_first=True)
+    valid = pad([torch.ones(len(row), dtype=torch.bool) for row in ranks], batch_first=True)
+    value, _ = RANKING_LOSSES[loss](rewards, ranks_t, valid)
+    spread = Spread.of(rewards[valid].tolist())
+    return {
+        "loss": value.item(),
+        **pair_metrics(rewards, ranks_t, valid),
+        "score_median": spread.median,
+        "score_scale": spread.scale,
+    }
+
+
+def save_reward_model(
+    model, tokenizer, directory: str | Path, info: dict, state_dict: dict[str, torch.Tensor] | None = None
+) -> Path:
     """Write an HF-loadable directory, atomically: weights, config, tokenizer, and `reward_model.json` with
-    `info`. A killed save leaves only a staging folder, never a directory that looks like a reward model."""
+    `info`. A killed save leaves only a staging folder, never a directory that looks like a reward model.
+    `state_dict`: the weights to write instead of the model's own (a ZeRO-3 model's, gathered)."""
     with atomic.directory(directory) as staging:
-        model.save_pretrained(staging)
+        model.save_pretrained(staging, state_dict=state_dict)
         tokenizer.save_pretrained(staging)
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     return Path(directory)

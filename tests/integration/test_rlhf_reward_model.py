@@ -1,5 +1,5 @@
-"""Reward-model training through the command line (`rlsys train-rm`, DeepSpeed on the tiny model), and
-scoring with the saved model (locally and as a Ray actor)."""
+"""Reward-model training through the command line (`rlsys train-rm`, two DeepSpeed ranks of the learner pool
+on the tiny model), and scoring with the saved model (locally and as a Ray actor)."""
 
 import json
 import os
@@ -56,9 +56,12 @@ def trained(tiny_model_dir, tmp_path_factory):
         "data.heldout_share=0.25",
         "train.epochs=2",
         "train.rankings_per_batch=8",
-        "train.lr=3e-3",
         "train.eval_every=5",
-        "train.torch_threads=1",
+        "learner.replicas=2",
+        "learner.num_cpus=0.5",
+        "learner.torch_threads=1",
+        "learner.micro_batch_size=2",  # several forwards per rank and step: accumulation is exercised
+        "learner.lr=3e-3",
         f"train.output_dir={root / 'runs'}",
     ]
     result = subprocess.run(

@@ -61,7 +61,10 @@ def test_bootstrap_rejects_a_seed_that_is_not_a_number():
         (["run", "jobs/quickstart.yaml", "learner.lrr=3"], "learner.lrr: unknown key"),
         (["run"], "name a job YAML"),
         (["train-rm", "train.epochs=1"], "name a job YAML before the key=value overrides"),
-        (["train-rm", "jobs/rm_quickstart.yaml", "train.zero_stage=3"], "train.zero_stage: ZeRO-3 shards"),
+        (
+            ["train-rm", "jobs/rm_quickstart.yaml", "train.zero_stage=3"],
+            "train.zero_stage: moved out of train: set learner.zero_stage",
+        ),
         (["train-rm", "jobs/rm_quickstart.yaml", "data.path=/no/such.jsonl"], "no file at '/no/such.jsonl'"),
         (["submit", "jobs/quickstart.yaml", "--env", "NOEQUALS"], "--env 'NOEQUALS' is not KEY=VALUE"),
         (["submit", "jobs/quickstart.yaml", "--env", "WANDB_API_KEY=x"], "a secret would travel"),

@@ -1,11 +1,19 @@
-"""Bradley–Terry and Plackett–Luce ranking losses against hand-computed values, ties, padding, gradients."""
+"""Bradley–Terry and Plackett–Luce ranking losses against hand-computed values, ties, padding, gradients, and
+a batch split into shards adding up to the whole batch's loss and gradient."""
 
 import math
 
 import pytest
 import torch
 
-from rlsys.rlhf.losses import bradley_terry_loss, pair_metrics, plackett_luce_loss
+from rlsys.rlhf.losses import (
+    RANKING_LOSSES,
+    bradley_terry_loss,
+    loss_denominator,
+    ordered_pairs,
+    pair_metrics,
+    plackett_luce_loss,
+)
 
 
 def _softplus(x: float) -> float:
@@ -120,3 +128,30 @@ def test_pair_metrics_count_score_ties_as_half():
     rewards, ranks, valid = _batch([[1.0, 1.0, 0.0]], [[0, 1, 2]])
     metrics = pair_metrics(rewards, ranks, valid)
     assert metrics["pair_accuracy"] == pytest.approx((0.5 + 1 + 1) / 3)
+
+
+def test_denominators_count_ordered_pairs_or_rankings():
+    assert ordered_pairs((0, 1, 1)) == 2 and ordered_pairs((0, 0)) == 0 and ordered_pairs((2, 0, 1)) == 3
+    ranks = [(0, 1, 1), (0, 0), (2, 0, 1)]
+    assert loss_denominator("bradley_terry", ranks) == 5
+    assert loss_denominator("plackett_luce", ranks) == 3
+
+
+@pytest.mark.parametrize("loss", sorted(RANKING_LOSSES))
+def test_shards_with_the_whole_denominator_add_up_to_the_whole_batch(loss):
+    # Three rankings, the first with a tie, split 2 + 1 as two ranks would hold them.
+    scores = [[0.4, -0.3, 1.1], [0.2, 0.0, -0.5], [1.5, 0.3, 0.0]]
+    ranks = [[0, 1, 1], [2, 0, 1], [0, 2, 1]]
+    whole_rewards, whole_ranks, valid = _batch(scores, ranks)
+    whole, _ = RANKING_LOSSES[loss](whole_rewards, whole_ranks, valid)
+    whole.backward()
+    denominator = loss_denominator(loss, ranks)
+    shards, grads = [], []
+    for rows in (slice(0, 2), slice(2, 3)):
+        rewards, shard_ranks, shard_valid = _batch(scores[rows], ranks[rows])
+        shard, metrics = RANKING_LOSSES[loss](rewards, shard_ranks, shard_valid, denominator)
+        shard.backward()
+        shards.append(metrics["loss"])
+        grads.append(rewards.grad)
+    assert sum(shards) == pytest.approx(whole.item())
+    torch.testing.assert_close(torch.cat(grads), whole_rewards.grad)

@@ -10,6 +10,7 @@ import torch
 from rlsys.errors import ConfigError
 from rlsys.rlhf.config import load_rm_config
 from rlsys.rlhf.data import PreferenceDataError, Ranking, split_heldout
+from rlsys.rlhf.losses import bradley_terry_loss, pair_metrics
 from rlsys.rlhf.preference import (
     hidden_preference_reward,
     judge,
@@ -18,7 +19,13 @@ from rlsys.rlhf.preference import (
     preference_scores,
     rank,
 )
-from rlsys.rlhf.reward_model import EncodedRanking, ranking_tensors, unflatten
+from rlsys.rlhf.reward_model import (
+    EncodedRanking,
+    heldout_metrics,
+    ranking_micro_batches,
+    ranking_tensors,
+    unflatten,
+)
 from rlsys.tasks.arithmetic import Problem, bare_solution, problems, worked_solution
 from rlsys.types import Reward
 
@@ -95,6 +102,31 @@ def test_ranking_tensors_pad_variable_k():
     assert input_ids.shape == (5, 3) and mask.sum().item() == 9 and sizes == [3, 2]
     assert ranks.tolist() == [[0, 1, 1], [1, 0, 0]] and valid.tolist() == [[True] * 3, [True, True, False]]
     assert unflatten(torch.arange(5.0), sizes).tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 0.0]]
+
+
+def test_micro_batches_keep_rankings_whole_under_both_caps():
+    short = EncodedRanking(((1, 2), (3,)), (0, 1))  # 2 responses, longest 2
+    long = EncodedRanking(((1,) * 10, (2,) * 4, (3,)), (0, 1, 2))  # 3 responses, longest 10
+    rankings = [short, short, long, short]
+    assert [len(chunk) for chunk in ranking_micro_batches(rankings, max_rankings=2)] == [2, 2]
+    # 30 padded tokens at most: the long ranking (3 x 10) goes alone, and alone it may exceed a lower cap.
+    assert [len(chunk) for chunk in ranking_micro_batches(rankings, 8, max_tokens=30)] == [2, 1, 1]
+    assert [len(chunk) for chunk in ranking_micro_batches(rankings, 8, max_tokens=4)] == [1, 1, 1, 1]
+    assert ranking_micro_batches([], 4) == []
+
+
+def test_heldout_metrics_over_rankings_of_different_sizes():
+    scores, ranks = [[2.0, 0.0, 1.0], [0.5, 1.5]], [(0, 1, 2), (1, 0)]
+    metrics = heldout_metrics("bradley_terry", scores, ranks)
+    rewards = torch.tensor([[2.0, 0.0, 1.0], [1.5, 0.5, 0.0]])  # the second reordered: padding goes last
+    padded_ranks = torch.tensor([[0, 1, 2], [0, 1, 0]])
+    valid = torch.tensor([[True, True, True], [True, True, False]])
+    loss, _ = bradley_terry_loss(rewards, padded_ranks, valid)
+    assert metrics["loss"] == pytest.approx(loss.item())
+    assert {k: metrics[k] for k in ("pair_accuracy", "margin", "pairs")} == pair_metrics(
+        rewards, padded_ranks, valid
+    )
+    assert metrics["score_median"] == 1.0 and metrics["score_scale"] > 0
 
 
 def test_rewards_of_several_scorers_combine_into_one():
