@@ -111,6 +111,13 @@ def _reason(err: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(root).__name__
 
 
+def table_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as columns: every key any row has, in the order keys first appear, None where a row lacks one
+    (a samples table's `tool_calls` is only on the rows whose completion called a tool)."""
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return {key: [row.get(key) for row in rows] for key in keys}
+
+
 class Tracker:
     """A thin handle on one MLflow run (the loop's `rlsys.protocols.Tracker`).
 
@@ -146,7 +153,7 @@ class Tracker:
     def log_table(self, rows: list[dict[str, Any]], artifact_file: str) -> None:
         """Rows of a table as JSON (MLflow's table viewer shows it)."""
         if rows:
-            table = {key: [row[key] for row in rows] for key in rows[0]}
+            table = table_columns(rows)
             self._call(f"logging {artifact_file}", lambda: mlflow.log_table(table, artifact_file))
 
     def log_figure(self, figure, artifact_file: str) -> None:

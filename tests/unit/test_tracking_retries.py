@@ -1,5 +1,5 @@
 """A tracking server that does not answer costs a pause, then one clear error; anything else it says is
-not retried."""
+not retried. A table with columns some rows lack is logged whole."""
 
 import pytest
 import requests
@@ -7,7 +7,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
 
 from rlsys.errors import TrackingError
-from rlsys.tracking import is_transient, with_retries
+from rlsys.tracking import is_transient, table_columns, with_retries
 
 
 class Clock:
@@ -59,3 +59,15 @@ def test_what_the_server_refuses_is_not_asked_again(monkeypatch):
     assert clock.slept == []
     assert is_transient(MlflowException("busy", error_code=TEMPORARILY_UNAVAILABLE))
     assert not is_transient(ValueError("a bug"))
+
+
+def test_a_table_keeps_every_column_any_row_has():
+    rows = [
+        {"step": 1, "completion": "#### 4"},
+        {"step": 2, "completion": "x", "tool_calls": [{"code": "1"}]},
+    ]
+    assert table_columns(rows) == {
+        "step": [1, 2],
+        "completion": ["#### 4", "x"],
+        "tool_calls": [None, [{"code": "1"}]],
+    }
