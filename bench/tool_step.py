@@ -12,8 +12,11 @@ Run locally (several minutes on 2 cores; the tools build is made first when it i
 
     python bench/tool_step.py [--model DIR] [--pairs 6]
 
-The line before last gives the figures (ms per generated token with and without tools, calls per sample, tool
-seconds per step, load); the last line is `ratio=<median s/token with tools ÷ median s/token without>`.
+The line before last gives the figures (ms per generated token with and without tools, the same for the
+generation phase alone, calls per sample, tool seconds per step, load); the last line is
+`ratio=<median s/token with tools ÷ median s/token without>`. Without the tool every answer of this task is
+wrong, so the baseline's steps mostly skip training (no group has a reward spread): its step is the cheaper
+for that too, and the generation-phase ratio is the one that isolates the tool path.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def _cost(metrics: dict[str, float]) -> dict[str, float]:
         "generate_s": metrics["time/generate_s"],
         "tokens": generated,
         "s_per_token": metrics["time/wall_s"] / max(generated, 1.0),
+        "generate_s_per_token": metrics["time/generate_s"] / max(generated, 1.0),
         "calls": metrics.get("tool/calls_per_sample", 0.0),
         "tool_s": metrics.get("time/tool_s", 0.0),
     }
@@ -88,8 +92,12 @@ def main() -> None:
     tool_cost = median(c["s_per_token"] for c in rows["tools"])
     base_cost = median(c["s_per_token"] for c in rows["baseline"])
     calls = median(c["calls"] for c in rows["tools"])
+    tool_generate, base_generate = (
+        median(c["generate_s_per_token"] for c in rows[kind]) for kind in ("tools", "baseline")
+    )
     print(
         f"tool_ms_per_token={1000 * tool_cost:.2f} baseline_ms_per_token={1000 * base_cost:.2f} "
+        f"generate_ratio={tool_generate / base_generate:.2f} "
         f"calls_per_sample={calls:.2f} tool_s_per_step={median(c['tool_s'] for c in rows['tools']):.1f} "
         f"pairs={args.pairs} load={min(loads):.1f}-{max(loads):.1f}"
     )
