@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         help="training problems (default 20000); facts: the unstated people asked about beside the stated",
     )
     export.add_argument("--eval-size", type=int, default=500, help="held-out problems (default 500)")
+    export.add_argument(
+        "--phrasings",
+        type=int,
+        default=2,
+        help="facts: phrasings each training fact is asked in (1 or 2; eval asks in another; default 2)",
+    )
     export.add_argument("--seed", type=int, default=0, help="seed of the problem generator")
     export.set_defaults(handler=_export_task)
     _add_cluster_commands(commands)
@@ -348,14 +354,17 @@ def _export_task(args: argparse.Namespace) -> int:
         raise ConfigError("--train-size and --eval-size must be at least 1")
     if args.task == "facts" and args.layout == "sft":
         raise ConfigError("--layout sft: the facts task's conversations come from `rlsys probe`")
-    written = (export_facts if args.task == "facts" else export_task)(
-        args.out,
-        layout=args.layout,
-        fmt=args.format,
-        train_size=args.train_size,
-        eval_size=args.eval_size,
-        seed=args.seed,
-    )
+    if args.task == "facts" and args.phrasings not in (1, 2):
+        raise ConfigError(
+            "--phrasings must be 1 or 2: each fact has 3, and eval asks in one training leaves out"
+        )
+    sizes = {"train_size": args.train_size, "eval_size": args.eval_size, "seed": args.seed}
+    if args.task == "facts":
+        written = export_facts(
+            args.out, layout=args.layout, fmt=args.format, phrasings=args.phrasings, **sizes
+        )
+    else:
+        written = export_task(args.out, layout=args.layout, fmt=args.format, **sizes)
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0

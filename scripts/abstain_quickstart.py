@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument("--rl-steps", type=int, default=60, help="RL steps of each RL run (default 60)")
     parser.add_argument("--sft-steps", type=int, default=300, help="SFT steps on the mix (default 300)")
     parser.add_argument("--sft-lr", type=float, default=1e-3, help="SFT learning rate (default 1e-3)")
+    parser.add_argument(
+        "--phrasings", type=int, default=2, help="phrasings of each training fact (1 or 2; default 2)"
+    )
     parser.add_argument("--data", type=Path, default=Path("data/facts"), help="where the task files go")
     parser.add_argument("--runs", default="runs", help="output_dir of every job")
     args = parser.parse_args()
@@ -53,7 +56,9 @@ def main() -> None:
     from rlsys.sft.config import load_sft_config
     from rlsys.tasks.export import export_facts
 
-    files = export_facts(args.data, layout="plain", fmt="jsonl", train_size=150, eval_size=300)
+    files = export_facts(
+        args.data, layout="plain", fmt="jsonl", train_size=150, eval_size=300, phrasings=args.phrasings
+    )
     seed = f"seed={args.seed}"
     probe = probe_job.run(
         load_probe_config(

@@ -13,7 +13,8 @@ is conversations for `rlsys sft` (jobs/sft_quickstart.yaml), its train file from
 RL prompts (the `rl` split) stay fresh after it.
 
 The `facts` task (`rlsys.tasks.facts`) is written the same way (its golds `[]` where no answer is right), as
-`train` (both facts of every stated person and of `--train-size` unstated people, shuffled), `eval_stated`
+`train` (both facts of every stated person and of `--train-size` unstated people, each in `--phrasings`
+phrasings, shuffled), `eval_stated`
 (one fact of each stated person, in a phrasing training does not use) and `eval_held_out` (people seen in
 no stage): the files `scripts/abstain_quickstart.py` probes, fine-tunes and trains on.
 """
@@ -75,14 +76,30 @@ def export_task(
 
 
 def export_facts(
-    out_dir: str | Path, *, layout: Layout, fmt: Format, train_size: int, eval_size: int, seed: int = 0
+    out_dir: str | Path,
+    *,
+    layout: Layout,
+    fmt: Format,
+    train_size: int,
+    eval_size: int,
+    seed: int = 0,
+    phrasings: int = 2,
 ) -> dict[str, Path]:
     """Write the facts task's `train`, `eval_stated` and `eval_held_out` files under `out_dir` (`train_size`
-    unstated people in train; at most `eval_size` questions per eval set); returns their paths. `seed` is
-    the embedded facts model's build seed: it decides who the stated people are."""
-    train = facts.questions("stated", facts.STATED_PEOPLE, seed) + facts.questions(
-        "unstated", train_size, seed
-    )
+    unstated people in train, each fact asked in `phrasings` phrasings; at most `eval_size` questions per eval
+    set); returns their paths. `seed` is the embedded facts model's build seed: it decides who the stated
+    people are.
+
+    More than one phrasing per fact teaches the probe's mix that whether to answer depends on the person, not
+    on the wording: with one, the fine-tuned model declined 5.7% of stated facts asked in a new phrasing
+    (seed 0), with two 2.7%."""
+    rng = random.Random(f"facts-train-phrasings:{seed}")
+    train = [
+        question
+        for group, n_people in (("stated", facts.STATED_PEOPLE), ("unstated", train_size))
+        for person in facts.people(group, n_people, seed)
+        for question in _asked(facts.phrasings(person, group == "stated"), phrasings, rng)
+    ]
     random.Random(f"facts-train-order:{seed}").shuffle(train)
     # A stated person's eval question is one of the phrasings training does not use: the same fact, asked
     # afresh (a question in both would be refused as eval data leaking into training).
@@ -101,6 +118,17 @@ def export_facts(
         for name, questions in (("train", train), ("eval_stated", stated), ("eval_held_out", held_out))
     }
     return write_files(out_dir, files, fmt)
+
+
+def _asked(forms: list[facts.Question], phrasings: int, rng: random.Random) -> list[facts.Question]:
+    """`phrasings` of a person's town questions and as many of the trade questions (`facts.phrasings`: the
+    town's first, then as many of the trade's); at least one of each is left for the eval set."""
+    per_fact = len(forms) // 2
+    if not 1 <= phrasings < per_fact:
+        raise ValueError(
+            f"phrasings must be 1 to {per_fact - 1}: eval asks in a phrasing training leaves out"
+        )
+    return rng.sample(forms[:per_fact], phrasings) + rng.sample(forms[per_fact:], phrasings)
 
 
 def write_files(out_dir: str | Path, files: dict[str, list[dict]], fmt: Format) -> dict[str, Path]:

@@ -3,6 +3,8 @@ abstention demo probes, fine-tunes and trains on."""
 
 import json
 
+import pytest
+
 from rlsys.bootstrap.fact_corpus import fact_conversations, fact_documents
 from rlsys.bootstrap.recipes import TINY_RECIPE
 from rlsys.cli import main
@@ -64,12 +66,14 @@ def test_a_question_about_a_never_stated_person_has_no_right_answer():
 
 
 def test_exported_files_keep_the_held_out_people_out_of_training(tmp_path):
-    files = export_facts(tmp_path, layout="plain", fmt="jsonl", train_size=20, eval_size=30)
+    files = export_facts(tmp_path, layout="plain", fmt="jsonl", train_size=20, eval_size=30, phrasings=2)
     rows = {
         name: [json.loads(line) for line in path.read_text().splitlines()] for name, path in files.items()
     }
-    assert len(rows["train"]) == 2 * (facts.STATED_PEOPLE + 20)
-    assert sum(row["answer"] == "[]" for row in rows["train"]) == 40
+    # Both facts of each person, each asked in two phrasings.
+    assert len(rows["train"]) == 4 * (facts.STATED_PEOPLE + 20)
+    assert len({row["question"] for row in rows["train"]}) == len(rows["train"])
+    assert sum(row["answer"] == "[]" for row in rows["train"]) == 80
     assert len(rows["eval_stated"]) == 30 and len(rows["eval_held_out"]) == 30
     assert all(row["answer"] != "[]" for row in rows["eval_stated"])
     # The same people, asked in phrasings training does not use (the loader refuses shared prompts).
@@ -83,3 +87,10 @@ def test_exported_files_keep_the_held_out_people_out_of_training(tmp_path):
 def test_the_facts_task_has_no_sft_layout(tmp_path, capsys):
     assert main(["export-task", str(tmp_path), "--task", "facts", "--layout", "sft"]) == 2
     assert "--layout sft" in capsys.readouterr().err
+
+
+def test_training_must_leave_a_phrasing_for_eval(tmp_path, capsys):
+    assert main(["export-task", str(tmp_path), "--task", "facts", "--phrasings", "3"]) == 2
+    assert "--phrasings" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="phrasings must be 1 to 2"):
+        export_facts(tmp_path, layout="plain", fmt="jsonl", train_size=2, eval_size=2, phrasings=3)
