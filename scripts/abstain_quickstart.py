@@ -1,7 +1,7 @@
 """Teach the facts model to say "I don't know": probe what it knows, fine-tune it on the abstention mix, then
 RL with the abstain reward; and, beside it, RL alone from the built model, the comparison.
 
-    python scripts/abstain_quickstart.py           # seed 0: ~5 minutes on 2 cores (+5 to build the model)
+    python scripts/abstain_quickstart.py           # seed 0: 5-10 minutes on 2 cores (+5 to build the model)
     python scripts/abstain_quickstart.py --seed 1 --rl-steps 100
 
 The facts model (`model.recipe: facts`, built on first use) knows the towns and trades of the people its
@@ -40,7 +40,7 @@ def main() -> None:
         "--seed", type=int, default=0, help="seed of the jobs (the facts model is built at 0)"
     )
     parser.add_argument("--rl-steps", type=int, default=60, help="RL steps of each RL run (default 60)")
-    parser.add_argument("--sft-steps", type=int, default=300, help="SFT steps on the mix (default 300)")
+    parser.add_argument("--sft-steps", type=int, default=600, help="SFT steps on the mix (default 600)")
     parser.add_argument("--sft-lr", type=float, default=1e-3, help="SFT learning rate (default 1e-3)")
     parser.add_argument(
         "--phrasings", type=int, default=2, help="phrasings of each training fact (1 or 2; default 2)"
