@@ -14,9 +14,12 @@ from types import ModuleType
 
 from transformers import PreTrainedTokenizerFast
 
-from rlsys import tools
+from rlsys import schedule, tools
 from rlsys.bootstrap import code_corpus, corpus, fact_corpus, tokenizer, tool_corpus, train
 from rlsys.bootstrap.recipes import Recipe
+from rlsys.sft import packing
+from rlsys.sft import tokens as sft_tokens
+from rlsys.sft.tokens import Example, encode_chat
 from rlsys.tasks import arithmetic, code, facts, splits, tool_arithmetic
 
 Conversation = list[dict[str, str]]
@@ -30,9 +33,7 @@ class Family:
     conversations: Callable[[Recipe, int], list[Conversation]]
     modules: tuple[ModuleType, ...]
     """The code that writes the family's text, tokenizes it and trains on it, in hashing order."""
-    encode: Callable[[PreTrainedTokenizerFast, Conversation], tuple[list[int], list[int]]] = (
-        train.encode_conversation
-    )
+    encode: Callable[[PreTrainedTokenizerFast, Conversation], Example] = encode_chat
     special_tokens: tuple[str, ...] = ()
     """Special tokens beyond the chat's (the tool-call markers of the `tools` family)."""
 
@@ -45,27 +46,29 @@ class Family:
         return tok
 
 
+# The code every family is built with: the tokenizer, the training loops, and the SFT encoding, batching, loss
+# and schedule they share with `rlsys sft`.
+BUILD_MODULES: tuple[ModuleType, ...] = (tokenizer, train, schedule, sft_tokens, packing)
+
 FAMILIES: dict[str, Family] = {
-    # The arithmetic modules, in this order, are the whole of the default model's key since before the other
-    # families existed: keeping them (and their source) as they are keeps users' cached default models valid.
     "arithmetic": Family(
-        corpus.arithmetic_documents, corpus.arithmetic_conversations, (arithmetic, corpus, tokenizer, train)
+        corpus.arithmetic_documents, corpus.arithmetic_conversations, (arithmetic, corpus, *BUILD_MODULES)
     ),
     "code": Family(
         code_corpus.code_documents,
         code_corpus.code_conversations,
-        (code, splits, code_corpus, tokenizer, train),
+        (code, splits, code_corpus, *BUILD_MODULES),
     ),
     "tools": Family(
         tool_corpus.tool_documents,
         tool_corpus.tool_conversations,
-        (tool_arithmetic, splits, tools, tool_corpus, tokenizer, train),
+        (tool_arithmetic, splits, tools, tool_corpus, *BUILD_MODULES),
         encode=tool_corpus.encode_tool_conversation,
         special_tokens=(tools.TOOL_CALL_START, tools.TOOL_CALL_END),
     ),
     "facts": Family(
         fact_corpus.fact_documents,
         fact_corpus.fact_conversations,
-        (facts, splits, fact_corpus, tokenizer, train),
+        (facts, splits, fact_corpus, *BUILD_MODULES),
     ),
 }

@@ -12,7 +12,7 @@ import random
 from transformers import PreTrainedTokenizerFast
 
 from rlsys.bootstrap.recipes import Recipe
-from rlsys.bootstrap.train import IGNORE_INDEX, encode_conversation
+from rlsys.sft.tokens import IGNORE_INDEX, Example, encode_chat
 from rlsys.tasks import tool_arithmetic
 from rlsys.tools import tool_turn_text
 
@@ -42,23 +42,21 @@ def tool_conversations(recipe: Recipe, seed: int) -> list[Conversation]:
     ]
 
 
-def encode_tool_conversation(
-    tokenizer: PreTrainedTokenizerFast, conversation: Conversation
-) -> tuple[list[int], list[int]]:
+def encode_tool_conversation(tokenizer: PreTrainedTokenizerFast, conversation: Conversation) -> Example:
     """Token ids and labels of a conversation that ends with the assistant's answer, with tool turns between
     the assistant's: exactly the sequence a rollout engine sees and produces.
 
-    The prompt and the first assistant turn are encoded as `rlsys.bootstrap.train.encode_conversation` does,
-    less the end token it appends when the turn calls the tool (such a turn ends with the tool-call token).
+    The prompt and the first assistant turn are encoded as `rlsys.sft.tokens.encode_chat` does, less the end
+    token it closes the turn with when the turn calls the tool (such a turn ends with the tool-call token).
     Each tool turn follows as its text in the chat template (`rlsys.tools.tool_turn_text`, as in rollouts),
     then the next assistant turn, and ``<|im_end|>`` after the last. Labels mask the prompt and the tool
     turns, so the loss covers only what the model itself writes.
     """
     first = next(i for i, message in enumerate(conversation) if message["role"] == "assistant")
-    ids, labels = encode_conversation(tokenizer, conversation[: first + 1])
+    opening = encode_chat(tokenizer, conversation[: first + 1])
     if first == len(conversation) - 1:
-        return ids, labels
-    ids, labels = ids[:-1], labels[:-1]  # the first turn's end token: the conversation goes on
+        return opening
+    ids, labels = list(opening.input_ids[:-1]), list(opening.labels[:-1])  # the conversation goes on
     for index, message in enumerate(conversation[first + 1 :], start=first + 1):
         if message["role"] == "tool":
             turn = tool_turn_text(tokenizer.apply_chat_template, message["content"])
@@ -69,4 +67,4 @@ def encode_tool_conversation(
         if index == len(conversation) - 1:
             answer = [*answer, tokenizer.eos_token_id]
         ids, labels = ids + answer, labels + answer
-    return ids, labels
+    return Example(tuple(ids), tuple(labels))

@@ -1,22 +1,24 @@
 """Plain torch training loops for the embedded model: causal-LM pretraining and chat SFT.
 
-This is a one-off build step on a CPU, not the RL learner: one process, AdamW, linear warm-up then
-cosine decay, gradient clipping. Batches are drawn with a seeded ``torch.Generator`` so a build is
-reproducible for a seed.
+This is a one-off build step on a CPU, not the learner pool: one process, AdamW, linear warm-up then cosine
+decay (`rlsys.schedule.lr_factor`), gradient clipping. Batches are drawn with a seeded ``torch.Generator``
+so a build is reproducible for a seed. The SFT stage is `rlsys sft`'s in one process: conversations encoded
+by `rlsys.sft.tokens.encode_chat`, padded by `rlsys.sft.packing.padded_batch` and trained on with
+`rlsys.sft.packing.sft_loss` (`scripts/sft_reproduce.py` repeats it on the learner pool).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-IGNORE_INDEX = -100  # label value the loss skips (prompt and padding positions)
-
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # input ids, attention mask, labels; each (B, T)
+from rlsys.schedule import lr_factor
+from rlsys.sft.packing import Batch, padded_batch, sft_loss
+from rlsys.sft.tokens import IGNORE_INDEX, Example
 
 
 def pack_documents(tokenizer: PreTrainedTokenizerFast, docs: list[str], block_size: int) -> torch.Tensor:
@@ -32,50 +34,31 @@ def pack_documents(tokenizer: PreTrainedTokenizerFast, docs: list[str], block_si
     return torch.tensor(ids[: n_rows * block_size]).view(n_rows, block_size)
 
 
-def encode_conversation(
-    tokenizer: PreTrainedTokenizerFast, conversation: list[dict[str, str]]
-) -> tuple[list[int], list[int]]:
-    """Token ids and labels of a conversation whose last turn is the assistant's answer.
-
-    The ids are the rendered prompt (with the generation prompt) followed by the answer and ``<|im_end|>``,
-    exactly the sequence a rollout engine sees and produces; labels mask the prompt so the loss covers
-    only the answer and its end token.
-    """
-    prompt = tokenizer.apply_chat_template(conversation[:-1], add_generation_prompt=True, tokenize=True)
-    prompt_ids = list(prompt["input_ids"])
-    answer_ids = tokenizer(conversation[-1]["content"], add_special_tokens=False)["input_ids"]
-    answer_ids = [*answer_ids, tokenizer.eos_token_id]
-    return prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids
-
-
 def block_batches(blocks: torch.Tensor, batch_size: int, generator: torch.Generator) -> Callable[[], Batch]:
     """A sampler of random pretraining batches (full attention, loss on every token) from packed blocks."""
 
     def sample() -> Batch:
         rows = blocks[torch.randint(len(blocks), (batch_size,), generator=generator)]  # (B, T)
-        return rows, torch.ones_like(rows), rows
+        return Batch(rows, rows, rows.numel(), attention_mask=torch.ones_like(rows))
 
     return sample
 
 
 def sft_batches(
-    examples: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int, generator: torch.Generator
+    examples: Sequence[Example], pad_id: int, batch_size: int, generator: torch.Generator
 ) -> Callable[[], Batch]:
-    """A sampler of random SFT batches, right-padded to the longest example in the batch."""
+    """A sampler of random SFT batches (drawn with replacement), right-padded to the longest in the batch."""
 
     def sample() -> Batch:
-        picked = [examples[i] for i in torch.randint(len(examples), (batch_size,), generator=generator)]
-        width = max(len(ids) for ids, _ in picked)
-        ids = torch.full((batch_size, width), pad_id)
-        mask = torch.zeros((batch_size, width), dtype=torch.long)
-        labels = torch.full((batch_size, width), IGNORE_INDEX)
-        for row, (example_ids, example_labels) in enumerate(picked):
-            ids[row, : len(example_ids)] = torch.tensor(example_ids)
-            mask[row, : len(example_ids)] = 1
-            labels[row, : len(example_labels)] = torch.tensor(example_labels)
-        return ids, mask, labels
+        picked = torch.randint(len(examples), (batch_size,), generator=generator)
+        return padded_batch([examples[i] for i in picked], pad_id)
 
     return sample
+
+
+def target_count(batch: Batch) -> int:
+    """The tokens `sft_loss` scores in ``batch``: labelled positions after the first of each row."""
+    return int((batch.labels[:, 1:] != IGNORE_INDEX).sum())
 
 
 def train(
@@ -90,11 +73,11 @@ def train(
     """Train ``model`` in place for ``steps`` AdamW steps; returns the loss of every step.
 
     The learning rate warms up linearly for ``warmup_steps`` and then decays on a cosine to 10% of ``lr``.
-    The loss is the mean over labelled tokens of the batch (Hugging Face's causal-LM loss).
+    The loss is `sft_loss`: the mean over the batch's labelled tokens.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, steps, warmup_steps)
+        optimizer, partial(lr_factor, warmup_steps=warmup_steps, total_steps=steps)
     )
     model.train()
     losses = []
@@ -102,8 +85,8 @@ def train(
     with Progress(*columns, TextColumn("loss {task.fields[loss]:.3f}"), disable=not progress) as bar:
         task = bar.add_task(description, total=steps, loss=float("nan"))
         for _ in range(steps):
-            input_ids, attention_mask, labels = sample_batch()
-            loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+            batch = sample_batch()
+            loss, _ = sft_loss(model(**batch.model_inputs()).logits, batch.labels, target_count(batch))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -115,9 +98,15 @@ def train(
     return losses
 
 
-def _lr_factor(step: int, steps: int, warmup_steps: int) -> float:
-    """Multiplier of the peak learning rate: linear warm-up, then cosine decay to 0.1."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+@torch.no_grad()
+def heldout_loss(model: PreTrainedModel, examples: Sequence[Example], pad_id: int, batch_size: int) -> float:
+    """The per-token mean `sft_loss` over every reply token of ``examples`` (what `rlsys sft` reports as
+    eval/loss for the same conversations)."""
+    model.eval()
+    summed, tokens = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        batch = padded_batch(examples[start : start + batch_size], pad_id)
+        loss, metrics = sft_loss(model(**batch.model_inputs()).logits, batch.labels, 1)
+        summed += loss.item()
+        tokens += int(metrics["tokens"])
+    return summed / tokens
