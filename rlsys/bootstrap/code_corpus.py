@@ -2,7 +2,8 @@
 for SFT, each from the task's own splits.
 
 As in every family, a ``recipe.bare_share`` of the SFT answers skips what makes an answer reliable, here the
-lines of the function: the model starts out often choosing the shortcut, and RL can teach it the better habit.
+computation itself: the model starts out often answering the prompt's examples from memory, and RL can teach
+it the better habit.
 """
 
 from __future__ import annotations
@@ -16,22 +17,22 @@ Conversation = list[dict[str, str]]
 
 
 def code_documents(recipe: Recipe, seed: int) -> list[str]:
-    """Programming problems followed by a solution, worked (a line per stage) or compact (one nested
-    `return`) in equal shares: the model reads both styles before SFT picks its habit."""
-    rng = random.Random(f"code-documents:{seed}")
+    """Programming problems followed by their worked solution (a line per stage): the Python the model has to
+    learn to write before SFT picks its habit."""
     return [
-        f"{p.question}\n{rng.choice((code.worked_solution, code.compact_solution))(p)}"
+        f"{p.question}\n{code.worked_solution(p)}"
         for p in code.problems("pretrain", recipe.pretrain_problems, seed)
     ]
 
 
 def code_conversations(recipe: Recipe, seed: int) -> list[Conversation]:
     """``recipe.sft_examples`` problems answered with a function; a ``recipe.bare_share`` of the answers
-    compact, the rest worked. Nesting the stages backwards is harder than writing them one per line, so the
-    compact answers are more often wrong: the headroom RL can win back."""
+    memorised (the prompt's examples and nothing computed, which fails the hidden tests), the rest worked:
+    greedy decoding starts out memorising, sampling still writes the worked function often enough for RL to
+    find that it pays."""
     rng = random.Random(f"code-conversations:{seed}")
     conversations = []
     for p in code.problems("sft", recipe.sft_examples, seed):
-        answer = code.compact_solution(p) if rng.random() < recipe.bare_share else code.worked_solution(p)
+        answer = code.memorised_solution(p) if rng.random() < recipe.bare_share else code.worked_solution(p)
         conversations.append([*code.chat_messages(p), {"role": "assistant", "content": answer}])
     return conversations

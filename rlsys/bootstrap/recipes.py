@@ -74,7 +74,7 @@ TINY_RECIPE = Recipe(
 
 RECIPES: dict[str, Recipe] = {
     "arithmetic": DEFAULT_RECIPE,
-    # Programming problems (`rlsys.tasks.code`): a bare_share of the functions written compact.
+    # Programming problems (`rlsys.tasks.code`): a bare_share of the answers memorise the prompt's examples.
     "code": Recipe(
         family="code",
         pretrain_problems=20_000,

@@ -11,8 +11,9 @@ Its hidden tests are five `assert` lines on other inputs (the `code` reward: the
 when all do). Two solutions are written for each problem:
 
 - worked: one line per stage, in the order the description gives them (`nums = [x * 2 for x in nums]`);
-- compact: the whole pipeline nested in one `return`, innermost stage first, which the writer must plan
-  backwards from the reduction: the code counterpart of answering a word problem without its steps.
+- memorised: the prompt's two examples answered from memory (`if nums == [1, 5, 7]: return 24`) and nothing
+  computed, so the hidden tests fail: the code counterpart of a bare guess at a word problem, and a habit
+  code models do pick up (special-casing the examples they are shown).
 
 Splits are disjoint on the pipeline itself, not its wording: a function to write belongs to the split its
 canonical form hashes to (`rlsys.tasks.splits`), so no held-out function is ever trained on, however phrased.
@@ -122,6 +123,7 @@ class Problem:
     pipeline: Pipeline
     question: str
     tests: str  # `assert name(...) == ...` lines, one per hidden test
+    examples: tuple[tuple[list[int], object], ...] = ()  # (input, what the function returns) in the prompt
 
 
 def worked_solution(problem: Problem) -> str:
@@ -138,17 +140,16 @@ def worked_solution(problem: Problem) -> str:
     return "\n".join(lines)
 
 
-def compact_solution(problem: Problem) -> str:
-    """The whole pipeline in one `return`: each stage a comprehension wrapped around the previous one."""
+def memorised_solution(problem: Problem) -> str:
+    """The prompt's examples answered from memory, then 0 (or [] for a list) for anything else: right on the
+    examples only, so the hidden tests fail (the fallback passes a test only when it happens to be right)."""
     pipeline = problem.pipeline
-    value = pipeline.parameter
-    for stage in pipeline.stages:
-        if stage.keeps:
-            value = f"[x for x in {value} if {stage.expression}]"
-        else:
-            value = f"[{stage.expression} for x in {value}]"
-    reduced = _REDUCTIONS[pipeline.reduction][0].format(value)
-    return f"def {pipeline.name}({pipeline.parameter}):\n    return {reduced}"
+    var = pipeline.parameter
+    lines = [f"def {pipeline.name}({var}):"]
+    for numbers, output in problem.examples:
+        lines += [f"    if {var} == {numbers}:", f"        return {output!r}"]
+    lines.append(f"    return {[] if pipeline.reduction == 'list' else 0!r}")
+    return "\n".join(lines)
 
 
 def chat_messages(problem: Problem) -> list[dict[str, str]]:
@@ -222,9 +223,9 @@ def _problem(pipeline: Pipeline, rng: random.Random) -> Problem:
         outputs = [pipeline(numbers) for numbers in hidden]
         if len({repr(output) for output in outputs}) >= 3:
             break
-    examples = [_random_list(rng, 2) for _ in range(2)]
+    examples = tuple((numbers, pipeline(numbers)) for numbers in (_random_list(rng, 2) for _ in range(2)))
     name = pipeline.name
-    shown = " and ".join(f"{name}({numbers}) returns {pipeline(numbers)}" for numbers in examples)
+    shown = " and ".join(f"{name}({numbers}) returns {output}" for numbers, output in examples)
     question = (
         f"Write a Python function {name}({pipeline.parameter}) that takes a list of integers, "
         f"{pipeline.description}. For example, {shown}."
@@ -232,4 +233,4 @@ def _problem(pipeline: Pipeline, rng: random.Random) -> Problem:
     tests = "\n".join(
         f"assert {name}({numbers}) == {output!r}" for numbers, output in zip(hidden, outputs, strict=True)
     )
-    return Problem(pipeline, question, tests)
+    return Problem(pipeline, question, tests, examples)

@@ -1,12 +1,13 @@
-"""The code task family: disjoint splits keyed on the function asked for, both solution styles right, hidden
-tests the `code` reward accepts and that a constant answer cannot pass; the built-in `code` task."""
+"""The code task family: disjoint splits keyed on the function asked for, the worked solution right and the
+memorised one wrong, hidden tests the `code` reward accepts and that a constant answer cannot pass; the
+built-in `code` task."""
 
 import pytest
 
 from rlsys.config import TaskConfig, VerifierConfig
 from rlsys.data import load_task
 from rlsys.reward_registry import gold_problem
-from rlsys.tasks.code import compact_solution, problems, split_of, worked_solution
+from rlsys.tasks.code import memorised_solution, problems, split_of, worked_solution
 
 SPLITS = ("pretrain", "sft", "rl", "eval")
 
@@ -38,10 +39,19 @@ def test_the_held_out_split_asks_for_at_least_300_different_functions():
     assert len({p.question for p in held_out}) == 500
 
 
-@pytest.mark.parametrize("solution", [worked_solution, compact_solution])
-def test_both_solutions_pass_the_hidden_tests(solution):
+def test_the_worked_solution_passes_the_hidden_tests():
     for problem in problems("sft", 300, seed=0):
-        _run(solution(problem), problem.tests)
+        _run(worked_solution(problem), problem.tests)
+
+
+def test_the_memorised_solution_answers_the_examples_and_fails_the_hidden_tests():
+    for problem in problems("sft", 300, seed=0):
+        name = problem.pipeline.name
+        shown = "\n".join(f"assert {name}({numbers}) == {output!r}" for numbers, output in problem.examples)
+        assert len(problem.examples) == 2 and f"{name}({problem.examples[0][0]}) returns" in problem.question
+        _run(memorised_solution(problem), shown)
+        with pytest.raises(AssertionError):
+            _run(memorised_solution(problem), problem.tests)
 
 
 def test_hidden_tests_are_asserts_a_constant_cannot_pass():
