@@ -2,7 +2,7 @@
 for SFT, each from the task's own splits.
 
 As in every family, a ``recipe.bare_share`` of the SFT answers skips what makes an answer reliable, here the
-computation itself: the model starts out often answering the prompt's examples from memory, and RL can teach
+computation itself: the model starts out often returning the prompt's example answer, and RL can teach
 it the better habit.
 """
 
@@ -27,12 +27,12 @@ def code_documents(recipe: Recipe, seed: int) -> list[str]:
 
 def code_conversations(recipe: Recipe, seed: int) -> list[Conversation]:
     """``recipe.sft_examples`` problems answered with a function; a ``recipe.bare_share`` of the answers
-    memorised (the prompt's examples and nothing computed, which fails the hidden tests), the rest worked:
-    greedy decoding starts out memorising, sampling still writes the worked function often enough for RL to
-    find that it pays."""
+    constant (the first example's answer whatever the input, which fails the hidden tests), the rest worked:
+    greedy decoding starts out returning a constant, sampling still writes the worked function often enough
+    for RL to find that it pays."""
     rng = random.Random(f"code-conversations:{seed}")
     conversations = []
     for p in code.problems("sft", recipe.sft_examples, seed):
-        answer = code.memorised_solution(p) if rng.random() < recipe.bare_share else code.worked_solution(p)
+        answer = code.constant_solution(p) if rng.random() < recipe.bare_share else code.worked_solution(p)
         conversations.append([*code.chat_messages(p), {"role": "assistant", "content": answer}])
     return conversations

@@ -74,7 +74,7 @@ TINY_RECIPE = Recipe(
 
 RECIPES: dict[str, Recipe] = {
     "arithmetic": DEFAULT_RECIPE,
-    # Programming problems (`rlsys.tasks.code`): a bare_share of the answers memorise the prompt's examples.
+    # Programming problems (`rlsys.tasks.code`): a bare_share of the answers return the example's answer.
     "code": Recipe(
         family="code",
         pretrain_problems=20_000,

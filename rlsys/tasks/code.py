@@ -11,9 +11,9 @@ Its hidden tests are five `assert` lines on other inputs (the `code` reward: the
 when all do). Two solutions are written for each problem:
 
 - worked: one line per stage, in the order the description gives them (`nums = [x * 2 for x in nums]`);
-- memorised: the prompt's two examples answered from memory (`if nums == [1, 5, 7]: return 24`) and nothing
-  computed, so the hidden tests fail: the code counterpart of a bare guess at a word problem, and a habit
-  code models do pick up (special-casing the examples they are shown).
+- constant: the first example's answer returned whatever the input (`return 24`), nothing computed, so the
+  hidden tests fail: the code counterpart of a bare guess at a word problem, and a habit code models do
+  pick up (answering the example they are shown).
 
 Splits are disjoint on the pipeline itself, not its wording: a function to write belongs to the split its
 canonical form hashes to (`rlsys.tasks.splits`), so no held-out function is ever trained on, however phrased.
@@ -140,16 +140,11 @@ def worked_solution(problem: Problem) -> str:
     return "\n".join(lines)
 
 
-def memorised_solution(problem: Problem) -> str:
-    """The prompt's examples answered from memory, then 0 (or [] for a list) for anything else: right on the
-    examples only, so the hidden tests fail (the fallback passes a test only when it happens to be right)."""
+def constant_solution(problem: Problem) -> str:
+    """The first example's answer, returned whatever the input: right on that example only, so the hidden
+    tests fail (they take at least three different answers)."""
     pipeline = problem.pipeline
-    var = pipeline.parameter
-    lines = [f"def {pipeline.name}({var}):"]
-    for numbers, output in problem.examples:
-        lines += [f"    if {var} == {numbers}:", f"        return {output!r}"]
-    lines.append(f"    return {[] if pipeline.reduction == 'list' else 0!r}")
-    return "\n".join(lines)
+    return f"def {pipeline.name}({pipeline.parameter}):\n    return {problem.examples[0][1]!r}"
 
 
 def chat_messages(problem: Problem) -> list[dict[str, str]]:

@@ -1,5 +1,5 @@
 """The code task family: disjoint splits keyed on the function asked for, the worked solution right and the
-memorised one wrong, hidden tests the `code` reward accepts and that a constant answer cannot pass; the
+constant one wrong, hidden tests the `code` reward accepts and that a constant answer cannot pass; the
 built-in `code` task."""
 
 import pytest
@@ -7,7 +7,7 @@ import pytest
 from rlsys.config import TaskConfig, VerifierConfig
 from rlsys.data import load_task
 from rlsys.reward_registry import gold_problem
-from rlsys.tasks.code import memorised_solution, problems, split_of, worked_solution
+from rlsys.tasks.code import constant_solution, problems, split_of, worked_solution
 
 SPLITS = ("pretrain", "sft", "rl", "eval")
 
@@ -44,14 +44,13 @@ def test_the_worked_solution_passes_the_hidden_tests():
         _run(worked_solution(problem), problem.tests)
 
 
-def test_the_memorised_solution_answers_the_examples_and_fails_the_hidden_tests():
+def test_the_constant_solution_answers_the_first_example_and_fails_the_hidden_tests():
     for problem in problems("sft", 300, seed=0):
-        name = problem.pipeline.name
-        shown = "\n".join(f"assert {name}({numbers}) == {output!r}" for numbers, output in problem.examples)
-        assert len(problem.examples) == 2 and f"{name}({problem.examples[0][0]}) returns" in problem.question
-        _run(memorised_solution(problem), shown)
+        (numbers, output), _ = problem.examples
+        assert f"{problem.pipeline.name}({numbers}) returns {output}" in problem.question
+        _run(constant_solution(problem), f"assert {problem.pipeline.name}({numbers}) == {output!r}")
         with pytest.raises(AssertionError):
-            _run(memorised_solution(problem), problem.tests)
+            _run(constant_solution(problem), problem.tests)
 
 
 def test_hidden_tests_are_asserts_a_constant_cannot_pass():
