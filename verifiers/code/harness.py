@@ -4,20 +4,28 @@ Launched by ``sandbox.py`` as ``python -I -S -c <bootstrap>`` inside bubblewrap,
 namespaces, the file-system view and the seccomp filter. Standard library only; the module is imported as a
 top-level module by the bootstrap, so it has no package-relative imports. Process layout::
 
-    harness (trusted; pid 1 of the sandbox)  --fd 3: repr() lines-->  sandbox.py in the host
+    server (pid 1 of the sandbox; never reads a run's data)  --fd 3: repr() lines-->  sandbox.py in the host
+       | forks, per run
+       v
+    harness (trusted; runs the tests)  --fd 3-->
        | requests / replies (length-prefixed frames of the tagged binary codec below)
        v
     worker (untrusted program; rlimits, its own cgroup, no fd 3, never sees the tests)
 
-The harness forks the worker *before* reading the tests (so the worker's memory never holds them), sends it
-the program, and then runs the tests itself. When the tests are done it closes the worker's input, and the
-program must then exit as it would on its own (its non-daemon threads and exit handlers run) before the
-deadline: one still running then is a timeout, whatever its tests said. Every name the tests use that the
-tests do not define (``candidate``, helper functions of the program) is a ``Remote`` handle: calling it sends
-the arguments to the worker, and the result comes back decoded into plain ``None``/``bool``/``int``/
-``float``/``complex``/``str``/``bytes``/``list``/``tuple``/``set``/``frozenset``/``dict`` values built by the
-harness, so a comparison in a test runs harness code only. Objects that do not encode stay in the worker and
-come back as handles that refuse comparison and truth testing.
+A sandbox serves runs one after another (``serve``): starting bubblewrap and an interpreter costs far more
+than a run of a small program, and a tool-calling rollout makes many. For each run the server forks a fresh
+harness, which reads the run's config and job from stdin. The harness forks the worker *before* reading the
+tests (so the worker's memory never holds them), sends it the program, and then runs the tests itself. When
+the tests are done it closes the worker's input, and the program must then exit as it would on its own (its
+non-daemon threads and exit handlers run) before the deadline: one still running then is a timeout, whatever
+its tests said. Once the harness has ended, the server kills every other process of the sandbox and empties
+the working directory before it reports the sandbox ready: a run finds the sandbox as the first run did.
+
+Every name the tests use that the tests do not define (``candidate``, helper functions of the program) is a
+``Remote`` handle: calling it sends the arguments to the worker, and the result comes back decoded into plain
+``None``/``bool``/``int``/``float``/``complex``/``str``/``bytes``/``list``/``tuple``/``set``/``frozenset``/
+``dict`` values built by the harness, so a comparison in a test runs harness code only. Objects that do not
+encode stay in the worker and come back as handles that refuse comparison and truth testing.
 """
 
 import _signal
@@ -31,8 +39,8 @@ import select
 import sys
 import time
 
-# Imports are kept to modules that load in well under a millisecond: the sandbox starts one interpreter
-# per run, and ``ast``, ``json``, ``signal`` or ``enum`` would each add several milliseconds to every run.
+# Imports are kept to modules that load in well under a millisecond: every sandbox starts an interpreter,
+# and ``ast``, ``json``, ``signal`` or ``enum`` would each add several milliseconds to its start.
 RESULT_FD = 3
 _SIGKILL, _SIGXCPU = 9, 24  # Linux numbers
 _MAX_TEXT = 300  # characters kept of an exception message
@@ -257,9 +265,9 @@ def _confine_worker(cfg: dict, keep: tuple[int, ...]) -> None:
     limits = {
         resource.RLIMIT_CPU: (cfg["cpu_s"], cfg["cpu_s"] + 1),
         resource.RLIMIT_AS: (cfg["memory_bytes"],) * 2,
-        # Counted per uid within the run's user namespace (or the run's own uid as root), where the harness
-        # is the one other process.
-        resource.RLIMIT_NPROC: (cfg["max_processes"] + 1,) * 2,
+        # Counted per uid within the sandbox's user namespace (or its own uid as root), where the server and
+        # the harness are the two other processes.
+        resource.RLIMIT_NPROC: (cfg["max_processes"] + 2,) * 2,
         resource.RLIMIT_FSIZE: (cfg["max_file_bytes"],) * 2,
         resource.RLIMIT_NOFILE: (cfg["max_open_files"],) * 2,
         resource.RLIMIT_CORE: (0, 0),
@@ -276,17 +284,18 @@ def _confine_worker(cfg: dict, keep: tuple[int, ...]) -> None:
     os.environ.update(cfg["env"])
 
 
-def _readable_within(fd: int, seconds: float) -> bool:
-    """Whether `fd` has data, its end, or (a pidfd) its process's exit within `seconds`: every wait of the
-    harness for the program. Should the verifier die meanwhile (it alone holds the read end of the events
-    pipe, and a pipe whose readers are gone reports an error to its writer), the run ends at once, whether
-    or not the parent-death signal reached it (a uid change clears that signal until it is set again)."""
+def _readable_within(fd: int, seconds: float | None) -> bool:
+    """Whether `fd` has data, its end, or (a pidfd) its process's exit within `seconds` (None: however long
+    it takes): every wait inside the sandbox. Should the verifier die meanwhile (it alone holds the read end
+    of the events pipe, and a pipe whose readers are gone reports an error to its writer), the sandbox ends
+    at once, whether or not the parent-death signal reached it (a uid change clears that signal until it is
+    set again)."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     poller.register(RESULT_FD, 0)  # no events asked: only the error and hang-up conditions, always reported
-    events = poller.poll(seconds * 1000)
+    events = poller.poll(None if seconds is None else seconds * 1000)
     if any(ready == RESULT_FD for ready, _ in events):
-        os._exit(1)  # as pid 1, its exit ends every process of the run
+        os._exit(1)  # in the server, pid 1, its exit ends every process of the sandbox
     return bool(events)
 
 
@@ -504,24 +513,99 @@ def run_harness(channel: Channel, job: dict, report) -> tuple[str, str]:
 # Process setup.
 
 
-def main() -> None:
-    """Entry point inside the sandbox: config and job (marshal frames) on stdin, events on fd 3.
+def serve() -> None:
+    """Entry point inside the sandbox, as its pid 1: serve runs until the host closes stdin.
+
+    Stdin holds a setup frame (``{"uid": as root, the sandbox's own uid, else None; "workdir": the tmpfs}``),
+    then for each run a config frame and a job frame (marshal), read by that run's harness. Each run ends
+    with a ``ready`` event on fd 3 carrying the harness's wait status and resource use, and ``reusable``:
+    False when the sandbox could not be brought back to its first state, or the harness died before it had
+    read its job (what is left on stdin is no longer framed); the server then exits and the host starts
+    another sandbox.
+    """
+    setup = marshal.loads(read_frame(0, 1 << 16))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if setup["uid"] is not None:  # as root: no capabilities left after this, and a uid no other sandbox has
+        os.setgroups([])
+        os.setresgid(setup["uid"], setup["uid"], setup["uid"])
+        os.setresuid(setup["uid"], setup["uid"], setup["uid"])
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    # Set here because a uid change clears the one bubblewrap set: the sandbox ends with the verifier.
+    libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
+    # As pid 1 the server receives only signals it handles: Python's SIGINT handler would let the program
+    # interrupt it.
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+    while True:
+        _readable_within(0, None)  # the next run's frames, or the host's end of stdin
+        consumed_r, consumed_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(consumed_r)
+            _run_once(consumed_w)
+        os.close(consumed_w)
+        handle = os.pidfd_open(pid)
+        _readable_within(handle, None)  # the harness's end; or the host's, which ends the sandbox at once
+        os.close(handle)
+        _, status, usage = os.wait4(pid, 0)
+        framed = os.read(consumed_r, 1) == b"1"
+        os.close(consumed_r)
+        reusable = framed and _clear(setup["workdir"])
+        ready = {"t": "ready", "wait_status": status, "reusable": reusable}
+        ready.update(cpu_s=usage.ru_utime + usage.ru_stime, max_rss_kb=usage.ru_maxrss)
+        write_all(RESULT_FD, (repr(ready) + "\n").encode())
+        if not reusable:
+            os._exit(0)  # as pid 1, its exit ends whatever is left
+
+
+def _clear(workdir: str) -> bool:
+    """Kill every process of the sandbox but this one, reap them, and empty ``workdir``; False when that
+    cannot be done within a second (deep or unremovable trees, a process that will not die)."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        try:
+            os.kill(-1, _SIGKILL)  # from pid 1: every other process of the pid namespace
+        except ProcessLookupError:
+            pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            break  # every process of the namespace descends from pid 1: none is left
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    try:
+        _empty(workdir, deadline)
+    except (OSError, RecursionError, TimeoutError):
+        return False
+    return True
+
+
+def _empty(directory: str, deadline: float) -> None:
+    """Delete what ``directory`` holds, without following links; directories are made writable first (the
+    program may have locked them, and its files are this process's own)."""
+    for entry in os.scandir(directory):
+        if time.monotonic() > deadline:
+            raise TimeoutError(directory)
+        if entry.is_dir(follow_symlinks=False):
+            os.chmod(entry.path, 0o700)
+            _empty(entry.path, deadline)
+            os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def _run_once(consumed: int) -> None:
+    """One run, in a harness process forked from the server: config and job (marshal frames) on stdin,
+    events on fd 3; ``consumed`` gets a byte once the job is read. Never returns.
 
     Events are ``repr`` lines of dicts of strings, ints and bools, read back with ``ast.literal_eval``.
     """
     started = time.monotonic()
-    cfg = marshal.loads(read_frame(0, 1 << 20))
-    libc = ctypes.CDLL(None, use_errno=True)
-    if cfg["uid"] is not None:  # as root: no capabilities left after this, and a uid no other run has
-        os.setgroups([])
-        os.setresgid(cfg["uid"], cfg["uid"], cfg["uid"])
-        os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
-    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    # Set here because a uid change clears the one bubblewrap set: the run ends with the verifier.
-    libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
-    # As pid 1 the harness receives only signals it handles: Python's SIGINT handler would let the program
-    # interrupt it.
-    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+    try:
+        cfg = marshal.loads(read_frame(0, 1 << 20))
+    except EOFError:
+        os._exit(0)  # the host closed the sandbox
     deadline = started + cfg["timeout_s"]
     results = os.fdopen(RESULT_FD, "w", buffering=1)
 
@@ -539,6 +623,8 @@ def main() -> None:
     if cfg["cgroup_fd"] is not None:
         os.close(cfg["cgroup_fd"])
     job = marshal.loads(read_frame(0, cfg["max_job_bytes"]))
+    os.write(consumed, b"1")
+    os.close(consumed)
     report({"t": "plan", "tests": job["units"]})
     channel = Channel(req_w, rep_r, pid, deadline, cfg)
     try:
@@ -557,7 +643,7 @@ def main() -> None:
             status, detail = "timeout", f"{ended} (the tests said: {status}, {detail})"
     report({"t": "end", "status": status, "detail": detail})
     results.close()
-    os._exit(0)  # skip interpreter teardown; as pid 1 its exit ends every process left in the sandbox
+    os._exit(0)  # skip interpreter teardown; the server then ends whatever of the run is left
 
 
 def _await_exit(pid: int, deadline: float, cpu_s: int) -> str | None:
@@ -574,4 +660,4 @@ def _await_exit(pid: int, deadline: float, cpu_s: int) -> str | None:
 
 
 if __name__ == "__main__":
-    main()
+    serve()

@@ -21,6 +21,8 @@ from verifiers.code import cgroup
 MECHANISMS = ("namespaces", "seccomp", "cgroup")
 HARNESS_MOUNT = "/opt/rlsys-sandbox"
 """Where the harness's directory appears inside the sandbox."""
+WORKDIR = "/work"
+"""The sandbox's tmpfs: the program's working directory; /tmp and /dev/shm link to it."""
 SYSTEM_PYTHON = "/usr/bin/python3"
 """The interpreter with libseccomp's bindings (``python3-seccomp``) that builds the filter."""
 _SANDBOX_UID = 1000  # what the program sees as its uid inside a user namespace
@@ -134,8 +136,8 @@ def bwrap_argv(
     for device in devices:
         argv += ["--dev-bind", device, device]
     # One size-limited tmpfs is the working directory, /tmp and /dev/shm (POSIX semaphores and shared memory).
-    argv += ["--size", str(disk_bytes), "--perms", "1777", "--tmpfs", "/work"]
-    argv += ["--symlink", "work", "/tmp", "--symlink", "../work", "/dev/shm", "--chdir", "/work"]
+    argv += ["--size", str(disk_bytes), "--perms", "1777", "--tmpfs", WORKDIR]
+    argv += ["--symlink", WORKDIR, "/tmp", "--symlink", WORKDIR, "/dev/shm", "--chdir", WORKDIR]
     argv += ["--remount-ro", "/"]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]

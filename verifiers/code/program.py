@@ -33,8 +33,9 @@ class ProgramRun:
 def run_program(
     code: str, timeout_s: float, memory_mb: int = 256, *, config: SandboxConfig | None = None
 ) -> ProgramRun:
-    """Run ``code`` in a fresh sandbox until it ends or ``timeout_s`` passes; raises ``IsolationUnavailable``
-    when the host lacks a mechanism ``config`` does not waive (as ``run_tests`` does)."""
+    """Run ``code`` in this thread's sandbox until it ends or ``timeout_s`` passes; raises
+    ``IsolationUnavailable`` when the host lacks a mechanism ``config`` does not waive (as ``run_tests``
+    does)."""
     verdict = run_tests(code, "pass", timeout_s, memory_mb, config=config)
     error = "" if verdict.status == "pass" else _error(verdict.detail)
     return ProgramRun(verdict.stdout, verdict.stderr, error, verdict.truncated, verdict.wall_s)

@@ -5,15 +5,20 @@ and, for the seccomp filter, the system's ``python3-seccomp`` (``scripts/setup.s
 needed. ``verifiers.code.isolation.probe`` says which mechanisms work on a host and why not; by default a
 missing one makes every run raise ``IsolationUnavailable`` (see ``SandboxConfig.allow_missing``).
 
-Threat model. The program (``code``) is hostile; the tests and this host process are trusted. Each run:
+Threat model. The program (``code``) is hostile; the tests and this host process are trusted. Runs are
+served by sandboxes: one per host thread (and limits), started with that thread's first run and reused by its
+next ones, since starting bubblewrap and an interpreter costs far more than a small program's run (see
+``harness``). Each run:
 
-- enters fresh pid, net, mount, ipc, uts and cgroup namespaces through bubblewrap, and, without root, a user
-  namespace of its own in which it holds no capabilities and may create no further user namespace. The
-  harness is the namespace's pid 1: its exit, or the host's kill, ends every process of the run, double-forked
-  daemons included; bubblewrap and the harness die with the verifier (parent-death signals). No network at all
-  (its own loopback only);
+- runs inside the pid, net, mount, ipc, uts and cgroup namespaces made by bubblewrap for its sandbox, and,
+  without root, a user namespace of the sandbox's own in which it holds no capabilities and may create no
+  further user namespace. The sandbox's server is the namespace's pid 1 and never reads a run's data; for
+  each run it forks a fresh harness, and when that harness has ended it kills every other process of the
+  namespace (double-forked daemons included) and empties the tmpfs before the next run starts; its exit, or
+  the host's kill, ends every process of the sandbox; bubblewrap and the server die with the verifier thread
+  that started them (parent-death signals). No network at all (its own loopback only);
 - sees a read-only root holding only /usr, the interpreter's prefix, four device nodes and one size-limited
-  tmpfs that is the working directory, /tmp and /dev/shm and vanishes with the run: no host files, secrets,
+  tmpfs that is the working directory, /tmp and /dev/shm, emptied after every run: no host files, secrets,
   other runs' files or this repository; /proc and /sys are not mounted; a clean environment;
 - runs under a seccomp filter (``seccomp_filter.py``, built with libseccomp) that refuses io_uring, bpf,
   perf_event_open, userfaultfd, keyrings, ptrace and process_vm_*, new namespaces, mounts, file handles,
@@ -21,17 +26,19 @@ Threat model. The program (``code``) is hostile; the tests and this host process
 - runs the program in a worker process with rlimits on CPU time, address space (per process), processes,
   file size and open files, no_new_privs and a new session; with cgroup v2 (``cgroup.py``) its processes
   share one budget of memory (tmpfs, shared memory, pipe buffers and kernel memory included: memory.max),
-  processes (pids.max) and CPUs (cpu.max), and whatever is left in the cgroup is killed at the end;
-- has an identity no concurrent run shares: without root its own user namespace, in which RLIMIT_NPROC
-  counts only the run's processes; as root (bubblewrap then makes no user namespace, whose only uid would be
-  root's, exempt from RLIMIT_NPROC) a uid derived from the host thread waiting for it, to which the harness
-  drops before reading the job;
+  processes (pids.max) and CPUs (cpu.max) in the sandbox's cgroup, which holds nothing else;
+- has an identity no concurrent run shares: without root its sandbox's own user namespace, in which
+  RLIMIT_NPROC counts only the run's processes, the server and the harness; as root (bubblewrap then makes no
+  user namespace, whose only uid would be root's, exempt from RLIMIT_NPROC) a uid derived from the host thread
+  that owns the sandbox, to which the server drops before it reads anything;
 - must exit: after the tests the program's input is closed and it must end as it would on its own (non-daemon
   threads, exit handlers) by the deadline, or the verdict is ``timeout`` whatever its tests said. The host
   enforces a wall-clock limit and caps the output it keeps.
 
-The verdict cannot be forged by the program: the harness, which the program cannot signal (pid 1 handles no
-signal), trace (seccomp) or see in /proc (not mounted), runs the tests itself. The worker only ever receives
+The verdict cannot be forged by the program: the harness, which the program cannot trace (seccomp) or see in
+/proc (not mounted), runs the tests itself and alone holds the events pipe with the server, which the program
+cannot signal (pid 1 handles no signal). The program can signal its harness (they share a uid): stopping or
+killing it only ends its own run without a verdict (a timeout or an error). The worker only ever receives
 argument values and returns values; the harness decodes replies into plain built-in values
 (``harness.decode``), so an object with a rigged ``__eq__`` never reaches a comparison, and results go to the
 host over a pipe the worker closed before the program was loaded. The worker's exit code and stdout play no
@@ -40,14 +47,15 @@ expected answers.
 
 What it does NOT protect against: kernel exploits through the system calls the filter allows (the sandbox
 shares the host kernel); timing and covert channels; hostile tests (they run in the harness, outside the
-worker's rlimits and cgroup); a program that computes the right answers by reading the tests' inputs. Without
-root the program's processes run under the verifier's own uid (in their own namespaces), as root under a uid
-of their own. Without a cgroup (``allow_missing=("cgroup",)``, named ``NO-CGROUP`` in the verdict) memory is
-bounded per process only: up to ``max_processes`` x the address-space limit, plus kernel memory (inodes of
-the tmpfs, whose count bubblewrap cannot cap; pipe and socket buffers), and CPU by RLIMIT_CPU per process.
-Without seccomp (``NO-SECCOMP``) the whole system-call surface is open. Tests see only values: an argument
-mutated in place by the program is not copied back, and objects without a plain-value encoding can be called
-and iterated but not compared.
+worker's rlimits and cgroup); a program that computes the right answers by reading the tests' inputs; a kernel
+object that outlives every process and file of a run and that the filter allows (none is known). Without root
+the program's processes run under the verifier's own uid (in their own namespaces), as root under a uid of
+their own. Without a cgroup (``allow_missing=("cgroup",)``, named ``NO-CGROUP`` in the verdict) memory is
+bounded per process only: up to ``max_processes`` x the address-space limit, plus kernel memory (inodes of the
+tmpfs, whose count bubblewrap cannot cap; pipe and socket buffers), and CPU by RLIMIT_CPU per process. Without
+seccomp (``NO-SECCOMP``) the whole system-call surface is open. Tests see only values: an argument mutated in
+place by the program is not copied back, and objects without a plain-value encoding can be called and iterated
+but not compared.
 """
 
 import ast
@@ -59,7 +67,9 @@ import math
 import os
 import selectors
 import signal
+import threading
 import time
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -69,6 +79,8 @@ from verifiers.code import harness
 from verifiers.code.cgroup import oom_kills, run_cgroup
 from verifiers.code.isolation import (
     HARNESS_MOUNT,
+    WORKDIR,
+    Host,
     IsolationUnavailable,
     bwrap_argv,
     pipe_holding,
@@ -81,13 +93,14 @@ from verifiers.code.verdict import CodeVerdict, TestResult
 
 logger = logging.getLogger(__name__)
 
-_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import harness; harness.main()"
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import harness; harness.serve()"
 _MAX_EVENTS_BYTES = 16 << 20
-# Descriptors the sandbox inherits: the harness's events, the run cgroup's cgroup.procs (for the worker to
-# join), the seccomp filter (read by bubblewrap).
+# Descriptors the sandbox inherits: the events, the sandbox cgroup's cgroup.procs (for each worker to join),
+# the seccomp filter (read by bubblewrap).
 _CGROUP_FD, _SECCOMP_FD = 4, 5
-_runs = count()  # numbers run cgroups; next() is atomic under the GIL
+_sandboxes = count()  # numbers sandbox cgroups; next() is atomic under the GIL
 _warned: set[str] = set()
+_owned = threading.local()  # the sandboxes of each host thread, by their limits
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,7 @@ def run_tests(
     entry_point: str | None = None,
     config: SandboxConfig | None = None,
 ) -> CodeVerdict:
-    """Run ``code`` against ``tests`` in a fresh sandbox.
+    """Run ``code`` against ``tests`` in this thread's sandbox, which every run finds as the first did.
 
     ``tests`` is Python source in one of two forms:
 
@@ -149,7 +162,6 @@ def run_tests(
         "max_value_bytes": config.max_value_mb << 20,
         "max_job_bytes": 4 * (len(code) + len(prepared.source)) + 300 * len(prepared.units) + 4096,
         "cgroup_fd": _CGROUP_FD if host.cgroup_parent else None,
-        "uid": run_uid(),
         "harness_dir": HARNESS_MOUNT,
         "import_paths": list(config.import_paths),
         "env": _environment(),
@@ -161,26 +173,11 @@ def run_tests(
         "whole_module": prepared.whole_module,
         "entry_point": entry_point,
     }
-    stdin = harness.frame(marshal.dumps(cfg), 1 << 20) + harness.frame(
+    frames = harness.frame(marshal.dumps(cfg), 1 << 20) + harness.frame(
         marshal.dumps(job), cfg["max_job_bytes"]
     )
-    seccomp = host.seccomp_bpf if "seccomp" not in host.missing else None
-    argv = bwrap_argv(host, config.disk_mb << 20, config.import_paths, _SECCOMP_FD if seccomp else None)
-    argv += ["-I", "-S", "-c", _BOOT, HARNESS_MOUNT]
-    wall_s = timeout_s + config.grace_s
-    with contextlib.ExitStack() as stack:
-        inherited = {}
-        if seccomp:
-            inherited[_SECCOMP_FD] = pipe_holding(seccomp)
-        cgroup = None
-        if host.cgroup_parent:
-            name = f"rlsys-sandbox-{os.getpid()}-{next(_runs)}"
-            cgroup = stack.enter_context(
-                run_cgroup(host.cgroup_parent, name, memory_mb << 20, config.max_processes, config.cpus)
-            )
-            inherited[_CGROUP_FD] = os.open(os.path.join(cgroup, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-        run = _execute(argv, stdin, wall_s, config.output_limit_bytes, cfg["env"], inherited)
-        killed = oom_kills(cgroup) if cgroup else 0
+    sandbox = _sandbox(host, config, memory_mb)
+    run, killed = sandbox.run(frames, timeout_s + config.grace_s)
     verdict = _verdict(run, host.label())
     if killed:
         detail = f"{verdict.detail} (the cgroup's memory limit killed {killed} process(es))"
@@ -220,7 +217,7 @@ def _environment() -> dict[str, str]:
 
 @dataclass
 class _Run:
-    """What the host saw of one sandbox process."""
+    """What the host saw of one run."""
 
     events: list[dict]
     stdout: bytes
@@ -233,13 +230,137 @@ class _Run:
     wall_s: float
 
 
-def _execute(
-    argv: list[str], stdin: bytes, wall_s: float, cap: int, env: dict[str, str], inherited: dict[int, int]
-) -> _Run:
-    """Spawn the sandbox in its own session, feed it, collect its output until it ends or time is up.
+def _sandbox(host: Host, config: SandboxConfig, memory_mb: int) -> "_Sandbox":
+    """This thread's sandbox for these limits, started when it has none that still serves."""
+    owned = _owned.__dict__.setdefault("sandboxes", {})
+    sandbox = owned.get((config, memory_mb))
+    if sandbox is None or not sandbox.alive():
+        sandbox = owned[(config, memory_mb)] = _Sandbox(host, config, memory_mb)
+    return sandbox
 
-    ``inherited`` maps descriptor numbers in the sandbox to descriptors here (closed after the spawn).
+
+class _Sandbox:
+    """A sandbox serving one host thread's runs one at a time (``harness.serve``), on pipes: stdin for the
+    runs' frames, stdout and stderr for what the programs print, fd 3 for the events.
+
+    It is started by, and dies with, the thread that owns it (bubblewrap's parent-death signal is the
+    thread's); it is stopped and reaped when that thread ends (its thread-local reference goes), when a run
+    hits the wall-clock limit, or when the server says it cannot serve again.
     """
+
+    def __init__(self, host: Host, config: SandboxConfig, memory_mb: int) -> None:
+        self.cap = config.output_limit_bytes
+        seccomp = host.seccomp_bpf if "seccomp" not in host.missing else None
+        argv = bwrap_argv(host, config.disk_mb << 20, config.import_paths, _SECCOMP_FD if seccomp else None)
+        argv += ["-I", "-S", "-c", _BOOT, HARNESS_MOUNT]
+        self.cgroup = None
+        stack = contextlib.ExitStack()
+        inherited = {}
+        try:
+            if host.cgroup_parent:
+                name = f"rlsys-sandbox-{os.getpid()}-{next(_sandboxes)}"
+                self.cgroup = stack.enter_context(
+                    run_cgroup(host.cgroup_parent, name, memory_mb << 20, config.max_processes, config.cpus)
+                )
+                procs = os.path.join(self.cgroup, "cgroup.procs")
+                inherited[_CGROUP_FD] = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
+            if seccomp:
+                inherited[_SECCOMP_FD] = pipe_holding(seccomp)
+            self.pid, self.stdin, self.outputs = _spawn(argv, _environment(), inherited)  # closes inherited
+        except BaseException:
+            stack.close()
+            raise
+        self.serving = True
+        self._stop = weakref.finalize(self, _stop, self.pid, self.stdin, self.outputs, stack)
+        setup = {"uid": run_uid(), "workdir": WORKDIR}
+        self.pending = harness.frame(marshal.dumps(setup), 1 << 16)
+
+    def run(self, frames: bytes, wall_s: float) -> tuple[_Run, int]:
+        """Feed one run's frames, collect its output and events until the server reports the sandbox ready
+        again, or ``wall_s`` passes (the sandbox is then killed); the run, and the processes the cgroup's
+        memory limit killed during it."""
+        oom_before = oom_kills(self.cgroup) if self.cgroup else 0
+        started = time.monotonic()
+        pending = memoryview(self.pending + frames)
+        self.pending = b""
+        buffers = {"stdout": bytearray(), "stderr": bytearray()}
+        events, partial, events_bytes = [], b"", 0
+        ready: dict | None = None
+        truncated = timed_out = False
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.stdin, selectors.EVENT_WRITE, "stdin")
+            for name, fd in self.outputs.items():
+                selector.register(fd, selectors.EVENT_READ, name)
+            deadline = started + wall_s
+            server_ended = False
+            while ready is None and not server_ended:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    timed_out = True
+                    break
+                for key, _ in selector.select(left):
+                    if key.data == "stdin":
+                        try:
+                            pending = pending[os.write(key.fd, pending) :]
+                        except BrokenPipeError:
+                            pending = pending[:0]
+                        if not pending:
+                            selector.unregister(key.fd)
+                        continue
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
+                        selector.unregister(key.fd)
+                        server_ended |= key.data == "events"
+                    elif key.data == "events":
+                        lines = (partial + chunk).split(b"\n")
+                        partial = lines.pop()
+                        for line in lines:
+                            if line.startswith(b"{'t': 'ready'"):
+                                ready = ast.literal_eval(line.decode())
+                            elif events_bytes < _MAX_EVENTS_BYTES:
+                                events_bytes += len(line)
+                                events.append(line)
+                    else:
+                        truncated |= _keep(buffers[key.data], chunk, self.cap)
+        if ready is not None:  # every process of the run is gone: what it printed is in the pipes
+            for name in buffers:
+                while chunk := _read_available(self.outputs[name]):
+                    truncated |= _keep(buffers[name], chunk, self.cap)
+        if ready is None or not ready["reusable"] or pending:
+            status, usage = self.stop()
+            ready = {"wait_status": status, "cpu_s": usage[0], "max_rss_kb": usage[1], **(ready or {})}
+        killed = oom_kills(self.cgroup) - oom_before if self.cgroup else 0
+        run = _Run(
+            events=_parse_events(b"\n".join(events)),
+            stdout=bytes(buffers["stdout"]),
+            stderr=bytes(buffers["stderr"]),
+            truncated=truncated,
+            timed_out=timed_out,
+            wait_status=ready["wait_status"],
+            cpu_s=ready["cpu_s"],
+            max_rss_kb=ready["max_rss_kb"],
+            wall_s=time.monotonic() - started,
+        )
+        return run, killed
+
+    def alive(self) -> bool:
+        """Whether it still serves: not stopped, and its process has not ended (say, killed from outside)."""
+        if self.serving and os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            self.stop()
+        return self.serving
+
+    def stop(self) -> tuple[int, tuple[float, int]]:
+        """Kill the sandbox and reap it: its wait status and (CPU seconds, peak RSS in KiB)."""
+        self.serving = False
+        return self._stop()
+
+
+def _spawn(
+    argv: list[str], env: dict[str, str], inherited: dict[int, int]
+) -> tuple[int, int, dict[str, int]]:
+    """Start the sandbox in its own session: its pid, the write end of its stdin and the read ends of its
+    stdout, stderr and events (all non-blocking). ``inherited`` maps descriptor numbers in the sandbox to
+    descriptors here (closed after the spawn)."""
     fds = {name: os.pipe() for name in ("stdin", "stdout", "stderr", "events")}
     targets = {
         0: fds["stdin"][0],
@@ -251,65 +372,49 @@ def _execute(
     # Move every source above the target numbers first, so that no dup2 overwrites a source still needed.
     high = {target: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for target, fd in targets.items()}
     actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in high.items()]
-    started = time.monotonic()
     try:
         pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
+    except BaseException:
+        for read, write in fds.values():
+            os.close(read)
+            os.close(write)
+        raise
     finally:
-        for fd in (*high.values(), *targets.values()):  # the sandbox's ends: the host keeps the others
+        for fd in (*high.values(), *inherited.values()):
             os.close(fd)
-    buffers = {"stdout": bytearray(), "stderr": bytearray(), "events": bytearray()}
-    limits = {"stdout": cap, "stderr": cap, "events": _MAX_EVENTS_BYTES}
-    truncated = timed_out = False
-    pending = memoryview(stdin)
-    with selectors.DefaultSelector() as selector:
-        os.set_blocking(fds["stdin"][1], False)
-        selector.register(fds["stdin"][1], selectors.EVENT_WRITE, "stdin")
-        for name in buffers:
-            selector.register(fds[name][0], selectors.EVENT_READ, name)
-        deadline = started + wall_s
-        while any(key.data != "stdin" for key in selector.get_map().values()):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            for key, _ in selector.select(left):
-                name = key.data
-                if name == "stdin":
-                    try:
-                        pending = pending[os.write(key.fd, pending) :]
-                    except BrokenPipeError:
-                        pending = pending[:0]
-                    if not pending:
-                        selector.unregister(key.fd)
-                        os.close(key.fd)
-                    continue
-                chunk = os.read(key.fd, 1 << 16)
-                if not chunk:
-                    selector.unregister(key.fd)
-                    continue
-                room = limits[name] - len(buffers[name])
-                buffers[name] += chunk[: max(room, 0)]
-                truncated |= len(chunk) > room and name != "events"
-        if timed_out:
-            os.killpg(pid, signal.SIGKILL)
-        for key in list(selector.get_map().values()):
-            selector.unregister(key.fd)
-            if key.data == "stdin":
-                os.close(key.fd)
-    for name in buffers:
-        os.close(fds[name][0])
+    for name, (read, write) in fds.items():  # the sandbox's ends: the host keeps the others
+        os.close(read if name == "stdin" else write)
+    ends = {name: fds[name][0] for name in ("stdout", "stderr", "events")}
+    for fd in (fds["stdin"][1], *ends.values()):
+        os.set_blocking(fd, False)
+        fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
+    return pid, fds["stdin"][1], ends
+
+
+def _stop(pid: int, stdin: int, outputs: dict[str, int], cgroup: contextlib.ExitStack) -> tuple:
+    # Closing the events pipe first ends the server whatever it waits for (``harness._readable_within``), and
+    # with it every process of the sandbox: the signal below reaches bubblewrap only.
+    for fd in (stdin, *outputs.values()):
+        os.close(fd)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
     _, status, usage = os.wait4(pid, 0)
-    return _Run(
-        events=_parse_events(bytes(buffers["events"])),
-        stdout=bytes(buffers["stdout"]),
-        stderr=bytes(buffers["stderr"]),
-        truncated=truncated,
-        timed_out=timed_out,
-        wait_status=status,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        max_rss_kb=usage.ru_maxrss,
-        wall_s=time.monotonic() - started,
-    )
+    cgroup.close()
+    return status, (usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+
+
+def _keep(buffer: bytearray, chunk: bytes, cap: int) -> bool:
+    """Append what ``cap`` leaves room for; whether anything was dropped."""
+    room = cap - len(buffer)
+    buffer += chunk[: max(room, 0)]
+    return len(chunk) > room
+
+
+def _read_available(fd: int) -> bytes:
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return b""
 
 
 def _parse_events(data: bytes) -> list[dict]:

@@ -589,3 +589,99 @@ def test_sandbox_dies_with_its_verifier(mode, source_copy):
     while sandbox_processes() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sandbox_processes() == {}
+
+
+# A sandbox serves one host thread's runs one after another: one batch run with max_parallel=1 puts every job
+# through one sandbox. Each attack below is followed by a probe run in the same sandbox.
+
+WORKER_PID = "import os\ndef f():\n    return os.getpid()\n"  # 3 in a new sandbox: server 1, harness 2
+
+
+def in_one_sandbox(run_batch, jobs: list[CodeJob]) -> list[CodeVerdict]:
+    """Run ``jobs`` one after another through one sandbox, and check that they did share it."""
+    verdicts = run_batch(
+        [CodeJob(WORKER_PID, "assert f() == 3"), *jobs, CodeJob(WORKER_PID, "assert f() > 3")]
+    )
+    assert verdicts[0].passed, "the first run did not start a new sandbox"
+    assert verdicts[-1].passed, "the runs were not served by one sandbox"
+    return verdicts[1:-1]
+
+
+def test_files_left_by_a_run_are_gone_for_the_next(run_batch):
+    leave = """
+        import os
+        os.makedirs('/work/locked/deeper')
+        for path in ('/work/a', '/tmp/b', '/dev/shm/c', '/work/locked/deeper/d'):
+            open(path, 'w').write('left')
+        os.symlink('/usr', '/work/link')
+        os.chmod('/work/locked/deeper', 0)
+        os.chmod('/work/locked', 0)
+        def f():
+            return 1
+    """
+    look = "import os\ndef f():\n    return sorted(os.listdir('/work'))\n"
+    left, seen = in_one_sandbox(
+        run_batch, [CodeJob(textwrap.dedent(leave), "assert f() == 1"), CodeJob(look, "assert f() == []")]
+    )
+    assert left.passed and seen.passed, seen.tests[0].detail
+
+
+def test_daemons_of_a_run_are_gone_before_the_next(run_batch):
+    daemon = """
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                while True:
+                    print('LEAK', flush=True)
+                    open('/work/daemon', 'a').write('x')
+                    time.sleep(0.01)
+            os._exit(0)
+        def f():
+            return 1
+    """
+    look = "import os, time\ntime.sleep(0.3)\ndef f():\n    return os.path.exists('/work/daemon')\n"
+    spawned, quiet = in_one_sandbox(
+        run_batch, [CodeJob(textwrap.dedent(daemon), "assert f() == 1"), CodeJob(look, "assert f() is False")]
+    )
+    assert spawned.passed and quiet.passed, quiet.tests[0].detail
+    assert "LEAK" not in quiet.stdout
+
+
+def test_output_of_a_run_stays_with_it(run_batch):
+    loud = (
+        "import sys\nsys.stdout.write('A' * 100000)\nsys.stderr.write('B' * 100000)\ndef f():\n    return 1\n"
+    )
+    quiet = "print('mine')\ndef f():\n    return 1\n"
+    first, second = in_one_sandbox(
+        run_batch, [CodeJob(loud, "assert f() == 1"), CodeJob(quiet, "assert f() == 1")]
+    )
+    assert first.truncated and set(first.stdout) == {"A"} and set(first.stderr) == {"B"}
+    assert second.stdout == "mine\n" and second.stderr == "" and not second.truncated
+
+
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGSTOP"])
+def test_a_program_that_signals_its_harness_only_ends_its_own_run(run_batch, signal_name):
+    """The harness shares the program's uid: the program can stop or kill it (pid 2), never pass by it."""
+    code = f"import os, signal\nos.kill(os.getppid(), signal.{signal_name})\ndef f():\n    return 1\n"
+    attack = CodeJob(code, "assert f() == 1", timeout_s=1.0)
+    verdicts = run_batch([attack, CodeJob(WORKER_PID, "assert f() > 0")])
+    assert verdicts[0].status in ("error", "timeout"), verdicts[0]
+    assert verdicts[1].passed, verdicts[1]
+
+
+def test_a_tree_too_deep_to_clear_gets_a_new_sandbox(run_batch):
+    deep = """
+        import os
+        os.chdir('/work')
+        for _ in range(3000):
+            os.mkdir('d')
+            os.chdir('d')
+        def f():
+            return 1
+    """
+    look = "import os\ndef f():\n    return (os.getpid(), os.listdir('/work'))\n"
+    verdicts = run_batch(
+        [CodeJob(textwrap.dedent(deep), "assert f() == 1"), CodeJob(look, "assert f() == (3, [])")]
+    )
+    assert verdicts[0].passed and verdicts[1].passed, verdicts[1].tests[0].detail
