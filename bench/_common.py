@@ -3,6 +3,7 @@ step through the real learner loop (`rlsys.loop.RLLoop`) so each step can be tim
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shutil
@@ -86,6 +87,14 @@ def param_count(model_dir: str) -> int:
 def median(values) -> float:
     values = list(values)
     return statistics.median(values) if values else float("nan")
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value) of per-seed figures; the deviation is nan when a
+    figure is infinite (a target one seed never reached)."""
+    if not all(math.isfinite(v) for v in values):
+        return statistics.fmean(values), math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def start_ray(num_cpus: int, niceness: int | None = None) -> None:

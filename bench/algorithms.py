@@ -20,12 +20,11 @@ the larger of their two standard deviations (the seed-to-seed spread).
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import ROOT, default_model, log, machine
+from _common import ROOT, default_model, log, machine, spread
 
 ALGORITHMS = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "dapo", "gspo", "cispo", "ppo", "rft")
 # What an algorithm needs besides its name on the quickstart's 2 CPUs, all of which its pools reserve: PPO's
@@ -92,15 +91,11 @@ def run_one(model_dir: str, name: str, seed: int, args, overrides: list[str], st
     )
 
 
-def _spread(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def _cell(values: list[float | None], fmt: str) -> str:
     known = [v for v in values if v is not None]
     if not known:
         return "not reached"
-    mean, sd = _spread(known)
+    mean, sd = spread(known)
     missed = f" ({len(values) - len(known)} not)" if len(known) < len(values) else ""
     return f"{mean:{fmt}} ± {sd:{fmt}}{missed}"
 
@@ -154,7 +149,7 @@ def main() -> None:
             _cell([o.tokens_per_s for o in outcomes], ".0f"),
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    sampled = {name: _spread([o.sampled_gain for o in outcomes]) for name, outcomes in results.items()}
+    sampled = {name: spread([o.sampled_gain for o in outcomes]) for name, outcomes in results.items()}
     best = max(sampled, key=lambda name: sampled[name][0])
     (best_mean, best_sd), (grpo_mean, grpo_sd) = sampled[best], sampled["grpo"]
     beats = best != "grpo" and best_mean - grpo_mean > max(best_sd, grpo_sd)

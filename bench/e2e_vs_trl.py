@@ -17,13 +17,17 @@ the timed wall clock: the policy's weights are loaded into one evaluation vLLM e
 
 Reported: median wall time per step (and per phase for rlsys), training wall time to reach a target held-out
 accuracy (step-0 accuracy + `--target-gain`, or `--target`), accuracy of each at equal wall time (the shorter
-run's total), final accuracies.
+run's total), final accuracies. With `--seeds N` both run N times, seed s being rlsys's job `seed` and TRL's
+`seed`; each seed's figures are logged, and the last line gives the mean over seeds, with `_sd` (the sample
+standard deviation) beside each figure.
 
-Run locally (about 5-10 minutes on 2 cores at the defaults; `--steps 200` to study time to target):
+Run locally (about 5-10 minutes per seed on 2 cores at the defaults; `--steps 200` to study time to target):
 
-    python bench/e2e_vs_trl.py [--model DIR] [--steps 40] [--eval-every 10] [--eval-size 500]
+    python bench/e2e_vs_trl.py [--model DIR] [--steps 40] [--eval-every 10] [--eval-size 500] [--seeds 3]
+    python bench/e2e_vs_trl.py --seeds 3 --set algorithm.name=dapo     # rlsys's best algorithm against TRL
 
-The last line is `speedup_to_target=... step_speedup=... final_accuracy=... trl_final_accuracy=...`.
+The last line is `speedup_to_target=... step_speedup=... final_accuracy=... trl_final_accuracy=...`; the
+speed-ups are ratios of the means over seeds (TRL's over rlsys's).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import argparse
 import shutil
 import time
 
-from _common import RlsysSteps, default_model, loadavg, log, machine, median, start_ray
+from _common import RlsysSteps, default_model, loadavg, log, machine, median, spread, start_ray
 
 PROMPTS_PER_STEP = 16
 GROUP = 8
@@ -69,8 +73,9 @@ class Evaluator:
         return sum(s.value for s in scores) / len(scores)
 
 
-def run_rlsys(model_dir: str, args, evaluator: Evaluator) -> dict:
+def run_rlsys(model_dir: str, args, evaluator: Evaluator, seed: int) -> dict:
     overrides = [
+        f"seed={seed}",
         f"train.steps={args.steps}",
         f"train.prompts_per_step={PROMPTS_PER_STEP}",
         f"rollout.samples_per_prompt={GROUP}",
@@ -101,7 +106,7 @@ def run_rlsys(model_dir: str, args, evaluator: Evaluator) -> dict:
     return {"curve": curve, "step_s": phases["wall"], "phases": phases, "load": loadavg()}
 
 
-def run_trl(model_dir: str, args, evaluator: Evaluator, train_prompts) -> dict:
+def run_trl(model_dir: str, args, evaluator: Evaluator, train_prompts, seed: int) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -148,7 +153,7 @@ def run_trl(model_dir: str, args, evaluator: Evaluator, train_prompts) -> dict:
         logging_steps=1,
         save_strategy="no",
         report_to="none",
-        seed=0,
+        seed=seed,
         disable_tqdm=True,
     )
     timing = {"gen": 0.0}
@@ -241,6 +246,7 @@ def main() -> None:
         "--ray-niceness", type=int, default=0, help="niceness of rlsys's pool actors (Ray's own default: 15)"
     )
     parser.add_argument("--only", choices=["rlsys", "trl"], help="run one side only (for profiling)")
+    parser.add_argument("--seeds", type=int, default=1, help="run both with seeds 0..N-1")
     args = parser.parse_args()
     args.tmp = Path(tempfile.mkdtemp(prefix="rlsys-bench-e2e-"))
 
@@ -257,41 +263,61 @@ def main() -> None:
         start_acc = evaluator.accuracy(None)
         target = args.target if args.target is not None else start_acc + args.target_gain
         log(f"step-0 held-out accuracy {start_acc:.3f}; target {target:.3f}")
-        results = {}
-        if args.only != "trl":
-            results["rlsys"] = run_rlsys(model_dir, args, evaluator)
-        if args.only != "rlsys":
-            train_prompts = task_prompts(TaskConfig(), "rl", TaskConfig().train_size)
-            results["trl"] = run_trl(model_dir, args, evaluator, train_prompts)
+        runs: list[dict[str, dict]] = []
+        train_prompts = task_prompts(TaskConfig(), "rl", TaskConfig().train_size)
+        for seed in range(args.seeds):
+            results = {}
+            if args.only != "trl":
+                results["rlsys"] = run_rlsys(model_dir, args, evaluator, seed)
+            if args.only != "rlsys":
+                results["trl"] = run_trl(model_dir, args, evaluator, train_prompts, seed)
+            runs.append(results)
+            if len(results) == 2:
+                figures = _compare(results, start_acc, target)
+                log(f"seed {seed}: " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
     finally:
         ray.shutdown()
         shutil.rmtree(args.tmp, ignore_errors=True)
 
     print(
-        "| run | median step s | phases (median s) | load after | accuracy by wall time (step: wall s, acc) |"
+        "| seed | run | median step s | phases (median s) | load after | accuracy by wall time "
+        "(step: wall s, acc) |"
     )
-    print("|---|---|---|---|---|")
-    for name, r in results.items():
-        phases = " ".join(f"{k}={v:.2f}" for k, v in r["phases"].items())
-        curve = "; ".join(f"{s}: {w:.0f}s {a:.3f}" for s, w, a in r["curve"])
-        print(f"| {name} | {r['step_s']:.2f} | {phases} | {r['load']:.1f} | {curve} |")
-    fields = [f"start_accuracy={start_acc:.3f}", f"target={target:.3f}"]
-    if len(results) == 2:
-        ours, trl = results["rlsys"], results["trl"]
-        t_ours, t_trl = _time_to(ours["curve"], target), _time_to(trl["curve"], target)
-        equal = min(ours["curve"][-1][1], trl["curve"][-1][1])
-        fields = [
-            f"speedup_to_target={t_trl / t_ours:.2f}" if t_ours < float("inf") else "speedup_to_target=nan",
-            f"step_speedup={trl['step_s'] / ours['step_s']:.2f}",
-            f"final_accuracy={ours['curve'][-1][2]:.3f}",
-            f"trl_final_accuracy={trl['curve'][-1][2]:.3f}",
-            f"accuracy_at_equal_time={_acc_at(ours['curve'], equal, start_acc):.3f}",
-            f"trl_accuracy_at_equal_time={_acc_at(trl['curve'], equal, start_acc):.3f}",
-            f"time_to_target_s={t_ours:.0f}",
-            f"trl_time_to_target_s={t_trl:.0f}",
-            *fields,
+    print("|---|---|---|---|---|---|")
+    for seed, results in enumerate(runs):
+        for name, r in results.items():
+            phases = " ".join(f"{k}={v:.2f}" for k, v in r["phases"].items())
+            curve = "; ".join(f"{s}: {w:.0f}s {a:.3f}" for s, w, a in r["curve"])
+            print(f"| {seed} | {name} | {r['step_s']:.2f} | {phases} | {r['load']:.1f} | {curve} |")
+    fields = [f"seeds={args.seeds}", f"start_accuracy={start_acc:.3f}", f"target={target:.3f}"]
+    if args.only is None:
+        per_seed = [_compare(results, start_acc, target) for results in runs]
+        means = {}
+        for key in per_seed[0]:
+            means[key], sd = spread([figures[key] for figures in per_seed])
+            fields.append(f"{key}={means[key]:.3f}" + (f" {key}_sd={sd:.3f}" if args.seeds > 1 else ""))
+        speedups = [
+            f"speedup_to_target={means['trl_time_to_target_s'] / means['time_to_target_s']:.2f}",
+            f"step_speedup={means['trl_step_s'] / means['step_s']:.2f}",
         ]
+        fields = speedups + fields
     print(" ".join(fields) + f" load={loadavg():.1f}")
+
+
+def _compare(results: dict[str, dict], start_acc: float, target: float) -> dict[str, float]:
+    """One seed's figures for both runs (times to a target never reached are inf)."""
+    ours, trl = results["rlsys"], results["trl"]
+    equal = min(ours["curve"][-1][1], trl["curve"][-1][1])
+    return {
+        "step_s": ours["step_s"],
+        "trl_step_s": trl["step_s"],
+        "final_accuracy": ours["curve"][-1][2],
+        "trl_final_accuracy": trl["curve"][-1][2],
+        "accuracy_at_equal_time": _acc_at(ours["curve"], equal, start_acc),
+        "trl_accuracy_at_equal_time": _acc_at(trl["curve"], equal, start_acc),
+        "time_to_target_s": _time_to(ours["curve"], target),
+        "trl_time_to_target_s": _time_to(trl["curve"], target),
+    }
 
 
 if __name__ == "__main__":
