@@ -106,8 +106,10 @@ def _advantages(
 def with_gae(
     sequences: Sequence[TrainSequence], values: Sequence[Sequence[float]], *, gamma: float, lam: float
 ) -> tuple[list[TrainSequence], float | None]:
-    """PPO's advantages: each sequence's reward (held in its `advantage`) on its last token
-    (`token_level_rewards`), GAE over the critic's `values` (one per response token of each sequence).
+    """PPO's advantages: each sequence's reward (held in its `advantage`) on its last own token
+    (`token_level_rewards`), GAE over the critic's `values` (one per response token of each sequence) on the
+    policy's own tokens: tool output (`loss_mask` 0) gets no advantage and no return, and the GAE recursion
+    passes over it.
 
     Returns the sequences carrying their per-token advantages, returns and values, and the values'
     explained variance of the returns (None when the returns do not vary).
@@ -115,11 +117,13 @@ def with_gae(
     lengths = [len(s.token_ids) for s in sequences]
     if [len(v) for v in values] != lengths:
         raise ValueError("the critic must give one value per response token of every sequence")
-    mask = torch.zeros((len(sequences), max(lengths)))  # (B, L) response tokens, left-aligned
+    mask = torch.zeros((len(sequences), max(lengths)))  # (B, L) the policy's response tokens, left-aligned
     value_table = torch.zeros_like(mask)
-    for row, (length, row_values) in enumerate(zip(lengths, values, strict=True)):
-        mask[row, :length] = 1.0
-        value_table[row, :length] = torch.tensor(row_values, dtype=torch.float32)
+    for row, (seq, row_values) in enumerate(zip(sequences, values, strict=True)):
+        mask[row, : len(seq.token_ids)] = (
+            torch.tensor(seq.loss_mask, dtype=torch.float32) if seq.loss_mask else 1.0
+        )
+        value_table[row, : len(seq.token_ids)] = torch.tensor(row_values, dtype=torch.float32)
     scores = torch.tensor([s.advantage for s in sequences], dtype=torch.float32)
     advantages, returns = gae_advantages(
         token_level_rewards(scores, mask), value_table, mask, gamma=gamma, lam=lam

@@ -14,10 +14,8 @@ from rlsys.algorithms.aggregation import GlobalCounts, token_mean
 
 
 def token_level_rewards(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, T) rewards: each row's sequence reward `scores` (B,) on its last response token, 0 elsewhere.
-
-    `mask` must hold one contiguous run of response tokens per row (right padding after it); a row without
-    response tokens gets no reward.
+    """(B, T) rewards: each row's sequence reward `scores` (B,) on its last token on `mask` (the policy's
+    last own token), 0 elsewhere; a row without such tokens gets no reward.
     """
     positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
     last = torch.where(mask > 0, positions, -1).max(dim=1).values  # (B,) -1 for an empty row

@@ -43,3 +43,15 @@ def test_prompt_and_padding_positions_neither_give_nor_take():
     assert returns[0].tolist() == pytest.approx([0.0, 0.9, 1.0, 0.0])
     with pytest.raises(ValueError, match="lam"):
         gae_advantages(rewards, values, mask, gamma=1.0, lam=1.5)
+
+
+def test_tool_output_between_turns_is_passed_over():
+    # The worked example's 3 policy tokens with 2 tool-output tokens after the first (large rewards and
+    # values on purpose): the policy tokens get the worked example's advantages, as if the output were not
+    # there, and the tool tokens get nothing.
+    rewards = torch.tensor([[0.0, 7.0, 7.0, 0.0, 1.0]])
+    values = torch.tensor([[0.5, 9.0, 9.0, 0.6, 0.8]])
+    mask = torch.tensor([[1.0, 0.0, 0.0, 1.0, 1.0]])
+    advantages, returns = gae_advantages(rewards, values, mask, gamma=1.0, lam=0.5)
+    assert advantages[0].tolist() == pytest.approx([0.25, 0.0, 0.0, 0.3, 0.2])
+    assert returns[0].tolist() == pytest.approx([0.75, 0.0, 0.0, 0.9, 1.0])

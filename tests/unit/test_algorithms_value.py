@@ -127,3 +127,15 @@ def test_ppo_trains_a_critic_sized_like_the_learner():
 def test_critic_keys_that_would_do_nothing_are_refused(overrides, key):
     with pytest.raises(ConfigError, match=key):
         load_job(None, overrides)
+
+
+def test_with_gae_credits_the_turn_before_a_tool_call_with_the_final_reward():
+    # Policy tokens, 2 tool-output tokens, policy tokens: the reward lands on the last policy token and flows
+    # back through the tool output to the first turn (gamma = lambda = 1: every policy token's advantage is
+    # the reward minus its own value); the tool tokens get no advantage and no return.
+    tool_call = TrainSequence((0, 1), (10, 11, 12, 13, 14), 1.0, (-1.0,) * 5, loss_mask=(1, 1, 0, 0, 1))
+    (trained,), _ = with_gae([tool_call], [(0.5, 0.6, 9.0, 9.0, 0.8)], gamma=1.0, lam=1.0)
+    assert trained.token_advantages == pytest.approx((0.5, 0.4, 0.0, 0.0, 0.2))
+    assert trained.returns == pytest.approx((1.0, 1.0, 0.0, 0.0, 1.0))
+    batch = pack([trained], pad_id=0)
+    assert batch.response_mask[0].tolist() == [0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
