@@ -4,17 +4,20 @@
   between them, and Hugging Face's log-probs of the policy's own tokens (tool turns in context) equal the
   sampler's;
 - Through Ray: the rollout pool sends its tool calls to the verifier pool's actors, the learner trains on
-  the masked responses, and its `logprob_mismatch` stays at numeric noise.
+  the masked responses, and its `logprob_mismatch` stays at numeric noise; PPO's critic values the same
+  responses and both train on GAE's per-token figures, which leave tool output out.
 """
+
+import math
 
 import pytest
 import torch
 
 import actors.rollout
-from actors.pools import RayLearnerPool, RayRolloutPool, RayVerifierPool
+from actors.pools import RayCriticPool, RayLearnerPool, RayRolloutPool, RayVerifierPool
 from actors.rollout import RolloutEngine
-from rlsys.batch import training_batch
-from rlsys.config import AlgorithmConfig, LearnerConfig, RolloutConfig, VerifierConfig
+from rlsys.batch import training_batch, with_gae
+from rlsys.config import AlgorithmConfig, LearnerConfig, RanksConfig, RolloutConfig, VerifierConfig
 from rlsys.metrics import tool_metrics
 from rlsys.scoring import sample_and_score
 from rlsys.tasks.tool_arithmetic import chat_messages, problems
@@ -95,7 +98,7 @@ def test_responses_are_the_engine_ids_with_tool_turns_between(tiny_tool_model_di
     assert sum(drift) / len(drift) < 0.05
 
 
-def test_a_grpo_step_with_tools_through_ray(tiny_tool_model_dir, ray_runtime):
+def test_a_grpo_and_a_ppo_step_with_tools_through_ray(tiny_tool_model_dir, ray_runtime):
     model_dir = str(tiny_tool_model_dir)
     verifier = RayVerifierPool(
         VerifierConfig(replicas=2, num_cpus=0.1, rewards={"math": 1.0}, tool_threads=2), runs_tools=True
@@ -123,3 +126,17 @@ def test_a_grpo_step_with_tools_through_ray(tiny_tool_model_dir, ray_runtime):
     ]
     metrics = learner.train_step(sequences, kl_coef=0.0)
     assert metrics["grad_norm"] > 0 and metrics["logprob_mismatch"] < 0.05
+
+    # PPO on the same responses: the critic values every token, GAE gives tool output no advantage and no
+    # return, and both the critic and the policy train on the per-token figures.
+    critic = RayCriticPool(
+        model_dir, RanksConfig(num_cpus=0.3, micro_batch_size=8), value_clip=0.2, dtype="float32", seed=1
+    )
+    ray_runtime.get(critic.ready_refs())
+    values = critic.values(sequences)
+    assert [len(v) for v in values] == [len(s.token_ids) for s in sequences]
+    trained, _ = with_gae(sequences, values, gamma=1.0, lam=0.95)
+    tool_positions = [(t, j) for t in trained for j, own in enumerate(t.loss_mask) if not own]
+    assert tool_positions and all(t.token_advantages[j] == t.returns[j] == 0.0 for t, j in tool_positions)
+    assert math.isfinite(critic.train_step(trained)["value_loss"])
+    assert learner.train_step(trained, kl_coef=0.0)["grad_norm"] > 0
