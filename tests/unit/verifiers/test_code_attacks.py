@@ -607,6 +607,15 @@ def in_one_sandbox(run_batch, jobs: list[CodeJob]) -> list[CodeVerdict]:
     return verdicts[1:-1]
 
 
+def leave_then_look(run_batch, leave: str, look: str, expect: str) -> tuple[CodeVerdict, CodeVerdict]:
+    """Run ``leave`` (whose ``f()`` returns 1), then ``look`` against the tests ``expect``, in one sandbox."""
+    left, seen = in_one_sandbox(
+        run_batch, [CodeJob(textwrap.dedent(leave), "assert f() == 1"), CodeJob(look, expect)]
+    )
+    assert left.passed, left
+    return left, seen
+
+
 def test_files_left_by_a_run_are_gone_for_the_next(run_batch):
     leave = """
         import os
@@ -620,10 +629,8 @@ def test_files_left_by_a_run_are_gone_for_the_next(run_batch):
             return 1
     """
     look = "import os\ndef f():\n    return sorted(os.listdir('/work'))\n"
-    left, seen = in_one_sandbox(
-        run_batch, [CodeJob(textwrap.dedent(leave), "assert f() == 1"), CodeJob(look, "assert f() == []")]
-    )
-    assert left.passed and seen.passed, seen.tests[0].detail
+    _, seen = leave_then_look(run_batch, leave, look, "assert f() == []")
+    assert seen.passed, seen.tests[0].detail
 
 
 def test_daemons_of_a_run_are_gone_before_the_next(run_batch):
@@ -641,10 +648,8 @@ def test_daemons_of_a_run_are_gone_before_the_next(run_batch):
             return 1
     """
     look = "import os, time\ntime.sleep(0.3)\ndef f():\n    return os.path.exists('/work/daemon')\n"
-    spawned, quiet = in_one_sandbox(
-        run_batch, [CodeJob(textwrap.dedent(daemon), "assert f() == 1"), CodeJob(look, "assert f() is False")]
-    )
-    assert spawned.passed and quiet.passed, quiet.tests[0].detail
+    _, quiet = leave_then_look(run_batch, daemon, look, "assert f() is False")
+    assert quiet.passed, quiet.tests[0].detail
     assert "LEAK" not in quiet.stdout
 
 
