@@ -279,6 +279,14 @@ class _Sandbox:
         """Feed one run's frames, collect its output and events until the server reports the sandbox ready
         again, or ``wall_s`` passes (the sandbox is then killed); the run, and the processes the cgroup's
         memory limit killed during it."""
+        try:
+            return self._exchange(frames, wall_s)
+        except BaseException:  # cut short (an interrupt, a failed read): what is left on stdin is unframed
+            if self.serving:
+                self.stop()
+            raise
+
+    def _exchange(self, frames: bytes, wall_s: float) -> tuple[_Run, int]:
         oom_before = oom_kills(self.cgroup) if self.cgroup else 0
         started = time.monotonic()
         pending = memoryview(self.pending + frames)

@@ -1,11 +1,12 @@
 """Behaviour of the code sandbox on benign programs: statuses, per-test results, output, batch, config."""
 
 import functools
+import selectors
 import sys
 
 import pytest
 
-from verifiers.code import CodeJob, SandboxConfig
+from verifiers.code import CodeJob, SandboxConfig, sandbox
 from verifiers.code import run_tests as run_sandboxed
 from verifiers.code import run_tests_batch as run_batch_sandboxed
 from verifiers.code.isolation import probe
@@ -164,3 +165,21 @@ def test_invalid_config_is_rejected():
         SandboxConfig(cpus=0)
     with pytest.raises(ValueError):
         run_tests(ADD, "assert True", 0)
+
+
+def test_a_run_cut_short_by_the_host_leaves_no_sandbox_behind(monkeypatch):
+    """An exception in the host while it feeds a run (say, an interrupt) stops the sandbox: what it left on
+    the sandbox's stdin must never reach the next run."""
+    assert run_tests(ADD, "assert add(1, 2) == 3", 5.0).passed
+    served = sandbox._owned.sandboxes[(CONFIG, 512)]
+
+    def interrupted(self, timeout=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(selectors.DefaultSelector, "select", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_tests(ADD, "assert add(1, 2) == 3", 5.0)
+    monkeypatch.undo()
+    assert not served.alive()
+    assert run_tests(ADD, "assert add(1, 2) == 3", 5.0).passed
+    assert sandbox._owned.sandboxes[(CONFIG, 512)] is not served
