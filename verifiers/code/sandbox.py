@@ -234,7 +234,7 @@ def _sandbox(host: Host, config: SandboxConfig, memory_mb: int) -> "_Sandbox":
     """This thread's sandbox for these limits, started when it has none that still serves."""
     owned = _owned.__dict__.setdefault("sandboxes", {})
     sandbox = owned.get((config, memory_mb))
-    if sandbox is None or not sandbox.alive():
+    if sandbox is None or sandbox.owner != os.getpid() or not sandbox.alive():
         sandbox = owned[(config, memory_mb)] = _Sandbox(host, config, memory_mb)
     return sandbox
 
@@ -270,8 +270,8 @@ class _Sandbox:
         except BaseException:
             stack.close()
             raise
-        self.serving = True
-        self._stop = weakref.finalize(self, _stop, self.pid, self.stdin, self.outputs, stack)
+        self.serving, self.owner = True, os.getpid()
+        self._stop = weakref.finalize(self, _stop, self.owner, self.pid, self.stdin, self.outputs, stack)
         setup = {"uid": run_uid(), "workdir": WORKDIR}
         self.pending = harness.frame(marshal.dumps(setup), 1 << 16)
 
@@ -399,11 +399,14 @@ def _spawn(
     return pid, fds["stdin"][1], ends
 
 
-def _stop(pid: int, stdin: int, outputs: dict[str, int], cgroup: contextlib.ExitStack) -> tuple:
+def _stop(owner: int, pid: int, stdin: int, outputs: dict[str, int], cgroup: contextlib.ExitStack) -> tuple:
     # Closing the events pipe first ends the server whatever it waits for (``harness._readable_within``), and
     # with it every process of the sandbox: the signal below reaches bubblewrap only.
     for fd in (stdin, *outputs.values()):
         os.close(fd)
+    if os.getpid() != owner:  # a forked copy of the owner: the sandbox, and its cgroup, are the owner's
+        cgroup.pop_all()
+        return 0, (0.0, 0)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
     _, status, usage = os.wait4(pid, 0)

@@ -1,6 +1,8 @@
 """Behaviour of the code sandbox on benign programs: statuses, per-test results, output, batch, config."""
 
 import functools
+import gc
+import os
 import selectors
 import sys
 
@@ -183,3 +185,20 @@ def test_a_run_cut_short_by_the_host_leaves_no_sandbox_behind(monkeypatch):
     assert not served.alive()
     assert run_tests(ADD, "assert add(1, 2) == 3", 5.0).passed
     assert sandbox._owned.sandboxes[(CONFIG, 512)] is not served
+
+
+def test_a_forked_copy_of_the_host_neither_uses_nor_stops_its_parents_sandbox():
+    assert run_tests(ADD, "assert add(1, 2) == 3", 5.0).passed
+    served = sandbox._owned.sandboxes[(CONFIG, 512)]
+    child = os.fork()
+    if child == 0:  # the child runs on a sandbox of its own, then drops the copy of the parent's
+        status = 1
+        try:
+            status = 0 if run_tests(ADD, "assert add(1, 2) == 3", 5.0).passed else 1
+            sandbox._owned.sandboxes.clear()
+            gc.collect()
+        finally:
+            os._exit(status)
+    assert os.waitpid(child, 0)[1] == 0
+    assert served.alive() and sandbox._owned.sandboxes[(CONFIG, 512)] is served
+    assert run_tests(ADD, "assert add(1, 2) == 3", 5.0).passed
