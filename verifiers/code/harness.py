@@ -535,8 +535,7 @@ def serve() -> None:
     # As pid 1 the server receives only signals it handles: Python's SIGINT handler would let the program
     # interrupt it.
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
-    while True:
-        _readable_within(0, None)  # the next run's frames, or the host's end of stdin
+    while True:  # each harness is forked ahead of its run and waits on stdin for the run's frames
         consumed_r, consumed_w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -596,16 +595,17 @@ def _empty(directory: str, deadline: float) -> None:
 
 
 def _run_once(consumed: int) -> None:
-    """One run, in a harness process forked from the server: config and job (marshal frames) on stdin,
-    events on fd 3; ``consumed`` gets a byte once the job is read. Never returns.
+    """One run, in a harness process forked from the server: config and job (marshal frames) on stdin, the
+    run's time starting when the config has come; events on fd 3; ``consumed`` gets a byte once the job is
+    read. Never returns.
 
     Events are ``repr`` lines of dicts of strings, ints and bools, read back with ``ast.literal_eval``.
     """
-    started = time.monotonic()
     try:
         cfg = marshal.loads(read_frame(0, 1 << 20))
     except EOFError:
         os._exit(0)  # the host closed the sandbox
+    started = time.monotonic()
     deadline = started + cfg["timeout_s"]
     results = os.fdopen(RESULT_FD, "w", buffering=1)
 
