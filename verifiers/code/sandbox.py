@@ -14,9 +14,9 @@ next ones, since starting bubblewrap and an interpreter costs far more than a sm
   without root, a user namespace of the sandbox's own in which it holds no capabilities and may create no
   further user namespace. The sandbox's server is the namespace's pid 1 and never reads a run's data; for
   each run it forks a fresh harness, and when that harness has ended it kills every other process of the
-  namespace (double-forked daemons included) and empties the tmpfs before the next run starts; its exit, or
-  the host's kill, ends every process of the sandbox; bubblewrap and the server die with the verifier thread
-  that started them (parent-death signals). No network at all (its own loopback only);
+  namespace (double-forked daemons included) and empties the tmpfs before the next run starts; its exit
+  ends every process of the sandbox, and it exits as soon as the host closes the events pipe, or dies, or
+  the thread that started the sandbox ends (parent-death signals). No network at all (its own loopback only);
 - sees a read-only root holding only /usr, the interpreter's prefix, four device nodes and one size-limited
   tmpfs that is the working directory, /tmp and /dev/shm, emptied after every run: no host files, secrets,
   other runs' files or this repository; /proc and /sys are not mounted; a clean environment;
