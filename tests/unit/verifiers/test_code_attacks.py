@@ -22,7 +22,7 @@ import time
 import pytest
 
 import verifiers
-from verifiers.code import CodeJob, CodeVerdict, SandboxConfig, TestResult, run_tests_batch
+from verifiers.code import CodeJob, CodeVerdict, SandboxConfig, TestResult, run_tests_batch, sandbox
 from verifiers.code.isolation import SYSTEM_PYTHON, probe
 
 ALLOWED = ("cgroup",)
@@ -152,7 +152,9 @@ def orphans_come_here():
 
 def sandbox_processes() -> dict[int, str]:
     """Live processes below this one that belong to a sandbox (bubblewrap, or any in another pid namespace),
-    with their names."""
+    with their names; not those of a sandbox still serving this (the test's) thread, which other test modules
+    may have left running, as a verifier thread keeps its sandbox between runs."""
+    serving = {s.pid for s in getattr(sandbox._owned, "sandboxes", {}).values() if s.serving}
     own_namespace = os.readlink("/proc/self/ns/pid")
     children: dict[int, list[int]] = {}
     info: dict[int, tuple[str, str]] = {}
@@ -169,7 +171,7 @@ def sandbox_processes() -> dict[int, str]:
         if rest[0] != "Z":
             children.setdefault(int(rest[1]), []).append(int(entry))
             info[int(entry)] = (name, namespace)
-    found, stack = {}, list(children.get(os.getpid(), []))
+    found, stack = {}, [pid for pid in children.get(os.getpid(), []) if pid not in serving]
     while stack:
         pid = stack.pop()
         stack += children.get(pid, [])
