@@ -53,9 +53,8 @@ def find_parent(configured: str | None) -> tuple[str | None, str]:
     return parent, ""
 
 
-@contextlib.contextmanager
-def run_cgroup(parent: str, name: str, memory_bytes: int, max_processes: int, cpus: float) -> Iterator[str]:
-    """A fresh cgroup with a sandbox's limits; everything in it is killed and it is removed on exit."""
+def make_cgroup(parent: str, name: str, memory_bytes: int, max_processes: int, cpus: float) -> str:
+    """A fresh cgroup with a sandbox's limits, until ``remove_cgroup``."""
     path = os.path.join(parent, name)
     os.mkdir(path)
     try:
@@ -65,9 +64,20 @@ def run_cgroup(parent: str, name: str, memory_bytes: int, max_processes: int, cp
         _write(path, "memory.oom.group", "1")  # an out-of-memory kill ends the whole program, not one thread
         _write(path, "pids.max", str(max_processes))
         _write(path, "cpu.max", f"{max(1000, round(cpus * _CPU_PERIOD_US))} {_CPU_PERIOD_US}")
+    except BaseException:
+        remove_cgroup(path)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def run_cgroup(parent: str, name: str, memory_bytes: int, max_processes: int, cpus: float) -> Iterator[str]:
+    """``make_cgroup`` for the block; everything in it is killed and it is removed on exit."""
+    path = make_cgroup(parent, name, memory_bytes, max_processes, cpus)
+    try:
         yield path
     finally:
-        _remove(path)
+        remove_cgroup(path)
 
 
 def oom_kills(path: str) -> int:
@@ -87,9 +97,10 @@ def cpu_usage_us(path: str) -> int:
     return 0
 
 
-def _remove(path: str) -> None:
-    # The run's pid namespace is gone by now, so the cgroup is normally empty; cgroup.kill (Linux 5.14) covers
-    # anything that is not, and rmdir succeeds once the last process has been reaped.
+def remove_cgroup(path: str) -> None:
+    """Kill what is left in the cgroup and remove it."""
+    # The sandbox's pid namespace is gone by now, so the cgroup is normally empty; cgroup.kill (Linux 5.14)
+    # covers anything that is not, and rmdir succeeds once the last process has been reaped.
     if os.path.exists(os.path.join(path, "cgroup.kill")):
         _write(path, "cgroup.kill", "1")
     for _ in range(200):

@@ -76,7 +76,7 @@ from dataclasses import dataclass, replace
 from itertools import count
 
 from verifiers.code import harness
-from verifiers.code.cgroup import oom_kills, run_cgroup
+from verifiers.code.cgroup import make_cgroup, oom_kills, remove_cgroup
 from verifiers.code.isolation import (
     HARNESS_MOUNT,
     WORKDIR,
@@ -254,13 +254,12 @@ class _Sandbox:
         argv = bwrap_argv(host, config.disk_mb << 20, config.import_paths, _SECCOMP_FD if seccomp else None)
         argv += ["-I", "-S", "-c", _BOOT, HARNESS_MOUNT]
         self.cgroup = None
-        stack = contextlib.ExitStack()
         inherited = {}
         try:
             if host.cgroup_parent:
                 name = f"rlsys-sandbox-{os.getpid()}-{next(_sandboxes)}"
-                self.cgroup = stack.enter_context(
-                    run_cgroup(host.cgroup_parent, name, memory_mb << 20, config.max_processes, config.cpus)
+                self.cgroup = make_cgroup(
+                    host.cgroup_parent, name, memory_mb << 20, config.max_processes, config.cpus
                 )
                 procs = os.path.join(self.cgroup, "cgroup.procs")
                 inherited[_CGROUP_FD] = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
@@ -268,10 +267,13 @@ class _Sandbox:
                 inherited[_SECCOMP_FD] = pipe_holding(seccomp)
             self.pid, self.stdin, self.outputs = _spawn(argv, _environment(), inherited)  # closes inherited
         except BaseException:
-            stack.close()
+            if self.cgroup:
+                remove_cgroup(self.cgroup)
             raise
         self.serving, self.owner = True, os.getpid()
-        self._stop = weakref.finalize(self, _stop, self.owner, self.pid, self.stdin, self.outputs, stack)
+        self._stop = weakref.finalize(
+            self, _stop, self.owner, self.pid, self.stdin, self.outputs, self.cgroup
+        )
         setup = {"uid": run_uid(), "workdir": WORKDIR}
         self.pending = harness.frame(marshal.dumps(setup), 1 << 16)
 
@@ -399,18 +401,18 @@ def _spawn(
     return pid, fds["stdin"][1], ends
 
 
-def _stop(owner: int, pid: int, stdin: int, outputs: dict[str, int], cgroup: contextlib.ExitStack) -> tuple:
+def _stop(owner: int, pid: int, stdin: int, outputs: dict[str, int], cgroup: str | None) -> tuple:
     # Closing the events pipe first ends the server whatever it waits for (``harness._readable_within``), and
     # with it every process of the sandbox: the signal below reaches bubblewrap only.
     for fd in (stdin, *outputs.values()):
         os.close(fd)
     if os.getpid() != owner:  # a forked copy of the owner: the sandbox, and its cgroup, are the owner's
-        cgroup.pop_all()
         return 0, (0.0, 0)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
     _, status, usage = os.wait4(pid, 0)
-    cgroup.close()
+    if cgroup:
+        remove_cgroup(cgroup)
     return status, (usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
 
 
