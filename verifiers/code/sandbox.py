@@ -341,7 +341,7 @@ class _Sandbox:
             ready = {"wait_status": status, "cpu_s": usage[0], "max_rss_kb": usage[1], **(ready or {})}
         killed = oom_kills(self.cgroup) - oom_before if self.cgroup else 0
         run = _Run(
-            events=_parse_events(b"\n".join(events)),
+            events=_parse_events(events),
             stdout=bytes(buffers["stdout"]),
             stderr=bytes(buffers["stderr"]),
             truncated=truncated,
@@ -395,9 +395,8 @@ def _spawn(
     for name, (read, write) in fds.items():  # the sandbox's ends: the host keeps the others
         os.close(read if name == "stdin" else write)
     ends = {name: fds[name][0] for name in ("stdout", "stderr", "events")}
-    for fd in (fds["stdin"][1], *ends.values()):
+    for fd in (fds["stdin"][1], *ends.values()):  # os.pipe's ends are close-on-exec already
         os.set_blocking(fd, False)
-        fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
     return pid, fds["stdin"][1], ends
 
 
@@ -430,9 +429,9 @@ def _read_available(fd: int) -> bytes:
         return b""
 
 
-def _parse_events(data: bytes) -> list[dict]:
+def _parse_events(lines: list[bytes]) -> list[dict]:
     events = []
-    for line in data.splitlines():
+    for line in lines:
         try:
             event = ast.literal_eval(line.decode())
         except (ValueError, SyntaxError, UnicodeDecodeError, RecursionError):
