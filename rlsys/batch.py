@@ -119,11 +119,9 @@ def with_gae(
         raise ValueError("the critic must give one value per response token of every sequence")
     mask = torch.zeros((len(sequences), max(lengths)))  # (B, L) the policy's response tokens, left-aligned
     value_table = torch.zeros_like(mask)
-    for row, (seq, row_values) in enumerate(zip(sequences, values, strict=True)):
-        mask[row, : len(seq.token_ids)] = (
-            torch.tensor(seq.loss_mask, dtype=torch.float32) if seq.loss_mask else 1.0
-        )
-        value_table[row, : len(seq.token_ids)] = torch.tensor(row_values, dtype=torch.float32)
+    for row, (seq, length, row_values) in enumerate(zip(sequences, lengths, values, strict=True)):
+        mask[row, :length] = _own_tokens(seq)
+        value_table[row, :length] = torch.tensor(row_values, dtype=torch.float32)
     scores = torch.tensor([s.advantage for s in sequences], dtype=torch.float32)
     advantages, returns = gae_advantages(
         token_level_rewards(scores, mask), value_table, mask, gamma=gamma, lam=lam
@@ -156,6 +154,11 @@ class PackedBatch:
     old_values: torch.Tensor | None = None  # (B, T) the critic's values at sampling time, likewise
 
 
+def _own_tokens(seq: TrainSequence) -> torch.Tensor | float:
+    """1.0 on the policy's own response tokens and 0.0 on tool output (`loss_mask`): for a response slice."""
+    return torch.tensor(seq.loss_mask, dtype=torch.float32) if seq.loss_mask else 1.0
+
+
 def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
     """Pad a list of sequences into a PackedBatch. A sequence's `loss_mask` (0 on tool output) becomes its
     part of the response mask, so tool output takes no gradient and no KL. Per-token fields
@@ -172,9 +175,7 @@ def pack(sequences: Sequence[TrainSequence], pad_id: int) -> PackedBatch:
         attention_mask[row, :total] = 1
         # Target position t predicts token t+1, so response token j sits at target index prompt_len-1+j.
         if not seq.padding:
-            response_mask[row, prompt_len - 1 : total - 1] = (
-                torch.tensor(seq.loss_mask) if seq.loss_mask else 1.0
-            )
+            response_mask[row, prompt_len - 1 : total - 1] = _own_tokens(seq)
     token_advantages = _per_target(sequences, "token_advantages", width)
     return PackedBatch(
         input_ids=input_ids,
